@@ -1,0 +1,569 @@
+"""A small emulator of Kaggle's public API, as the real kaggle 2.2.5 client speaks it, for tests.
+
+Point the unmodified client at it with `emulator.client_env()` (KAGGLE_API_ENVIRONMENT=LOCALHOST and
+HTTP_PROXY=http://127.0.0.1:PORT, set before kaggle is imported): every call then arrives as
+absolute-form `POST http://localhost/api/v1/<Service>/<Method>` with a camelCase JSON body.
+
+It keeps kernels, versions and sessions like Kaggle (versions count up per slug; status per
+version), validates pushes like Kaggle (slug/title rules, owner, known sources, the batch GPU
+session limit), serves outputs from signed-looking URLs with Range support, takes submissions
+through StartSubmissionUpload + PUT + CreateSubmission (or CreateCodeSubmission), checks their
+ids against the competition's sample_submission.csv and scores them against solution.csv.
+
+Kernels either run for real through the local runner (run_kernels=True: the notebook executes in
+a Kaggle-shaped sandbox) or follow a script (QUEUED -> RUNNING -> COMPLETE over a few status
+polls, with outputs the test provides). Faults are injected on demand with `fail()`, and every
+request is recorded in `requests` for assertions.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+MAX_TIMEOUT_S = 12 * 3600
+ACTIVE = ("QUEUED", "RUNNING")
+
+
+def slugify(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    rpc: str  # the RPC method name, "download" or "upload"
+    headers: dict[str, str]
+    body: Any  # parsed JSON for RPCs, raw bytes for uploads
+
+
+@dataclass
+class Fault:
+    target: str  # RPC method name, "download" or "upload"
+    kind: str  # 429 | 500 | drop | truncate | slots_full | error_session
+    times: int = 1
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class Version:
+    number: int
+    meta: dict  # the SaveKernel request
+    status: str = "QUEUED"
+    failure: str = ""
+    polls: int = 0
+    local: int | None = None  # version in the local runner, when it runs for real
+    outputs: dict[str, bytes] = field(default_factory=dict)  # scripted outputs
+    created: float = field(default_factory=time.time)
+
+
+class KaggleEmulator:
+    def __init__(self, workdir: Path, competitions_root: Path, username: str = "testuser", key: str = "",
+                 run_kernels: bool = False, gpu_slots: int = 2, polls_to_complete: int = 2,
+                 scripted_outputs: dict[str, bytes] | None = None):
+        self.workdir = Path(workdir)
+        self.competitions_root = Path(competitions_root)
+        self.username, self.key = username, key
+        self.run_kernels, self.gpu_slots, self.polls_to_complete = run_kernels, gpu_slots, polls_to_complete
+        self.scripted_outputs = dict(scripted_outputs or {})
+        self.kernels: dict[str, dict] = {}  # slug -> {"id", "title", "versions": {n: Version}}
+        self.uploads: dict[str, dict] = {}
+        self.submissions: dict[int, dict] = {}
+        self.gpu_seconds_used = 3600
+        self.requests: list[Recorded] = []
+        self.faults: list[Fault] = []
+        self.lock = threading.RLock()
+        self._runner = None
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    # -- lifecycle and test helpers ------------------------------------------------------------
+
+    def start(self) -> "KaggleEmulator":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def client_env(self) -> dict[str, str]:
+        """What the real client needs to reach this server (set before kaggle is imported)."""
+        proxy = f"http://127.0.0.1:{self.port}"
+        return {"KAGGLE_API_ENVIRONMENT": "LOCALHOST", "HTTP_PROXY": proxy, "http_proxy": proxy,
+                "NO_PROXY": "", "no_proxy": ""}
+
+    def fail(self, target: str, kind: str, times: int = 1, **options: Any) -> None:
+        with self.lock:
+            self.faults.append(Fault(target, kind, times, options))
+
+    def calls(self, rpc: str) -> list[Recorded]:
+        with self.lock:
+            return [r for r in self.requests if r.rpc == rpc]
+
+    def version(self, slug: str, number: int | None = None) -> Version:
+        versions = self.kernels[slug]["versions"]
+        return versions[number or max(versions)]
+
+    @property
+    def runner(self):
+        """A LocalBackend in its own project whose competitions_root holds the test competitions."""
+        if self._runner is None:
+            from toolkit.backends.local import LocalBackend
+            from toolkit.config import load_config
+
+            project = self.workdir / "runner"
+            project.mkdir(parents=True, exist_ok=True)
+            (project / "toolkit.toml").write_text(
+                f'competitions_root = "{self.competitions_root.resolve()}"\nconcurrency = 2\n')
+            self._runner = LocalBackend(load_config(project, backend="local", concurrency=2))
+        return self._runner
+
+    # -- fault handling ----------------------------------------------------------------------
+
+    def take_fault(self, target: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.target == target and fault.times > 0:
+                    fault.times -= 1
+                    return fault
+        return None
+
+    # -- kernels -------------------------------------------------------------------------------
+
+    def save_kernel(self, body: dict, fault: Fault | None) -> dict:
+        owner, _, slug = body.get("slug", "").partition("/")
+        if owner != self.username:
+            return {"error": "Notebook not found"}
+        if not (5 <= len(slug) <= 50 and SLUG_RE.match(slug)):
+            return {"error": f"Invalid kernel slug '{slug}'"}
+        if body.get("language") != "python" or body.get("kernelType") not in ("notebook", "script"):
+            return {"error": "Invalid language or kernel type"}
+        if int(body.get("sessionTimeoutSeconds", 0)) > MAX_TIMEOUT_S:
+            return {"error": f"sessionTimeoutSeconds must be at most {MAX_TIMEOUT_S}"}
+        with self.lock:
+            kernel = self.kernels.get(slug)
+            title = body.get("newTitle") or (kernel or {}).get("title")
+            if kernel is None and (not title or slugify(title) != slug):
+                return {"error": f"The title {title!r} does not resolve to the slug '{slug}'"}
+            gpu = bool(body.get("enableGpu") or body.get("machineShape"))
+            if fault and fault.kind == "slots_full" or gpu and self._active_gpu() >= self.gpu_slots:
+                return {"error": f"Maximum batch GPU session count of {self.gpu_slots} reached."}
+            invalid = self._invalid_sources(body)
+            if kernel is None:
+                kernel = self.kernels[slug] = {"id": 1000 + len(self.kernels), "title": title, "versions": {}}
+            number = max(kernel["versions"], default=0) + 1
+            version = kernel["versions"][number] = Version(number, body)
+        self._start(slug, version, body, fault)
+        return {"ref": f"/code/{owner}/{slug}", "url": f"https://www.kaggle.com/code/{owner}/{slug}",
+                "versionNumber": number, "kernelId": kernel["id"], "error": None, "invalidTags": [],
+                "invalidDatasetSources": invalid["datasetDataSources"],
+                "invalidCompetitionSources": invalid["competitionDataSources"],
+                "invalidKernelSources": invalid["kernelDataSources"],
+                "invalidModelSources": invalid["modelDataSources"]}
+
+    def _active_gpu(self) -> int:
+        count = 0
+        for slug, kernel in self.kernels.items():
+            for version in kernel["versions"].values():
+                gpu = version.meta.get("enableGpu") or version.meta.get("machineShape")
+                if gpu and self._refresh(slug, version).status in ACTIVE:
+                    count += 1
+        return count
+
+    def _invalid_sources(self, body: dict) -> dict[str, list[str]]:
+        invalid = {"datasetDataSources": list(body.get("datasetDataSources", [])),  # no datasets here
+                   "modelDataSources": list(body.get("modelDataSources", [])),
+                   "competitionDataSources": [c for c in body.get("competitionDataSources", [])
+                                              if not (self.competitions_root / c / "sample_submission.csv").is_file()],
+                   "kernelDataSources": []}
+        for ref in body.get("kernelDataSources", []):
+            parts = ref.split("/")
+            kernel = self.kernels.get(parts[1]) if len(parts) > 1 and parts[0] == self.username else None
+            number = int(parts[2]) if len(parts) > 2 else max((kernel or {}).get("versions", {}), default=None)
+            if kernel is None or number not in kernel["versions"]:
+                invalid["kernelDataSources"].append(ref)
+        return invalid
+
+    def _start(self, slug: str, version: Version, body: dict, fault: Fault | None) -> None:
+        if fault and fault.kind == "error_session":
+            version.status, version.failure = "ERROR", fault.options.get("message", "Kernel failed")
+            return
+        if body.get("kernelType") == "notebook":
+            try:
+                kernelspec = json.loads(body.get("text", "")).get("metadata", {}).get("kernelspec")
+            except json.JSONDecodeError:
+                kernelspec = None
+            if not kernelspec:  # papermill on Kaggle fails this way (kaggle-api #689)
+                version.status, version.failure = "ERROR", "No kernel name found in notebook"
+                return
+        if not self.run_kernels:
+            return
+        folder = self.workdir / "pushed" / slug / f"v{version.number}"
+        folder.mkdir(parents=True)
+        (folder / f"{slug}.ipynb").write_text(body.get("text", ""))
+        meta = {"id": f"local/{slug}", "code_file": f"{slug}.ipynb",
+                "competition_sources": body.get("competitionDataSources", []),
+                "kernel_sources": [self._local_ref(ref) for ref in body.get("kernelDataSources", [])]}
+        (folder / "kernel-metadata.json").write_text(json.dumps(meta))
+        try:
+            version.local = self.runner.push(folder).version
+        except Exception as exc:  # a source that cannot be mounted: the session fails, as on Kaggle
+            version.status, version.failure = "ERROR", f"{type(exc).__name__}: {exc}"
+
+    def _local_ref(self, ref: str) -> str:
+        parts = ref.split("/")
+        version = self.version(parts[1], int(parts[2]) if len(parts) > 2 else None)
+        return f"local/{parts[1]}/{version.local}"
+
+    def _refresh(self, slug: str, version: Version) -> Version:
+        if version.status not in ACTIVE:
+            return version
+        if version.local is not None:
+            state = self.runner.status(slug, version.local)
+            version.status, version.failure = state.status.value, state.failure_message
+        elif not self.run_kernels:
+            step = version.polls
+            version.status = "COMPLETE" if step >= self.polls_to_complete else ("RUNNING" if step else "QUEUED")
+            if version.status == "COMPLETE":
+                version.outputs = dict(self.scripted_outputs)
+        return version
+
+    def _find(self, body: dict) -> tuple[str, Version] | None:
+        slug = body.get("kernelSlug", "")
+        if body.get("userName") != self.username or slug not in self.kernels:
+            return None
+        label = body.get("versionLabel", "")
+        number = int(label[1:]) if label.startswith("v") and label[1:].isdigit() else None
+        if number is not None and number not in self.kernels[slug]["versions"]:
+            return None
+        return slug, self.version(slug, number)
+
+    def kernel_status(self, body: dict) -> tuple[int, dict]:
+        found = self._find(body)
+        if found is None:
+            return 404, {"code": 404, "message": "Kernel not found"}
+        slug, version = found
+        with self.lock:
+            version.polls += 1
+            self._refresh(slug, version)
+        reply = {"status": version.status}
+        if version.failure:
+            reply["failureMessage"] = version.failure
+        return 200, reply
+
+    def output_files(self, slug: str, version: Version) -> dict[str, Path | bytes]:
+        if version.local is None:
+            return dict(version.outputs) if version.status == "COMPLETE" else {}
+        working = self.runner.kernels / slug / f"v{version.local}" / "working"
+        if version.status not in ("COMPLETE", "ERROR") or not working.is_dir():
+            return {}
+        return {p.relative_to(working).as_posix(): p for p in sorted(working.rglob("*"))
+                if p.is_file() and not p.is_symlink()}
+
+    def list_output(self, body: dict) -> tuple[int, dict]:
+        found = self._find(body)
+        if found is None:
+            return 404, {"code": 404, "message": "Kernel not found"}
+        slug, version = found
+        with self.lock:
+            self._refresh(slug, version)
+        names = sorted(self.output_files(slug, version))
+        size = min(int(body.get("pageSize") or 20), 200)
+        start = int(body.get("pageToken") or 0)
+        page = names[start:start + size]
+        base = f"http://127.0.0.1:{self.port}/download/{slug}/{version.number}/"
+        reply = {"files": [{"fileName": n, "url": base + n} for n in page],
+                 "nextPageToken": str(start + size) if start + size < len(names) else ""}
+        log = self.runner.logs(slug, version.local) if version.local is not None else f"ran {slug}\n"
+        reply["log"] = json.dumps([{"stream_name": "stdout", "time": 0.0, "data": log}])
+        return 200, reply
+
+    def download(self, path: str) -> bytes | None:
+        parts = path.split("/", 4)  # "", "download", slug, version, name
+        if len(parts) < 5 or parts[2] not in self.kernels:
+            return None
+        slug, version = parts[2], self.kernels[parts[2]]["versions"].get(int(parts[3]))
+        if version is None:
+            return None
+        data = self.output_files(slug, version).get(unquote(parts[4]))
+        return data.read_bytes() if isinstance(data, Path) else data
+
+    # -- submissions ---------------------------------------------------------------------------
+
+    def start_upload(self, body: dict) -> tuple[int, dict]:
+        competition = body.get("competitionName", "")
+        if not (self.competitions_root / competition / "sample_submission.csv").is_file():
+            return 404, {"code": 404, "message": f"Competition {competition} not found"}
+        token = uuid.uuid4().hex
+        self.uploads[token] = {"competition": competition, "name": body.get("fileName"), "data": None}
+        return 200, {"token": token, "createUrl": f"http://127.0.0.1:{self.port}/upload/{token}"}
+
+    def create_submission(self, body: dict) -> tuple[int, dict]:
+        competition = body.get("competitionName", "")
+        upload = self.uploads.get(body.get("blobFileTokens", ""))
+        if upload is None or upload["data"] is None or upload["competition"] != competition:
+            return 400, {"code": 400, "message": "Invalid blob file token"}
+        ref = self._score(competition, upload["data"], body.get("submissionDescription", ""), upload["name"])
+        return 200, {"message": f"Successfully submitted to {competition}", "ref": ref}
+
+    def create_code_submission(self, body: dict) -> tuple[int, dict]:
+        competition, slug = body.get("competitionName", ""), body.get("kernelSlug", "")
+        if body.get("kernelOwner") != self.username or slug not in self.kernels:
+            return 404, {"code": 404, "message": "Could not find provided notebook"}
+        version = self.kernels[slug]["versions"].get(int(body.get("kernelVersion") or 0))
+        if version is None or self._refresh(slug, version).status != "COMPLETE":
+            return 400, {"code": 400, "message": "The notebook version has not run successfully"}
+        if competition not in version.meta.get("competitionDataSources", []):
+            return 400, {"code": 400, "message": "The notebook must have the competition as a data source"}
+        if version.meta.get("enableInternet", True):
+            return 400, {"code": 400, "message": "Internet must be disabled for code competition submissions"}
+        data = self.output_files(slug, version).get(body.get("fileName", ""))
+        data = data.read_bytes() if isinstance(data, Path) else data
+        if data is None:
+            return 400, {"code": 400, "message": f"The notebook did not write {body.get('fileName')}"}
+        ref = self._score(competition, data, body.get("submissionDescription", ""), body.get("fileName"))
+        return 200, {"message": f"Successfully submitted to {competition}", "ref": ref}
+
+    def _score(self, competition: str, data: bytes, description: str, name: str) -> int:
+        folder = self.competitions_root / competition
+        sample = _read_labels((folder / "sample_submission.csv").read_bytes())
+        submitted = _read_labels(data)
+        entry = {"ref": 0, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "description": description,
+                 "fileName": name, "totalBytes": len(data), "status": "COMPLETE", "polls": 0}
+        if submitted is None or set(submitted) != set(sample):
+            entry.update(status="ERROR", errorDescription="Submission ids do not match the sample submission")
+        elif (folder / "solution.csv").is_file():
+            truth = _read_labels((folder / "solution.csv").read_bytes()) or {}
+            entry["publicScore"] = f"{sum(submitted[k] == v for k, v in truth.items()) / len(truth):.5f}"
+        with self.lock:
+            entry["ref"] = 50000 + len(self.submissions)
+            entry["competition"] = competition
+            self.submissions[entry["ref"]] = entry
+        return entry["ref"]
+
+    def get_submission(self, body: dict) -> tuple[int, dict]:
+        entry = self.submissions.get(int(body.get("ref") or 0))
+        if entry is None:
+            return 404, {"code": 404, "message": "Submission not found"}
+        return 200, self._public(entry)
+
+    def _public(self, entry: dict) -> dict:
+        entry["polls"] += 1
+        reply = {k: v for k, v in entry.items() if k not in ("polls", "competition")}
+        if entry["polls"] == 1:  # scoring takes a moment on Kaggle: the first look says PENDING
+            reply = {k: v for k, v in reply.items() if k not in ("publicScore", "errorDescription")}
+            reply["status"] = "PENDING"
+        return reply
+
+    def list_submissions(self, body: dict) -> tuple[int, dict]:
+        competition = body.get("competitionName")
+        subs = [self._public(e) for e in reversed(self.submissions.values()) if e["competition"] == competition]
+        return 200, {"submissions": subs, "nextPageToken": ""}
+
+    def quota(self) -> dict:
+        return {"quotaRefreshTime": "2030-01-06T00:00:00Z",
+                "gpuQuota": {"timeUsed": f"{self.gpu_seconds_used}s", "timeReserved": "0s",
+                             "totalTimeAllowed": "108000s", "hasEverRun": True},
+                "tpuQuota": {"timeUsed": "0s", "totalTimeAllowed": "72000s"}}
+
+    # -- routing -------------------------------------------------------------------------------
+
+    def authorized(self, headers: Any) -> bool:
+        auth = headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            user, _, key = base64.b64decode(auth[6:]).decode().partition(":")
+            return user == self.username and (not self.key or key == self.key)
+        return False
+
+    def rpc(self, method: str, body: dict, fault: Fault | None) -> tuple[int, dict]:
+        simple = {"GetKernelSessionStatus": self.kernel_status, "ListKernelSessionOutput": self.list_output,
+                  "StartSubmissionUpload": self.start_upload, "CreateSubmission": self.create_submission,
+                  "CreateCodeSubmission": self.create_code_submission, "GetSubmission": self.get_submission,
+                  "ListSubmissions": self.list_submissions}
+        if method == "SaveKernel":
+            return 200, self.save_kernel(body, fault)
+        if method in simple:
+            return simple[method](body)
+        if method == "GetAcceleratorQuotaStatistics":
+            return 200, self.quota()
+        if method == "GetSubmissionLimits":
+            return 200, {"numToday": 1, "numAllowedNow": 4, "numTotal": len(self.submissions)}
+        return 404, {"code": 404, "message": f"method {method} is not emulated"}
+
+
+def _read_labels(data: bytes) -> dict[str, str] | None:
+    try:
+        rows = list(csv.reader(io.StringIO(data.decode())))
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    if not rows or rows[0][:2] != ["image_id", "label"]:
+        return None
+    return {r[0]: r[1] for r in rows[1:] if len(r) >= 2}
+
+
+def _handler(emulator: KaggleEmulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:  # quiet test output
+            pass
+
+        def _record(self, rpc: str, body: Any) -> None:
+            with emulator.lock:
+                emulator.requests.append(Recorded(self.command, self.path, rpc, dict(self.headers), body))
+
+        def _reply(self, code: int, payload: Any = None, data: bytes | None = None,
+                   headers: dict | None = None) -> None:
+            body = data if data is not None else json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/octet-stream" if data is not None else "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _generic_fault(self, fault: Fault | None) -> bool:
+            """Apply a transport-level fault; True when the request was answered (or dropped)."""
+            if fault is None or fault.kind in ("slots_full", "error_session", "truncate"):
+                return False
+            if fault.kind == "drop":
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return True
+            code = int(fault.kind)
+            extra = {"Retry-After": str(fault.options.get("retry_after", 1))} if code == 429 else {}
+            message = "TooManyRequests" if code == 429 else "Internal error"
+            self._reply(code, {"code": code, "message": message}, headers=extra)
+            return True
+
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def do_POST(self) -> None:
+            path = urlsplit(self.path).path
+            match = re.fullmatch(r"/api/v1/([\w.]+)/(\w+)", path)
+            raw = self._body()
+            try:
+                body = json.loads(raw or b"{}")
+            except json.JSONDecodeError:
+                body = {"_raw": raw.decode(errors="replace")}
+            method = match.group(2) if match else path
+            self._record(method, body)
+            fault = emulator.take_fault(method)
+            if self._generic_fault(fault):
+                return
+            if not match:
+                return self._reply(404, {"code": 404, "message": "not found"})
+            if not emulator.authorized(self.headers):
+                return self._reply(401, {"code": 401, "message": "Unauthenticated"})
+            code, payload = emulator.rpc(method, body, fault)
+            self._reply(code, payload)
+
+        def do_PUT(self) -> None:
+            path = urlsplit(self.path).path
+            data = self._body()
+            self._record("upload", data)
+            if self._generic_fault(emulator.take_fault("upload")):
+                return
+            upload = emulator.uploads.get(path.rsplit("/", 1)[-1]) if path.startswith("/upload/") else None
+            if upload is None:
+                return self._reply(404, {"code": 404, "message": "upload not found"})
+            upload["data"] = data
+            self._reply(200, {})
+
+        def do_GET(self) -> None:
+            path = urlsplit(self.path).path
+            self._record("download", None)
+            fault = emulator.take_fault("download")
+            if self._generic_fault(fault):
+                return
+            data = emulator.download(path) if path.startswith("/download/") else None
+            if data is None:
+                return self._reply(404, {"code": 404, "message": "not found"})
+            self._send_file(data, truncate=fault is not None and fault.kind == "truncate")
+
+        def _send_file(self, data: bytes, truncate: bool) -> None:
+            """Full or Range reply with the validators the client's resume logic needs."""
+            etag = f'"{len(data)}-{hash(data) & 0xffffffff:x}"'
+            start, status = 0, 200
+            wanted = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
+            if_range = self.headers.get("If-Range")
+            if wanted and (if_range is None or if_range == etag):
+                start, status = int(wanted.group(1)), 206
+                if start >= len(data):
+                    return self._reply(416, {"code": 416, "message": "range not satisfiable"})
+            chunk = data[start:]
+            self.send_response(status)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(chunk)))
+            self.send_header("Accept-Ranges", "bytes")
+            self.send_header("ETag", etag)
+            self.send_header("Last-Modified", formatdate(time.time() - 60, usegmt=True))
+            if status == 206:
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.end_headers()
+            if truncate:  # promise every byte, send half, hang up
+                self.wfile.write(chunk[: len(chunk) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            self.wfile.write(chunk)
+
+    return Handler
+
+
+def build_tiny_competition(root: Path, name: str = "tiny-comp") -> Path:
+    """A competition folder with just the CSVs the emulator checks (for scripted, non-running tests)."""
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = [f"{i}.png" for i in range(4)]
+    labels = ["a", "b", "a", "b"]
+    (folder / "sample_submission.csv").write_text("image_id,label\n" + "".join(f"{i},a\n" for i in ids))
+    (folder / "solution.csv").write_text("image_id,label\n" + "".join(f"{i},{l}\n" for i, l in zip(ids, labels)))
+    return folder
+
+
+
+_CLIENT_CONFIG_DIR: Path | None = None
+
+
+def prepare_client() -> Path:
+    """Fix what the kaggle client reads at import time, once per test process, then import it.
+
+    KaggleApi decides LOCALHOST-vs-production and its config directory when first imported, so
+    both are set here before that (a temp config dir: the real ~/.kaggle is never touched).
+    """
+    global _CLIENT_CONFIG_DIR
+    import contextlib
+    import os
+    import sys
+    import tempfile
+
+    if _CLIENT_CONFIG_DIR is None:
+        if "kaggle.api.kaggle_api_extended" in sys.modules:
+            raise RuntimeError("kaggle was imported before the emulator tests could point it at a temp config")
+        _CLIENT_CONFIG_DIR = Path(tempfile.mkdtemp(prefix="kaggle-config-"))
+        os.environ["KAGGLE_API_ENVIRONMENT"] = "LOCALHOST"
+        os.environ["KAGGLE_CONFIG_DIR"] = str(_CLIENT_CONFIG_DIR)
+        with contextlib.redirect_stdout(io.StringIO()):
+            from kaggle.api.kaggle_api_extended import KaggleApi  # noqa: F401
+    return _CLIENT_CONFIG_DIR

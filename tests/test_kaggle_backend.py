@@ -1,0 +1,250 @@
+"""The Kaggle backend over the real kaggle 2.2.5 client, talking HTTP to the emulator (no monkeypatching of kaggle)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from kaggle_emulator import KaggleEmulator, build_tiny_competition, prepare_client
+
+CONFIG_DIR = prepare_client()  # before anything imports kaggle
+
+from toolkit.backends.base import Status  # noqa: E402
+from toolkit.backends.kaggle import KaggleBackend  # noqa: E402
+from toolkit.config import load_config  # noqa: E402
+from toolkit.errors import BackendError, NotConfigured, SlotsFull, UnsafeOutput  # noqa: E402
+from toolkit.render import KernelOptions, kernel_metadata, percent_to_notebook, write_kernel_folder  # noqa: E402
+
+USER, KEY = "testuser", "fake-key-0123456789abcdef"
+COMP = "tiny-comp"
+OUTPUTS = {"tta.pkl": b"P" * 5000, "metrics.json": b'{"tta_error": 0.1}', "extra.bin": b"not asked for",
+           "submission.csv": b"image_id,label\n0.png,a\n1.png,b\n2.png,a\n3.png,a\n"}
+
+
+@pytest.fixture
+def emulator(tmp_path, monkeypatch):
+    comps = tmp_path / "competitions"
+    build_tiny_competition(comps, COMP)
+    emu = KaggleEmulator(tmp_path / "emu", comps, USER, KEY, scripted_outputs=OUTPUTS).start()
+    for name, value in emu.client_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("KAGGLE_USERNAME", USER)
+    monkeypatch.setenv("KAGGLE_KEY", KEY)
+    monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no real ~/.kaggle tokens or OAuth files
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def backend(emulator, tmp_path):
+    return KaggleBackend(load_config(tmp_path / "project", backend="kaggle", max_output_mb=1))
+
+
+def kernel_folder(root: Path, slug: str, gpu: bool = True, internet: bool = True, **extra) -> Path:
+    notebook = percent_to_notebook("# %%\nprint('hello')\n")
+    meta = kernel_metadata(slug, COMP, KernelOptions(username=USER, gpu=gpu, internet=internet, **extra))
+    return write_kernel_folder(root / slug, notebook, meta)
+
+
+# -- credentials -------------------------------------------------------------------------------
+
+def test_missing_credentials_say_where_to_look(emulator, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("KAGGLE_USERNAME")
+    monkeypatch.delenv("KAGGLE_KEY")
+    with pytest.raises(NotConfigured) as info:
+        KaggleBackend(load_config(tmp_path, backend="kaggle"))
+    text = str(info.value)
+    assert "kaggle.json" in text and "KAGGLE_USERNAME" in text and "KAGGLE_API_TOKEN" in text
+    assert "Create New Token" in text and "\n" not in text
+    assert capsys.readouterr().out == ""  # the client's own help text is not let through
+    assert emulator.requests == []
+
+
+def test_kaggle_json_in_config_dir_is_used(emulator, tmp_path, monkeypatch):
+    monkeypatch.delenv("KAGGLE_USERNAME")
+    monkeypatch.delenv("KAGGLE_KEY")
+    creds = CONFIG_DIR / "kaggle.json"
+    creds.write_text(json.dumps({"username": USER, "key": KEY}))
+    os.chmod(creds, 0o600)
+    try:
+        backend = KaggleBackend(load_config(tmp_path, backend="kaggle"))
+        assert backend.username == USER
+        assert backend.quota().allowed_hours == 30
+    finally:
+        creds.unlink()
+
+
+def test_rejected_key_is_a_one_line_hint_without_the_key(emulator, tmp_path, monkeypatch):
+    monkeypatch.setenv("KAGGLE_KEY", "wrong-key")
+    backend = KaggleBackend(load_config(tmp_path, backend="kaggle"))
+    with pytest.raises(NotConfigured) as info:
+        backend.quota()
+    assert "HTTP 401" in str(info.value) and "Create New Token" in str(info.value)
+    assert "wrong-key" not in str(info.value)
+
+
+# -- kernels -----------------------------------------------------------------------------------
+
+def test_push_status_output_logs(backend, emulator, tmp_path):
+    folder = kernel_folder(tmp_path / "kernels", "resnet18-abcdef12")
+    result = backend.push(folder)
+    assert result.version == 1 and result.url.endswith(f"/code/{USER}/resnet18-abcdef12")
+    sent = emulator.calls("SaveKernel")[0].body
+    assert sent["slug"] == f"{USER}/resnet18-abcdef12" and sent["newTitle"] == "resnet18 abcdef12"
+    assert sent["machineShape"] == "NvidiaTeslaT4" and sent["enableGpu"] is True
+    assert sent["isPrivate"] is True and sent["enableInternet"] is True
+    assert sent["competitionDataSources"] == [COMP] and sent["sessionTimeoutSeconds"] == 12 * 3600
+    assert json.loads(sent["text"])["metadata"]["kernelspec"]["name"] == "python3"
+    assert emulator.calls("SaveKernel")[0].headers["Authorization"].startswith("Basic ")
+
+    seen = [backend.status("resnet18-abcdef12", 1).status for _ in range(3)]
+    assert seen == [Status.RUNNING, Status.COMPLETE, Status.COMPLETE]
+    assert emulator.calls("GetKernelSessionStatus")[0].body["versionLabel"] == "v1"
+
+    dest = tmp_path / "out"
+    files = backend.output("resnet18-abcdef12", 1, dest, ("tta.pkl", "metrics.json"))
+    assert sorted(p.name for p in files) == ["metrics.json", "tta.pkl"]
+    assert (dest / "tta.pkl").read_bytes() == OUTPUTS["tta.pkl"]
+    assert sorted(p.name for p in dest.iterdir()) == ["metrics.json", "tta.pkl"]  # no extra file, no log
+    assert emulator.calls("ListKernelSessionOutput")[0].body["pageSize"] == 200
+    assert backend.logs("resnet18-abcdef12", 1) == "ran resnet18-abcdef12\n"
+
+
+def test_cpu_kernel_gets_no_accelerator(backend, emulator, tmp_path):
+    backend.push(kernel_folder(tmp_path, "ensemble-cpu-1", gpu=False, internet=False))
+    sent = emulator.calls("SaveKernel")[0].body
+    assert "machineShape" not in sent and sent["enableGpu"] is False and sent["enableInternet"] is False
+
+
+def test_push_errors_are_typed(backend, emulator, tmp_path):
+    emulator.fail("SaveKernel", "slots_full")
+    with pytest.raises(SlotsFull, match="Maximum batch GPU session count of 2"):
+        backend.push(kernel_folder(tmp_path, "resnet18-slots001"))
+    folder = kernel_folder(tmp_path, "resnet18-badcomp1")
+    meta = json.loads((folder / "kernel-metadata.json").read_text())
+    meta["competition_sources"] = ["no-such-comp"]
+    (folder / "kernel-metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(BackendError, match="no-such-comp"):
+        backend.push(folder)
+    meta.update(id="someoneelse/resnet18-badcomp1", competition_sources=[COMP])
+    (folder / "kernel-metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(BackendError, match="Notebook not found"):
+        backend.push(folder)
+
+
+def test_gpu_session_limit_is_enforced(backend, emulator, tmp_path):
+    emulator.gpu_slots = 1
+    backend.push(kernel_folder(tmp_path, "resnet18-first001"))
+    with pytest.raises(SlotsFull):
+        backend.push(kernel_folder(tmp_path, "resnet18-second01"))
+
+
+@pytest.mark.parametrize("kind", ["429", "500", "drop"])
+def test_status_survives_transient_faults(backend, emulator, tmp_path, kind):
+    backend.push(kernel_folder(tmp_path, "resnet18-faulty001"))
+    emulator.fail("GetKernelSessionStatus", kind, retry_after=0.2)
+    assert backend.status("resnet18-faulty001", 1).status == Status.RUNNING
+    assert len(emulator.calls("GetKernelSessionStatus")) == 2
+
+
+def test_persistent_server_error_is_one_line(backend, emulator, tmp_path):
+    backend.push(kernel_folder(tmp_path, "resnet18-faulty002"))
+    emulator.fail("GetKernelSessionStatus", "500", times=10)
+    with pytest.raises(BackendError) as info:
+        backend.status("resnet18-faulty002", 1)
+    assert "HTTP 500" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_error_session_reports_failure_message(backend, emulator, tmp_path):
+    emulator.fail("SaveKernel", "error_session", message="Your notebook tried to allocate more memory")
+    backend.push(kernel_folder(tmp_path, "resnet18-oom00001"))
+    state = backend.status("resnet18-oom00001", 1)
+    assert state.status == Status.ERROR and "allocate more memory" in state.failure_message
+
+
+def test_truncated_download_resumes_with_range(backend, emulator, tmp_path):
+    backend.push(kernel_folder(tmp_path, "resnet18-trunc001"))
+    emulator.version("resnet18-trunc001").polls = 5
+    emulator.fail("download", "truncate")
+    backend.output("resnet18-trunc001", 1, tmp_path / "out", ("tta.pkl",))
+    assert (tmp_path / "out" / "tta.pkl").read_bytes() == OUTPUTS["tta.pkl"]
+    assert any("Range" in r.headers for r in emulator.calls("download"))
+
+
+def test_output_list_dropped_then_retried(backend, emulator, tmp_path):
+    backend.push(kernel_folder(tmp_path, "resnet18-drop0001"))
+    emulator.version("resnet18-drop0001").polls = 5
+    emulator.fail("ListKernelSessionOutput", "drop")
+    files = backend.output("resnet18-drop0001", 1, tmp_path / "out", ("metrics.json",))
+    assert [p.name for p in files] == ["metrics.json"]
+
+
+def test_unsafe_and_oversized_outputs_are_refused(backend, emulator, tmp_path):
+    backend.push(kernel_folder(tmp_path, "resnet18-unsafe01"))
+    version = emulator.version("resnet18-unsafe01")
+    version.polls = 5
+    emulator.scripted_outputs = {"../escape.txt": b"x", "big.bin": b"0" * (2 * 2**20)}
+    with pytest.raises(UnsafeOutput, match="escape"):
+        backend.output("resnet18-unsafe01", 1, tmp_path / "out", ("../escape.txt",))
+    assert not (tmp_path / "escape.txt").exists()
+    version.status = "RUNNING"  # let the next poll pick up the new outputs
+    with pytest.raises(UnsafeOutput, match="1 MB limit"):
+        backend.output("resnet18-unsafe01", 1, tmp_path / "out2", ("big.bin",))
+    assert not (tmp_path / "out2" / "big.bin").exists()
+
+
+# -- submissions and quota --------------------------------------------------------------------
+
+def test_file_submission_is_scored(backend, emulator, tmp_path):
+    good = tmp_path / "submission.csv"
+    good.write_bytes(OUTPUTS["submission.csv"])
+    sub = backend.submit(COMP, good, "first try")
+    assert sub.status == "PENDING"
+    assert backend.submission(COMP, sub.ref).status == "PENDING"  # scoring takes a moment
+    done = backend.submission(COMP, sub.ref)
+    assert done.status == "COMPLETE" and done.score == pytest.approx(0.75)
+    start = emulator.calls("StartSubmissionUpload")[0].body
+    assert start["competitionName"] == COMP and start["fileName"] == "submission.csv"
+    assert emulator.calls("CreateSubmission")[0].body["submissionDescription"] == "first try"
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("image_id,label\nnope.png,a\n")
+    ref = backend.submit(COMP, bad, "bad").ref
+    backend.submission(COMP, ref)
+    failed = backend.submission(COMP, ref)
+    assert failed.status == "ERROR" and "sample submission" in failed.error and failed.score is None
+
+
+def test_submission_upload_failure_is_clear(backend, emulator, tmp_path):
+    file = tmp_path / "submission.csv"
+    file.write_bytes(OUTPUTS["submission.csv"])
+    with pytest.raises(BackendError, match="unknown-comp"):
+        backend.submit("unknown-comp", file, "x")
+    emulator.fail("CreateSubmission", "500")
+    with pytest.raises(BackendError, match="HTTP 500"):
+        backend.submit(COMP, file, "x")
+    assert backend.submit(COMP, file, "again").status == "PENDING"  # a rerun goes through
+
+
+def test_code_submission_names_kernel_version(backend, emulator, tmp_path):
+    backend.push(kernel_folder(tmp_path, "ensemble-code-01", gpu=False, internet=False))
+    while backend.status("ensemble-code-01", 1).status != Status.COMPLETE:
+        pass
+    sub = backend.submit(COMP, tmp_path / "submission.csv", "code", slug="ensemble-code-01", version=1)
+    body = emulator.calls("CreateCodeSubmission")[0].body
+    assert body == {"competitionName": COMP, "kernelOwner": USER, "kernelSlug": "ensemble-code-01",
+                    "kernelVersion": 1, "fileName": "submission.csv", "submissionDescription": "code"}
+    backend.submission(COMP, sub.ref)
+    assert backend.submission(COMP, sub.ref).score == pytest.approx(0.75)
+
+
+def test_quota(backend, emulator):
+    emulator.gpu_seconds_used = 9 * 3600
+    quota = backend.quota()
+    assert (quota.used_hours, quota.allowed_hours, quota.left_hours) == (9, 30, 21)
+    assert quota.refresh.startswith("2030-01-06")

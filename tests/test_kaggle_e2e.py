@@ -1,0 +1,93 @@
+"""The CLI with --backend kaggle over the emulator: store consistency under faults, and render -> push ->
+run -> pull -> ensemble -> submit -> score end to end on a tiny competition."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from kaggle_emulator import KaggleEmulator, build_tiny_competition, prepare_client
+
+prepare_client()  # before anything imports kaggle
+
+from toolkit import cli  # noqa: E402
+from toolkit.backends.base import Status  # noqa: E402
+from toolkit.config import load_config  # noqa: E402
+from toolkit.errors import BackendError  # noqa: E402
+from toolkit.launch import plan_train, record, sync  # noqa: E402
+from toolkit.project import Project  # noqa: E402
+
+USER, KEY = "testuser", "e2e-secret-key-9f8e7d6c5b4a"
+TINY = ["--item", "Resize(16)", "--batch", "aug_transforms(size=16, do_flip=False)", "--epochs", "1",
+        "--bs", "16", "--scratch"]
+
+
+def start(tmp_path, monkeypatch, competitions, **options) -> KaggleEmulator:
+    emu = KaggleEmulator(tmp_path / "emu", competitions, USER, KEY, **options).start()
+    env = {**emu.client_env(), "KAGGLE_USERNAME": USER, "KAGGLE_KEY": KEY, "HOME": str(tmp_path / "home"),
+           "TOOLKIT_PROJECT": str(tmp_path / "project"), "TOOLKIT_POLL_INITIAL_S": "0.3",
+           "TOOLKIT_POLL_MAX_S": "1"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
+    (tmp_path / "project").mkdir()
+    return emu
+
+
+def test_failed_pushes_leave_runs_waiting(tmp_path, monkeypatch):
+    emu = start(tmp_path, monkeypatch, tmp_path / "competitions")
+    build_tiny_competition(tmp_path / "competitions", "tiny-comp")
+    try:
+        project = Project(load_config(backend="kaggle", competition="tiny-comp"))
+        record(project, plan_train(project, ["resnet18"], {"epochs": 1}))
+        emu.fail("SaveKernel", "drop")
+        with pytest.raises(BackendError, match="could not reach Kaggle"):
+            sync(project)
+        assert [r.status for r in project.store.runs()] == [Status.NEW]
+        emu.fail("SaveKernel", "slots_full")
+        assert [(r.status, r.version) for r in sync(project)] == [(Status.NEW, None)]  # waits for a slot
+        run = sync(project)[0]
+        assert (run.status, run.version) == (Status.QUEUED, 1)
+        assert len(emu.kernels[run.slug]["versions"]) == 1  # the refused pushes created nothing
+    finally:
+        emu.stop()
+
+
+@pytest.mark.e2e
+def test_cli_end_to_end_over_the_emulator(tmp_path, monkeypatch):
+    from toolkit.demo import build_competition
+
+    build_competition(tmp_path / "competitions", limit=120)
+    emu = start(tmp_path, monkeypatch, tmp_path / "competitions", run_kernels=True)
+    runner = CliRunner()
+    try:
+        pushed = runner.invoke(cli.push_app, ["train", "--arch", "resnet18", *TINY, "--backend", "kaggle"],
+                               catch_exceptions=False)
+        assert pushed.exit_code == 0, pushed.output
+        pulled = runner.invoke(cli.pull_app, ["outputs", "--backend", "kaggle"], catch_exceptions=False)
+        assert pulled.exit_code == 0, pulled.output
+        submitted = runner.invoke(cli.submit_app, ["ensemble", "--backend", "kaggle"], catch_exceptions=False)
+        assert submitted.exit_code == 0, submitted.output
+    finally:
+        emu.stop()
+
+    train, ensemble = [r.body for r in emu.calls("SaveKernel")]
+    assert train["machineShape"] == "NvidiaTeslaT4" and train["enableGpu"] is True
+    assert train["isPrivate"] is True and train["enableInternet"] is True
+    assert train["competitionDataSources"] == ["digits-demo"] and train["sessionTimeoutSeconds"] == 43200
+    assert json.loads(train["text"])["metadata"]["kernelspec"]["name"] == "python3"
+    slug = train["slug"].split("/")[1]
+    assert ensemble["kernelDataSources"] == [f"{USER}/{slug}/1"] and "machineShape" not in ensemble
+    assert ensemble["enableInternet"] is False and ensemble["isPrivate"] is True
+    assert json.loads(ensemble["text"])["metadata"]["kernelspec"]["name"] == "python3"
+    for request in emu.requests:  # the key travels only in the Authorization header
+        assert KEY not in json.dumps(request.body if not isinstance(request.body, bytes) else "")
+
+    (sub,) = emu.submissions.values()
+    project = Project(load_config(backend="kaggle"))
+    (stored,) = project.store.submissions("digits-demo")
+    assert stored.status == "COMPLETE" and stored.score == pytest.approx(float(sub["publicScore"]))
+    assert f"ensemble score: {stored.score:.4f}" in submitted.output
+    assert all(r.status == Status.COMPLETE for r in project.store.runs())

@@ -1,0 +1,255 @@
+"""Notebook and kernel-metadata rendering, and writing the kernel folder (toolkit/render.py)."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from toolkit.errors import SpecError
+from toolkit.render import (ENSEMBLE_SOURCE, KernelOptions, kernel_metadata, percent_to_notebook,
+                            render_ensemble_notebook, render_train_notebook, write_kernel_folder)
+from toolkit.spec import build_spec, slugify
+
+SPEC = build_spec({"arch": "convnext_small_in22k", "competition": "digits-demo", "epochs": 3, "lr": 0.005,
+                   "bs": 32, "accum": 2, "seed": 7, "precision": "bf16", "pretrained": False, "valid_pct": 0.25,
+                   "item": "Resize((640,480))", "batch": "aug_transforms(size=(288,224), min_scale=0.75)",
+                   "name": "paddy run"})
+
+
+def code_cells(nb) -> list[str]:
+    return [c.source for c in nb.cells if c.cell_type == "code"]
+
+
+def python_only(source: str) -> str:
+    """A cell without its shell (!) and magic (%) lines, which are not Python."""
+    return "\n".join("" if line.lstrip().startswith(("!", "%")) else line for line in source.splitlines())
+
+
+def literal_assignments(nb) -> dict:
+    """Every `NAME = <literal>` at the top level of the code cells."""
+    found = {}
+    for source in code_cells(nb):
+        for node in ast.parse(python_only(source)).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                try:
+                    found[node.targets[0].id] = ast.literal_eval(node.value)
+                except ValueError:
+                    pass
+    return found
+
+
+def assert_valid_notebook(nb) -> None:
+    nbformat.validate(nb)
+    assert nb.nbformat == 4
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.metadata["kernelspec"]["language"] == "python"
+    assert {c.cell_type for c in nb.cells} == {"markdown", "code"}
+    for i, source in enumerate(code_cells(nb)):
+        compile(python_only(source), f"<cell {i}>", "exec")
+    # round trip through the on-disk format
+    nbformat.validate(nbformat.reads(nbformat.writes(nb), as_version=4))
+
+
+# -- training notebook -----------------------------------------------------------------------
+
+def test_train_notebook_is_valid():
+    assert_valid_notebook(render_train_notebook(SPEC))
+
+
+def test_train_notebook_carries_the_spec_as_literals():
+    nb = render_train_notebook(SPEC, weights_file="../input/timm-weights/w.pth")
+    values = literal_assignments(nb)
+    assert SPEC.to_dict() in values.values(), "the whole spec should be written as one literal"
+    for field, value in SPEC.to_dict().items():
+        if field not in ("item", "batch", "name"):
+            assert value in values.values(), field
+    assert "../input/timm-weights/w.pth" in values.values()
+    code = "\n".join(code_cells(nb))
+    assert "Resize((640, 480))" in code
+    assert "aug_transforms(size=(288, 224), min_scale=0.75)" in code
+
+
+def test_train_notebook_uses_relative_kaggle_paths():
+    code = "\n".join(code_cells(render_train_notebook(SPEC)))
+    assert "/kaggle/" not in code and "/work/" not in code
+    assert "tta.pkl" in code and "metrics.json" in code
+
+
+def test_no_transforms_render_as_none():
+    spec = build_spec({"arch": "resnet18", "competition": "digits-demo", "item": "", "batch": "None"})
+    nb = render_train_notebook(spec)
+    assert_valid_notebook(nb)
+    values = literal_assignments(nb)
+    assert values.get("item_tfms", "missing") is None and values.get("batch_tfms", "missing") is None
+
+
+def test_hostile_name_stays_a_literal():
+    name = "x'); import os; os.system('echo pwned'); ('\"\"\"\n# %% "
+    spec = build_spec({"arch": "resnet18", "competition": "digits-demo", "name": name})
+    nb = render_train_notebook(spec)
+    assert_valid_notebook(nb)
+    assert spec.to_dict() in literal_assignments(nb).values()
+    calls = [node for source in code_cells(nb) for node in ast.walk(ast.parse(python_only(source)))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "system"]
+    assert calls == []
+
+
+def test_title_in_notebook_matches_slug():
+    nb = render_train_notebook(SPEC)
+    assert nb.cells[0].cell_type == "markdown"
+    heading = nb.cells[0].source.splitlines()[0].lstrip("# ")
+    assert slugify(heading) == SPEC.slug
+
+
+# -- percent format --------------------------------------------------------------------------
+
+def test_percent_to_notebook_splits_cells():
+    text = ("# %% [markdown]\n# # Title\n# Some *text*\n#\n# - item\n\n"
+            "# %%\nx = 1\n\ny = 2\n\n"
+            "# %% [markdown]\n# ## Second\n"
+            "# %%\n\n\n"  # an empty code cell is dropped
+            "# %%\n!pip list\nprint(x + y)\n")
+    nb = percent_to_notebook(text)
+    nbformat.validate(nb)
+    kinds = [c.cell_type for c in nb.cells]
+    assert kinds == ["markdown", "code", "markdown", "code"]
+    assert nb.cells[0].source == "# Title\nSome *text*\n\n- item"
+    assert nb.cells[1].source == "x = 1\n\ny = 2"
+    assert nb.cells[2].source == "## Second"
+    assert nb.cells[3].source == "!pip list\nprint(x + y)"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_percent_text_before_the_first_marker_is_kept():
+    nb = percent_to_notebook("import os\n# %%\nx = 1\n")
+    assert [c.source for c in nb.cells] == ["import os", "x = 1"]
+
+
+# -- kernel metadata -------------------------------------------------------------------------
+
+def test_kernel_metadata_fields():
+    meta = kernel_metadata(SPEC.slug, "digits-demo", KernelOptions(username="alice"))
+    assert meta["id"] == f"alice/{SPEC.slug}"
+    assert slugify(meta["title"]) == SPEC.slug
+    assert meta["code_file"] == f"{SPEC.slug}.ipynb"
+    assert meta["language"] == "python" and meta["kernel_type"] == "notebook"
+    assert meta["is_private"] is True
+    assert meta["enable_gpu"] is True and meta["machine_shape"] == "NvidiaTeslaT4"
+    assert meta["enable_internet"] is True
+    assert meta["competition_sources"] == ["digits-demo"]
+    assert meta["kernel_sources"] == [] and meta["dataset_sources"] == [] and meta["model_sources"] == []
+    json.dumps(meta)  # plain JSON
+
+
+def test_kernel_metadata_options_are_written_explicitly():
+    options = KernelOptions(username="bob", gpu=True, accelerator="NvidiaTeslaP100", internet=False, private=False,
+                            dataset_sources=("bob/timm-weights",), kernel_sources=("bob/run-a", "bob/run-b"),
+                            model_sources=("bob/m/pyTorch/default/1",))
+    meta = kernel_metadata("ensemble-abcdef12", "paddy-disease-classification", options)
+    assert "enable_internet" in meta and meta["enable_internet"] is False
+    assert meta["is_private"] is False
+    assert meta["machine_shape"] == "NvidiaTeslaP100"
+    assert meta["dataset_sources"] == ["bob/timm-weights"]
+    assert meta["kernel_sources"] == ["bob/run-a", "bob/run-b"]
+    assert meta["model_sources"] == ["bob/m/pyTorch/default/1"]
+    assert meta["competition_sources"] == ["paddy-disease-classification"]
+
+
+def test_kernel_metadata_without_gpu():
+    meta = kernel_metadata(SPEC.slug, "digits-demo", KernelOptions(username="alice", gpu=False))
+    assert meta["enable_gpu"] is False
+    assert "machine_shape" not in meta
+
+
+@pytest.mark.parametrize("slug", ["abc", "Bad_Slug", "x" * 51])
+def test_kernel_metadata_refuses_bad_slugs(slug):
+    with pytest.raises(SpecError):
+        kernel_metadata(slug, "digits-demo", KernelOptions(username="alice"))
+
+
+# -- the folder ------------------------------------------------------------------------------
+
+def test_write_kernel_folder_writes_exactly_two_files(tmp_path):
+    meta = kernel_metadata(SPEC.slug, "digits-demo", KernelOptions(username="alice"))
+    folder = write_kernel_folder(tmp_path / "kernels" / SPEC.slug, render_train_notebook(SPEC), meta)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([f"{SPEC.slug}.ipynb", "kernel-metadata.json"])
+    assert json.loads((folder / "kernel-metadata.json").read_text()) == meta
+    nb = nbformat.read(folder / f"{SPEC.slug}.ipynb", as_version=4)
+    nbformat.validate(nb)
+    assert list((tmp_path / "kernels").iterdir()) == [folder]  # no staging folder left behind
+
+
+def test_write_kernel_folder_replaces_an_older_folder_whole(tmp_path):
+    folder = tmp_path / "kernels" / SPEC.slug
+    folder.mkdir(parents=True)
+    (folder / "stale.ipynb").write_text("{}")
+    (folder / "notes").mkdir()
+    (folder / "kernel-metadata.json").write_text("old")
+    meta = kernel_metadata(SPEC.slug, "digits-demo", KernelOptions(username="alice"))
+    write_kernel_folder(folder, render_train_notebook(SPEC), meta)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([f"{SPEC.slug}.ipynb", "kernel-metadata.json"])
+    assert json.loads((folder / "kernel-metadata.json").read_text())["id"] == f"alice/{SPEC.slug}"
+
+
+def test_write_kernel_folder_refuses_an_invalid_notebook(tmp_path):
+    bad = nbformat.v4.new_notebook()
+    bad.cells.append({"cell_type": "nonsense"})
+    meta = kernel_metadata(SPEC.slug, "digits-demo", KernelOptions(username="alice"))
+    with pytest.raises(Exception):
+        write_kernel_folder(tmp_path / SPEC.slug, bad, meta)
+    assert not (tmp_path / SPEC.slug).exists()
+
+
+# -- ensemble notebook -----------------------------------------------------------------------
+
+MEMBERS = ["resnet18-aaaaaaaa", "convnext-small-bbbbbbbb"]
+
+
+def test_ensemble_notebook_is_valid_and_inlines_ensemble_py():
+    nb = render_ensemble_notebook("ensemble-12345678", "digits-demo", MEMBERS, [1.0, 2.0])
+    assert_valid_notebook(nb)
+    code = "\n".join(code_cells(nb))
+    for line in ENSEMBLE_SOURCE.read_text().strip().splitlines():
+        assert line in code
+    values = literal_assignments(nb)
+    assert MEMBERS in values.values() and [1.0, 2.0] in values.values()
+    assert slugify(nb.cells[0].source.splitlines()[0].lstrip("# ")) == "ensemble-12345678"
+
+
+def test_ensemble_notebook_without_weights():
+    nb = render_ensemble_notebook("ensemble-12345678", "digits-demo", MEMBERS, None)
+    assert_valid_notebook(nb)
+    assert literal_assignments(nb).get("WEIGHTS", "missing") is None
+
+
+def test_ensemble_notebook_runs_in_a_kaggle_layout(tmp_path, monkeypatch):
+    """Execute the rendered ensemble cells as a kernel would: ../input/<member>/tta.pkl -> submission.csv."""
+    import torch
+
+    inputs, working = tmp_path / "input", tmp_path / "working"
+    (inputs / "digits-demo").mkdir(parents=True)
+    working.mkdir()
+    files, vocab = ["b.png", "a.png", "c.png"], ["cat", "dog"]
+    with open(inputs / "digits-demo" / "sample_submission.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([["image_id", "label"], ["c.png", "cat"], ["a.png", "cat"], ["b.png", "cat"]])
+    probs = {MEMBERS[0]: [[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]], MEMBERS[1]: [[0.6, 0.4], [0.3, 0.7], [0.4, 0.6]]}
+    for member in MEMBERS:
+        (inputs / member).mkdir()
+        torch.save({"probs": torch.tensor(probs[member]), "files": files, "vocab": vocab,
+                    "metrics": {"tta_error": 0.1}}, inputs / member / "tta.pkl")
+    nb = render_ensemble_notebook("ensemble-12345678", "digits-demo", MEMBERS, [1.0, 3.0])
+    monkeypatch.chdir(working)
+    namespace: dict = {"__name__": "__main__"}
+    for source in code_cells(nb):
+        exec(compile(python_only(source), "<ensemble>", "exec"), namespace)  # noqa: S102
+    with open(working / "submission.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    # Weights 1:3 -> c is (0.7 + 3*0.4)/4 = 0.475 cat, so dog (unweighted it would be cat); rows follow the sample.
+    assert rows == [["image_id", "label"], ["c.png", "dog"], ["a.png", "dog"], ["b.png", "cat"]]
+    summary = json.loads((working / "ensemble.json").read_text())
+    assert summary["members"] == MEMBERS and summary["weights"] == [1.0, 3.0] and summary["rows"] == 3

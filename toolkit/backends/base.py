@@ -1,0 +1,85 @@
+"""The Backend protocol and the one status vocabulary every backend reports in."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+class Status(str, enum.Enum):
+    """Kaggle's KernelWorkerStatus names, plus NEW for a run rendered but not yet accepted by a backend."""
+
+    NEW = "NEW"
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    ERROR = "ERROR"
+    CANCEL_REQUESTED = "CANCEL_REQUESTED"
+    CANCEL_ACKNOWLEDGED = "CANCEL_ACKNOWLEDGED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({Status.COMPLETE, Status.ERROR, Status.CANCEL_ACKNOWLEDGED})
+
+
+@dataclass(frozen=True)
+class PushResult:
+    version: int
+    url: str
+
+
+@dataclass(frozen=True)
+class KernelState:
+    status: Status
+    failure_message: str = ""
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    ref: str
+    status: str  # PENDING | COMPLETE | ERROR, as Kaggle reports them
+    score: float | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Quota:
+    used_hours: float
+    allowed_hours: float
+    refresh: str = ""
+
+    @property
+    def left_hours(self) -> float:
+        return max(0.0, self.allowed_hours - self.used_hours)
+
+
+class Backend(Protocol):
+    name: str
+    username: str
+
+    def push(self, folder: Path) -> PushResult:
+        """Start the kernel in `folder` as a new version of its slug."""
+
+    def status(self, slug: str, version: int) -> KernelState:
+        """State of that exact version."""
+
+    def output(self, slug: str, version: int, dest: Path, names: tuple[str, ...]) -> list[Path]:
+        """Download the named output files of that version into `dest`."""
+
+    def logs(self, slug: str, version: int) -> str:
+        """The kernel's log as text."""
+
+    def submit(self, competition: str, file: Path, message: str,
+               slug: str | None = None, version: int | None = None) -> SubmissionResult:
+        """Submit a file (or, for code competitions, the kernel version that writes it)."""
+
+    def submission(self, competition: str, ref: str) -> SubmissionResult:
+        """Current state of a submission."""
+
+    def quota(self) -> Quota | None:
+        """GPU hours used and allowed, where the backend has a quota."""

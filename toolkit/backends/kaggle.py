@@ -1,0 +1,258 @@
+"""The Kaggle backend: every call goes through the official client (kaggle 2.2.5, `KaggleApi`).
+
+The client is imported here only, lazily: `import kaggle` authenticates at import time and
+may print help or exit, so nothing else in the toolkit needs credentials to start.
+Where the client falls short (no retries on status/output, push errors returned in a field,
+401/403 turned into misleading ValueErrors) this module fills the gap; see the comments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..config import Config
+from ..errors import BackendError, NotConfigured, SlotsFull, UnsafeOutput
+from .base import KernelState, PushResult, Quota, Status, SubmissionResult
+
+SLOTS_FULL = "Maximum batch GPU session count"
+READ_ATTEMPTS = 3  # idempotent reads also survive a 5xx (the client only retries 429 and dropped connections)
+CLIENT_RETRIES = 5
+TOKEN_HINT = "create one on kaggle.com -> Settings -> API -> Create New Token (saves kaggle.json; chmod 600 it)"
+
+
+def _load_client() -> Any:
+    """KaggleApi, imported quietly: the package __init__ authenticates and prints help when it cannot."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            from kaggle.api.kaggle_api_extended import KaggleApi
+        except SystemExit:  # pragma: no cover - the package swallows it, but older releases did not
+            raise NotConfigured("the kaggle client could not start", TOKEN_HINT) from None
+    return KaggleApi
+
+
+def _where(api: Any) -> str:
+    config_dir = getattr(api, "config_dir", "") or "~/.kaggle"
+    return (f"looked for {os.path.join(config_dir, 'kaggle.json')}, KAGGLE_USERNAME/KAGGLE_KEY "
+            "and KAGGLE_API_TOKEN")
+
+
+def authenticate() -> Any:
+    """An authenticated KaggleApi, or NotConfigured saying where credentials were looked for."""
+    api = _load_client()()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the client prints its own help text
+            api.authenticate()
+    except SystemExit:
+        raise NotConfigured(f"no Kaggle credentials found ({_where(api)})", TOKEN_HINT) from None
+    except Exception as exc:  # a token check that could not reach Kaggle
+        raise _translate(exc, "checking Kaggle credentials") from None
+    if not api.get_config_value("username"):
+        raise NotConfigured(f"Kaggle credentials have no username ({_where(api)})", TOKEN_HINT)
+    return api
+
+
+def _translate(exc: BaseException, what: str) -> Exception:
+    """One line a user can act on, for any failure of a client call (never a traceback, never a secret)."""
+    import requests
+
+    if isinstance(exc, requests.HTTPError):
+        code = exc.response.status_code if exc.response is not None else None
+        message = str(exc).split("\n")[0][:300]
+        if code in (401, 403):
+            return NotConfigured(f"Kaggle refused {what} (HTTP {code}): the credentials were rejected "
+                                 "or lack permission", f"check them; {TOKEN_HINT}")
+        if code == 429:
+            return BackendError(f"Kaggle rate-limited {what} (HTTP 429)", "wait a minute and run the command again")
+        if code == 404:
+            return BackendError(f"{what}: not found on Kaggle (HTTP 404)", "check the slug, version or competition")
+        return BackendError(f"{what} failed on Kaggle (HTTP {code}): {message}",
+                            "Kaggle may be having trouble; run the command again later")
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        return BackendError(f"could not reach Kaggle for {what} ({type(exc).__name__})",
+                            "check the network and run the command again; nothing is lost")
+    if isinstance(exc, ValueError) and "Permission 'kernels.get' was denied" in str(exc):
+        return NotConfigured(f"Kaggle refused {what}: permission denied",
+                             "check that the kernel is yours and the credentials are right")
+    if isinstance(exc, (ValueError, KeyError)):
+        return BackendError(f"{what}: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}")
+    return BackendError(f"{what} failed: {type(exc).__name__}: {str(exc)[:300]}")
+
+
+@contextlib.contextmanager
+def _calling(what: str) -> Iterator[None]:
+    try:
+        yield
+    except (BackendError, UnsafeOutput):
+        raise
+    except Exception as exc:
+        raise _translate(exc, what) from None
+
+
+def names_pattern(names: tuple[str, ...]) -> str:
+    """A regex that `re.search` matches against exactly these output names and nothing else."""
+    return "^(?:" + "|".join(re.escape(n) for n in names) + ")$"
+
+
+class KaggleBackend:
+    name = "kaggle"
+    queues = False  # Kaggle refuses pushes past its session limit; launch.sync holds runs back instead
+
+    def __init__(self, config: Config, api: Any = None):
+        self.config = config
+        self.api = api or authenticate()
+        self.username: str = self.api.get_config_value("username")
+
+    def _ref(self, slug: str, version: int | None = None) -> str:
+        return f"{self.username}/{slug}" + (f"/{version}" if version else "")
+
+    def _read(self, what: str, func: Callable, *args: Any, **kwargs: Any) -> Any:
+        """An idempotent call: the client's with_retry (429 with Retry-After, dropped connections) plus 5xx."""
+        import requests
+
+        with _calling(what):
+            for attempt in range(1, READ_ATTEMPTS + 1):
+                try:
+                    return self.api.with_retry(func, max_retries=CLIENT_RETRIES)(*args, **kwargs)
+                except requests.HTTPError as exc:
+                    code = exc.response.status_code if exc.response is not None else 0
+                    if code < 500 or attempt == READ_ATTEMPTS:
+                        raise
+                    time.sleep(attempt)
+
+    # -- kernels ------------------------------------------------------------------------------
+
+    def push(self, folder: Path) -> PushResult:
+        meta = json.loads((Path(folder) / "kernel-metadata.json").read_text())
+        # `acc` overrides the metadata, so pass it only to GPU kernels (never put a CPU ensemble on a GPU).
+        acc = self.config.accelerator if meta.get("enable_gpu") or meta.get("machine_shape") else None
+        with _calling(f"pushing {folder.name}"), contextlib.redirect_stdout(io.StringIO()):
+            # Not retried: a lost reply may still have started a version, and a retry would start another.
+            resp = self.api.kernels_push(str(folder), timeout=str(self.config.session_timeout_s), acc=acc)
+        if resp.error:
+            if SLOTS_FULL in resp.error:
+                raise SlotsFull(f"Kaggle: {resp.error}", "the run waits; kpull outputs pushes it when a slot frees")
+            raise BackendError(f"Kaggle refused the push of {folder.name}: {resp.error}")
+        invalid = [*(resp.invalid_competition_sources or []), *(resp.invalid_kernel_sources or []),
+                   *(resp.invalid_dataset_sources or []), *(resp.invalid_model_sources or [])]
+        if invalid:
+            raise BackendError(f"Kaggle started {folder.name} version {resp.version_number} without sources it "
+                               f"does not know: {', '.join(invalid)}",
+                               "join the competition (accept its rules) or fix the sources, then kpush --force")
+        if not resp.version_number:
+            raise BackendError(f"Kaggle accepted {folder.name} but returned no version number")
+        return PushResult(version=int(resp.version_number), url=resp.url or "")
+
+    def status(self, slug: str, version: int) -> KernelState:
+        resp = self._read(f"status of {slug} v{version}", self.api.kernels_status, self._ref(slug, version))
+        name = resp.status.name if resp.status is not None else "QUEUED"
+        status = Status.QUEUED if name == "NEW_SCRIPT" else Status[name]
+        return KernelState(status, resp.failure_message or "")
+
+    def output(self, slug: str, version: int, dest: Path, names: tuple[str, ...]) -> list[Path]:
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                files, _ = self._read(f"downloading outputs of {slug} v{version}", self.api.kernels_output,
+                                      self._ref(slug, version), str(dest), file_pattern=names_pattern(names),
+                                      page_size=200, force=True, quiet=True)
+        except BackendError as exc:
+            if "Refusing to download" in exc.message:
+                raise UnsafeOutput(exc.message.split(": ", 1)[-1],
+                                   "outputs must be plain files inside the kernel's working directory") from None
+            raise
+        return self._checked(dest, files, names, slug)
+
+    def _checked(self, dest: Path, files: list[str], names: tuple[str, ...], slug: str) -> list[Path]:
+        """Keep the named files; refuse any that escaped `dest` or are too large."""
+        root, limit, kept = dest.resolve(), self.config.max_output_mb * 2**20, []
+        for name in files:
+            path = Path(name).resolve()
+            if root not in path.parents:
+                raise UnsafeOutput(f"output '{name}' lies outside {dest} and was refused")
+            relative = path.relative_to(root).as_posix()
+            if relative not in names:
+                if relative == f"{slug}.log":  # the client writes the log too; logs() fetches it on demand
+                    path.unlink(missing_ok=True)
+                continue
+            if path.stat().st_size > limit:
+                path.unlink()
+                raise UnsafeOutput(f"output '{relative}' is over the {self.config.max_output_mb} MB limit",
+                                   "raise max_output_mb in toolkit.toml if this is expected")
+            kept.append(path)
+        return kept
+
+    def logs(self, slug: str, version: int) -> str:
+        raw = self._read(f"log of {slug} v{version}", self.api.kernels_logs, self._ref(slug, version))
+        return log_text(raw)
+
+    # -- submissions --------------------------------------------------------------------------
+
+    def submit(self, competition: str, file: Path, message: str,
+               slug: str | None = None, version: int | None = None) -> SubmissionResult:
+        with _calling(f"submitting to {competition}"), contextlib.redirect_stdout(io.StringIO()):
+            if slug and version:
+                resp = self.api.competition_submit_code(file_name=Path(file).name, message=message,
+                                                        competition=competition, kernel=self._ref(slug),
+                                                        kernel_version=version, quiet=True)
+            else:
+                resp = self.api.competition_submit(str(file), message, competition, quiet=True)
+        if not resp.ref:
+            raise BackendError(f"Kaggle did not accept the submission to {competition}: "
+                               f"{resp.message or 'no reason given'}", "run ksubmit ensemble again")
+        return SubmissionResult(ref=str(resp.ref), status="PENDING")
+
+    def submission(self, competition: str, ref: str) -> SubmissionResult:
+        try:
+            sub = self._read(f"submission {ref}", self.api.get_submission, int(ref))
+        except BackendError as exc:
+            if "HTTP 404" not in exc.message:
+                raise
+            # Just after submitting the single lookup may not know the ref yet: look in the list.
+            listed = self._read(f"submissions of {competition}", self.api.competition_submissions, competition)
+            sub = next((s for s in listed or [] if s and str(s.ref) == str(ref)), None)
+            if sub is None:
+                return SubmissionResult(ref=str(ref), status="PENDING")
+        return _submission_result(sub, ref)
+
+    def quota(self) -> Quota | None:
+        resp = self._read("GPU quota", self.api.quota_view)
+        gpu = resp.gpu_quota
+        if gpu is None:
+            return None
+        refresh = resp.quota_refresh_time.isoformat() if resp.quota_refresh_time else ""
+        return Quota(used_hours=_hours(gpu.time_used), allowed_hours=_hours(gpu.total_time_allowed),
+                     refresh=refresh)
+
+
+def _submission_result(sub: Any, ref: str) -> SubmissionResult:
+    status = sub.status.name if sub.status is not None else "PENDING"
+    score = float(sub.public_score) if sub.public_score not in (None, "") else None
+    error = sub.error_description or ""
+    if status == "ERROR" and not error:
+        error = "Kaggle reported an error without a description (see the competition's submissions page)"
+    return SubmissionResult(ref=str(sub.ref or ref), status=status, score=score, error=error)
+
+
+def _hours(delta: Any) -> float:
+    return delta.total_seconds() / 3600 if delta is not None else 0.0
+
+
+def log_text(raw: str) -> str:
+    """Kaggle's log is a JSON list of {stream_name, time, data}; make it plain text."""
+    if not raw:
+        return ""
+    try:
+        entries = json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+    if not isinstance(entries, list):
+        return raw
+    return "".join(str(e.get("data", "")) for e in entries if isinstance(e, dict))

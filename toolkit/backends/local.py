@@ -1,0 +1,268 @@
+"""The local backend: runs kernel folders on this machine in Kaggle's directory layout.
+
+Each pushed version lives in `.toolkit/local/kernels/<slug>/v<N>/`:
+  kernel/       the folder as pushed      input/<source>  competition, datasets, kernel outputs (links)
+  working/      the kernel's cwd, outputs  state.json      status, pid, failure message
+  log.txt       everything it printed      executed.ipynb  the notebook with its outputs
+Kernels run in detached child processes, so they outlive the command that pushed them;
+at most `concurrency` run at once and the rest wait in order, as QUEUED.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .. import competition as competitions
+from ..config import Config
+from ..errors import BackendError
+from ..spec import check_slug
+from .base import KernelState, PushResult, Quota, Status, SubmissionResult
+from .sandbox import copy_outputs
+
+CREDENTIAL_VARS = ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR")
+
+
+class LocalBackend:
+    name = "local"
+    queues = True  # accepts every push and starts queued kernels itself as slots free
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.username = config.username or "local"
+        self.root = config.state_dir / "local"
+        self.kernels = self.root / "kernels"
+        self.kernels.mkdir(parents=True, exist_ok=True)
+
+    # -- push ---------------------------------------------------------------------------------
+
+    def push(self, folder: Path) -> PushResult:
+        meta = json.loads((folder / "kernel-metadata.json").read_text())
+        slug = check_slug(meta["id"].split("/", 1)[1])
+        inputs = self._resolve_sources(meta)
+        with self._lock():
+            version, run_dir = self._new_version(slug)
+            try:
+                shutil.copytree(folder, run_dir / "kernel")
+                self._build_inputs(run_dir / "input", inputs)
+                (run_dir / "working").mkdir()
+                _write_state(run_dir, {"status": Status.QUEUED.value, "queued_at": time.time(),
+                                       "code_file": meta["code_file"]})
+            except BaseException:
+                shutil.rmtree(run_dir, ignore_errors=True)
+                raise
+        self.dispatch()
+        return PushResult(version=version, url=run_dir.resolve().as_uri())
+
+    def _resolve_sources(self, meta: dict) -> dict[str, Path]:
+        """Map each input folder name to what it links to; refuse sources that do not exist."""
+        inputs: dict[str, Path] = {}
+        root = self.config.resolve(self.config.competitions_root)
+        for name in meta.get("competition_sources", []):
+            inputs[name] = competitions.find_competition(root, name)
+        for ref in meta.get("dataset_sources", []):
+            slug = ref.split("/")[1] if "/" in ref else ref
+            path = self.config.resolve(self.config.datasets_root) / slug
+            if not path.is_dir():
+                raise BackendError(f"dataset source '{ref}' not found (no folder {path})")
+            inputs[slug] = path
+        for ref in meta.get("kernel_sources", []):
+            parts = ref.split("/")
+            slug, version = parts[1], (int(parts[2]) if len(parts) > 2 else None)
+            inputs[slug] = self._completed_working_dir(slug, version, ref)
+        return inputs
+
+    def _completed_working_dir(self, slug: str, version: int | None, ref: str) -> Path:
+        versions = self._versions(slug)
+        if version is None and versions:
+            version = versions[-1]
+        if version not in versions:
+            raise BackendError(f"kernel source '{ref}' not found on the local backend")
+        run_dir = self._run_dir(slug, version)
+        if _read_state(run_dir).get("status") != Status.COMPLETE.value:
+            raise BackendError(f"kernel source '{ref}' has not completed", "wait for it with kpull outputs")
+        return run_dir / "working"
+
+    def _build_inputs(self, input_dir: Path, inputs: dict[str, Path]) -> None:
+        input_dir.mkdir()
+        comp_root = self.config.resolve(self.config.competitions_root).resolve()
+        for name, target in inputs.items():
+            target = target.resolve()
+            if target.parent == comp_root:
+                # A real folder of links, so the hidden solution.csv never reaches the kernel.
+                (input_dir / name).mkdir()
+                for entry in competitions.public_entries(target):
+                    (input_dir / name / entry.name).symlink_to(entry.resolve())
+            else:
+                (input_dir / name).symlink_to(target, target_is_directory=True)
+
+    def _new_version(self, slug: str) -> tuple[int, Path]:
+        version = (self._versions(slug) or [0])[-1] + 1
+        run_dir = self._run_dir(slug, version)
+        run_dir.mkdir(parents=True)
+        return version, run_dir
+
+    def _versions(self, slug: str) -> list[int]:
+        folder = self.kernels / slug
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.name[1:]) for p in folder.iterdir() if p.name[:1] == "v" and p.name[1:].isdigit())
+
+    def _run_dir(self, slug: str, version: int) -> Path:
+        return self.kernels / slug / f"v{version}"
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def _lock(self):
+        return _locked(self.root)
+
+    def dispatch(self) -> None:
+        """Mark dead runners as failed and start queued kernels, oldest first, up to the limit."""
+        with self._lock():
+            states = [(d, _read_state(d)) for d in self.kernels.glob("*/v*") if (d / "state.json").exists()]
+            running = 0
+            for run_dir, state in states:
+                if state.get("status") == Status.RUNNING.value:
+                    if _alive(state.get("pid")):
+                        running += 1
+                    else:
+                        state.update(status=Status.ERROR.value, finished_at=time.time(),
+                                     failure_message="the kernel's process ended without reporting a result")
+                        _write_state(run_dir, state)
+            queued = sorted((s.get("queued_at", 0), str(d)) for d, s in states if s.get("status") == "QUEUED")
+            for _, run_dir in queued[: max(0, self.config.concurrency - running)]:
+                self._start(Path(run_dir))
+
+    def _start(self, run_dir: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}
+        env.update(KAGGLE_KERNEL_RUN_TYPE="Batch", MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+        with open(run_dir / "runner.log", "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "toolkit.backends.local_runner", str(run_dir),
+                 str(self.config.session_timeout_s), str(self.config.state_dir.parent)],
+                cwd=run_dir / "working", env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True)
+        state = _read_state(run_dir)
+        state.update(status=Status.RUNNING.value, pid=process.pid, started_at=time.time())
+        _write_state(run_dir, state)
+
+    # -- status, outputs, logs ----------------------------------------------------------------
+
+    def status(self, slug: str, version: int) -> KernelState:
+        run_dir = self._existing(slug, version)
+        state = _read_state(run_dir)
+        if state.get("status") in (Status.QUEUED.value, Status.RUNNING.value):
+            self.dispatch()
+            state = _read_state(run_dir)
+        return KernelState(Status(state["status"]), state.get("failure_message", ""))
+
+    def output(self, slug: str, version: int, dest: Path, names: tuple[str, ...]) -> list[Path]:
+        run_dir = self._existing(slug, version)
+        return copy_outputs(run_dir / "working", dest, names, self.config.max_output_mb * 2**20)
+
+    def logs(self, slug: str, version: int) -> str:
+        log = self._existing(slug, version) / "log.txt"
+        return log.read_text(errors="replace") if log.exists() else ""
+
+    def _existing(self, slug: str, version: int) -> Path:
+        run_dir = self._run_dir(slug, version)
+        if not (run_dir / "state.json").exists():
+            raise BackendError(f"kernel {self.username}/{slug} version {version} does not exist on the local backend")
+        return run_dir
+
+    # -- submissions --------------------------------------------------------------------------
+
+    def submit(self, competition: str, file: Path, message: str,
+               slug: str | None = None, version: int | None = None) -> SubmissionResult:
+        """Score against the competition's solution.csv, which makes a small local leaderboard."""
+        from ..scoring import accuracy
+
+        solution = self.config.resolve(self.config.competitions_root) / competition / "solution.csv"
+        with self._lock():
+            board = self._leaderboard()
+            ref = str(len(board) + 1)
+            if solution.is_file():
+                try:
+                    entry = {"status": "COMPLETE", "score": accuracy(file, solution), "error": ""}
+                except Exception as exc:  # a bad file is a failed submission, as on Kaggle
+                    entry = {"status": "ERROR", "score": None, "error": str(exc)}
+            else:
+                entry = {"status": "COMPLETE", "score": None, "error": "no solution.csv: not scored"}
+            entry.update(ref=ref, competition=competition, message=message, file=str(file), date=time.time())
+            board.append(entry)
+            _atomic_write(self.root / "submissions.json", json.dumps(board, indent=2))
+        return self.submission(competition, ref)
+
+    def submission(self, competition: str, ref: str) -> SubmissionResult:
+        for entry in self._leaderboard():
+            if entry["ref"] == str(ref) and entry["competition"] == competition:
+                return SubmissionResult(ref=entry["ref"], status=entry["status"], score=entry["score"],
+                                        error=entry["error"])
+        raise BackendError(f"no local submission {ref} for {competition}")
+
+    def _leaderboard(self) -> list[dict]:
+        path = self.root / "submissions.json"
+        return json.loads(path.read_text()) if path.exists() else []
+
+    def quota(self) -> Quota | None:
+        return None
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A finished child that nobody reaped is a zombie: treat it as gone.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def _read_state(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "state.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _write_state(run_dir: Path, state: dict) -> None:
+    _atomic_write(run_dir / "state.json", json.dumps(state, indent=2))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """One lock for every state change on this backend (push, start, finish)."""
+    with open(root / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def finish(run_dir: Path, status: Status, failure_message: str = "") -> None:
+    """Called by the runner process when its kernel ends (root is .toolkit/local)."""
+    with _locked(run_dir.parents[2]):
+        state = _read_state(run_dir)
+        state.update(status=status.value, failure_message=failure_message, finished_at=time.time())
+        _write_state(run_dir, state)

@@ -1,0 +1,263 @@
+"""Console scripts kpush / kpull / ksubmit / kstatus. Each command parses, calls one function, prints.
+
+One error boundary (`_main`): a ToolkitError or usage error becomes one line on stderr and a
+non-zero exit; a traceback only with --debug (anywhere on the line) or TOOLKIT_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from .errors import ToolkitError
+
+console = Console()
+errors = Console(stderr=True)
+
+push_app = typer.Typer(help="Render run specs into kernel folders and push them.", no_args_is_help=True,
+                       pretty_exceptions_enable=False, add_completion=False)
+pull_app = typer.Typer(help="Wait for kernels and download their outputs.", no_args_is_help=True,
+                       pretty_exceptions_enable=False, add_completion=False)
+submit_app = typer.Typer(help="Ensemble finished runs and submit.", no_args_is_help=True,
+                         pretty_exceptions_enable=False, add_completion=False)
+status_app = typer.Typer(help="Show every run and submission.", pretty_exceptions_enable=False,
+                         add_completion=False)
+
+@push_app.callback()
+def _push_group() -> None:
+    """Render run specs into kernel folders and push them."""
+
+
+@pull_app.callback()
+def _pull_group() -> None:
+    """Wait for kernels and download their outputs."""
+
+
+@submit_app.callback()
+def _submit_group() -> None:
+    """Ensemble finished runs and submit."""
+
+
+BackendOpt = typer.Option(None, "--backend", "-b", help="local (default) or kaggle.")
+CompetitionOpt = typer.Option(None, "--competition", "-c", help="Competition slug (default from toolkit.toml).")
+
+
+def _project(backend: Optional[str] = None, **flags):
+    from .config import load_config
+    from .project import Project
+    return Project(load_config(backend=backend, **flags))
+
+
+def _live_waiter(title: str) -> tuple[Callable, Callable]:
+    """A live status table for long waits: (on_update, stop)."""
+    from rich.live import Live
+    from .views import status_table
+
+    live = Live(console=console, refresh_per_second=2, transient=False)
+    started = []
+
+    def update(runs) -> None:
+        if not started:
+            live.start()
+            started.append(True)
+        live.update(status_table(runs, title=title))
+
+    return update, (lambda: live.stop() if started else None)
+
+
+@push_app.command("train")
+def push_train(
+    arch: list[str] = typer.Option(..., "--arch", "-a", help="timm architecture (repeatable)."),
+    competition: Optional[str] = CompetitionOpt,
+    item: Optional[str] = typer.Option(None, "--item", help="Item transforms, e.g. \"Resize(480, method='squish')\"."),
+    batch: Optional[str] = typer.Option(None, "--batch", help="Batch transforms, e.g. \"aug_transforms(size=224, min_scale=0.75)\"."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs after the frozen one (seed: 12)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate (seed: 0.01)."),
+    accum: Optional[int] = typer.Option(None, "--accum", help="Batches per optimizer step (1 = off)."),
+    bs: Optional[int] = typer.Option(None, "--bs", help="Batch size (fastai default 64)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Validation split seed (seed: 42)."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="fp16 (default), bf16 or fp32."),
+    pretrained: Optional[bool] = typer.Option(None, "--pretrained/--scratch", help="Pretrained weights (default: when available)."),
+    backend: Optional[str] = BackendOpt,
+    wait: bool = typer.Option(False, "--wait", help="Wait until the kernels finish."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Render kernel folders only; push nothing."),
+    force: bool = typer.Option(False, "--force", help="Push a new version even if this spec was pushed."),
+):
+    """Render a training kernel per architecture and push it."""
+    from . import launch
+    from .views import status_table
+
+    project = _project(backend)
+    params = dict(competition=competition, item=item, batch=batch, epochs=epochs, lr=lr, accum=accum, bs=bs,
+                  seed=seed, precision=precision)
+    planned = launch.plan_train(project, arch, params, pretrained)
+    for item_ in planned:
+        if item_.notice:
+            errors.print(f"[yellow]note:[/] {item_.notice}")
+        console.print(f"rendered {item_.folder.relative_to(project.config.project_dir)}")
+    if dry_run:
+        return
+    recorded = launch.record(project, planned, force)
+    for run, action in recorded:
+        if action != "new":
+            console.print(f"[dim]skipped {run.slug}: {action}[/]")
+    slugs = {run.slug for run, _ in recorded}
+    runs = [r for r in launch.sync(project) if r.slug in slugs]
+    if wait:
+        from .collect import wait_for
+        update, stop = _live_waiter("Waiting for kernels")
+        try:
+            runs = wait_for(project, None, update, slugs)
+        finally:
+            stop()
+    console.print(status_table(runs, title=f"Pushed to {project.config.backend}"))
+
+
+@pull_app.command("outputs")
+def pull_outputs(
+    competition: Optional[str] = CompetitionOpt,
+    backend: Optional[str] = BackendOpt,
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for unfinished kernels (default)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv, json or md."),
+):
+    """Wait for this competition's kernels, download their TTA outputs, print the results table."""
+    from . import collect, results
+
+    if fmt not in ("table", "csv", "json", "md"):
+        raise ToolkitError(f"unknown format '{fmt}'", "use table, csv, json or md")
+    project = _project(backend, competition=competition)
+    comp = project.config.competition
+    update, stop = _live_waiter(f"Waiting for {comp} kernels") if wait and fmt == "table" else (None, lambda: None)
+    try:
+        runs = collect.pull_outputs(project, comp, update, do_wait=wait)
+    finally:
+        stop()
+    for run in runs:
+        if run.status.value == "ERROR":
+            errors.print(f"[red]{run.slug} failed:[/] {escape(run.failure_message)}")
+            tail = collect.log_tail(project, run)
+            if tail:
+                errors.print(tail, markup=False, highlight=False)
+    rows = results.result_rows(runs, _solution(project, comp))
+    if fmt == "table":
+        console.print(results.rich_table(rows, title=f"{comp}: results, best TTA error first"))
+    else:
+        sys.stdout.write(results.export(rows, fmt))
+
+
+def _solution(project, competition: str) -> Optional[Path]:
+    """Local competitions may carry hidden labels; Kaggle's never reach us."""
+    if project.config.backend != "local":
+        return None
+    return project.config.resolve(project.config.competitions_root) / competition / "solution.csv"
+
+
+@submit_app.command("ensemble")
+def submit_ensemble(
+    competition: Optional[str] = CompetitionOpt,
+    runs: Optional[list[str]] = typer.Option(None, "--run", "-r", help="Member by slug, name or arch (repeatable; default: all finished)."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Comma-separated weights, one per member."),
+    message: str = typer.Option("toolkit ensemble", "--message", "-m", help="Submission description."),
+    backend: Optional[str] = BackendOpt,
+    code_competition: Optional[bool] = typer.Option(None, "--code-competition/--file-competition", help="Submit the kernel (code competition) or its file."),
+):
+    """Push the ensemble kernel over finished runs, wait, submit its submission.csv and print the score."""
+    from . import results, submit
+    from .views import submission_table
+
+    project = _project(backend, competition=competition, code_competition=code_competition)
+    comp = project.config.competition
+    members = submit.choose_members(project, comp, runs)
+    parsed = _parse_weights(weights)
+    update, stop = _live_waiter("Ensemble kernel")
+    try:
+        result = submit.run_ensemble(project, comp, members, parsed, message, update)
+    finally:
+        stop()
+    rows = results.result_rows(members, _solution(project, comp))
+    console.print(results.rich_table(rows, title="Ensemble members"))
+    console.print(submission_table([result.submission]))
+    sub = result.submission
+    if sub.score is not None:
+        best = max((r.test_accuracy for r in rows if r.test_accuracy is not None), default=None)
+        line = f"ensemble score: {sub.score:.4f}"
+        if best is not None:
+            line += f" (best single run on the same test set: {best:.4f})"
+        console.print(f"[bold green]{line}[/]")
+    elif sub.error:
+        raise ToolkitError(f"submission {sub.ref} failed: {sub.error}")
+
+
+def _parse_weights(text: Optional[str]) -> Optional[list[float]]:
+    if not text:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ToolkitError(f"--weights {text!r} is not a comma-separated list of numbers") from None
+    if any(v < 0 for v in values) or sum(values) <= 0:
+        raise ToolkitError("--weights must be non-negative with a positive sum")
+    return values
+
+
+@status_app.command()
+def status(
+    competition: Optional[str] = CompetitionOpt,
+    backend: Optional[str] = BackendOpt,
+    refresh: bool = typer.Option(True, "--refresh/--no-refresh", help="Ask the backend for live states first."),
+):
+    """Show runs (queued, running, done) with links and times, and the submissions."""
+    from .views import status_table, submission_table
+
+    project = _project(backend, competition=competition)
+    if refresh:
+        from .launch import sync
+        sync(project)
+    runs = project.store.runs(competition=competition)
+    console.print(status_table(runs, title=f"Runs ({project.config.store_path.relative_to(project.config.project_dir)})"))
+    subs = project.store.submissions(competition)
+    if subs:
+        console.print(submission_table(subs))
+
+
+def _main(app: typer.Typer) -> Callable[[], None]:
+    def main() -> None:
+        debug = "--debug" in sys.argv or os.environ.get("TOOLKIT_DEBUG") == "1"
+        args = [a for a in sys.argv[1:] if a != "--debug"]
+        try:
+            app(args=args, standalone_mode=False)
+        except ToolkitError as exc:
+            if debug:
+                raise
+            errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except typer.Exit as exc:
+            sys.exit(exc.exit_code)
+        except typer.TyperException as exc:  # usage errors (typer's own click)
+            if debug:
+                raise
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            errors.print(f"[red]error:[/] {escape(message)} (see --help)", highlight=False, soft_wrap=True)
+            sys.exit(getattr(exc, "exit_code", 2))
+        except (KeyboardInterrupt, typer.Abort):
+            errors.print("interrupted: the store is consistent; run the command again to carry on")
+            sys.exit(130)
+        except Exception as exc:  # a bug: say so in one line, with the way to see more
+            if debug:
+                raise
+            errors.print(f"[red]unexpected error:[/] {type(exc).__name__}: {escape(str(exc))} (rerun with --debug for details)",
+                         highlight=False, soft_wrap=True)
+            sys.exit(1)
+    return main
+
+
+kpush = _main(push_app)
+kpull = _main(pull_app)
+ksubmit = _main(submit_app)
+kstatus = _main(status_app)

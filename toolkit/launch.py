@@ -1,0 +1,123 @@
+"""kpush: turn specs into kernel folders, record them, and push them as backend slots allow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import competition as competitions
+from .backends.base import Status
+from .errors import BackendError, SlotsFull, SpecError
+from .project import Project
+from .render import KernelOptions, kernel_metadata, render_train_notebook, write_kernel_folder
+from .spec import RunSpec, build_spec
+from .store import Run
+
+WEIGHTS_DATASET = "timm-weights"
+ACTIVE = (Status.QUEUED, Status.RUNNING, Status.CANCEL_REQUESTED)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A rendered run: its spec, kernel folder, and anything the user should be told about it."""
+
+    spec: RunSpec
+    folder: Path
+    notebook: Any
+    metadata: dict
+    notice: str = ""
+
+
+def plan_train(project: Project, archs: list[str], params: dict[str, Any],
+               pretrained: bool | None = None) -> list[Planned]:
+    """Validate every run and render its kernel folder; nothing is stored or pushed yet."""
+    config = project.config
+    if not archs:
+        raise SpecError("no architecture given", "pass --arch NAME (repeatable)")
+    defaults = {**config.train, **{k: v for k, v in params.items() if v is not None}}
+    specs = [build_spec({**defaults, "arch": arch, "competition": params.get("competition") or config.competition})
+             for arch in archs]
+    if config.backend == "local":
+        competitions.find_competition(config.resolve(config.competitions_root), specs[0].competition)
+    planned = [_prepare(project, spec, pretrained) for spec in specs]
+    for item in planned:  # written only once every run is known to be valid
+        write_kernel_folder(item.folder, item.notebook, item.metadata)
+    return planned
+
+
+def _prepare(project: Project, spec: RunSpec, pretrained: bool | None) -> Planned:
+    weights_file, sources, notice = None, (), ""
+    wanted = spec.pretrained if pretrained is None else pretrained
+    if project.config.backend == "local" and wanted:
+        local = project.config.resolve(project.config.datasets_root) / WEIGHTS_DATASET / f"{spec.arch}.pth"
+        if local.is_file():
+            weights_file = f"../input/{WEIGHTS_DATASET}/{spec.arch}.pth"
+            sources = (f"{project.backend.username}/{WEIGHTS_DATASET}",)
+        elif pretrained:
+            raise SpecError(f"no pretrained weights for {spec.arch} on this machine (looked for {local})",
+                            "drop --pretrained to train from scratch, or put a timm state dict there")
+        else:
+            notice = f"{spec.arch}: no local pretrained weights, training from scratch"
+            wanted = False
+    spec = build_spec({**spec.to_dict(), "pretrained": bool(wanted)})
+    options = KernelOptions(username=project.backend.username, gpu=True, accelerator=project.config.accelerator,
+                            internet=project.config.internet, private=project.config.private,
+                            dataset_sources=sources)
+    return Planned(spec, project.config.kernels_dir / spec.slug, render_train_notebook(spec, weights_file),
+                   kernel_metadata(spec.slug, spec.competition, options), notice)
+
+
+def record(project: Project, planned: list[Planned], force: bool = False) -> list[tuple[Run, str]]:
+    """Add runs to the store. The same spec again is skipped (with --force: a new version)."""
+    results = []
+    for item in planned:
+        existing = project.store.latest(item.spec.slug, project.config.backend)
+        if existing and not force:
+            results.append((existing, f"already pushed as version {existing.version} ({existing.status.value}); "
+                                      "use --force for a new version" if existing.version else
+                                      "already waiting to be pushed"))
+            continue
+        if existing and existing.status in ACTIVE:
+            raise BackendError(f"{item.spec.slug} is still {existing.status.value}",
+                               "wait for it to finish before forcing a new version")
+        if existing:
+            run = project.store.requeue(existing.id)
+        else:
+            run = project.store.add_run(item.spec.slug, "train", project.config.backend, item.spec.competition,
+                                        item.spec.content_hash, item.spec.to_dict())
+        results.append((run, "new"))
+    return results
+
+
+def sync(project: Project, competition: str | None = None) -> list[Run]:
+    """Refresh every unfinished run's status, then push waiting runs while slots are free."""
+    store, backend = project.store, project.backend
+    runs = store.runs(backend=project.config.backend, competition=competition)
+    for run in runs:
+        if run.version is not None and not run.status.terminal and run.status != Status.NEW:
+            state = backend.status(run.slug, run.version)
+            if state.status != run.status or state.failure_message != run.failure_message:
+                store.set_status(run.id, state.status, state.failure_message)
+    waiting = [r for r in store.runs(backend=project.config.backend, competition=competition)
+               if r.status == Status.NEW]
+    active = sum(r.status in ACTIVE for r in store.runs(backend=project.config.backend))
+    for run in waiting:
+        if not getattr(backend, "queues", False) and active >= project.config.concurrency:
+            break
+        if push_run(project, run) is None:
+            break
+        active += 1
+    return store.runs(backend=project.config.backend, competition=competition)
+
+
+def push_run(project: Project, run: Run) -> Run | None:
+    """Push one NEW run; None when the backend has no free slot (the run keeps waiting)."""
+    folder = project.config.kernels_dir / run.slug
+    if not (folder / "kernel-metadata.json").is_file():
+        raise BackendError(f"kernel folder {folder} is missing", "render it again with kpush")
+    try:
+        result = project.backend.push(folder)
+    except SlotsFull:
+        return None
+    return project.store.set_status(run.id, Status.QUEUED, version=result.version, url=result.url)

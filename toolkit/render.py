@@ -1,0 +1,122 @@
+"""Pure rendering: spec -> notebook and spec -> kernel-metadata; writing the folder is separate."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import nbformat
+
+from .spec import RunSpec, check_slug, title_for
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+ENSEMBLE_SOURCE = Path(__file__).resolve().parent / "ensemble.py"
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
+@dataclass(frozen=True)
+class KernelOptions:
+    """How a kernel is pushed: who owns it and what it may use."""
+
+    username: str
+    gpu: bool = True
+    accelerator: str = "NvidiaTeslaT4"
+    internet: bool = True
+    private: bool = True
+    dataset_sources: tuple[str, ...] = ()
+    kernel_sources: tuple[str, ...] = ()
+    model_sources: tuple[str, ...] = ()
+    extra: dict = field(default_factory=dict)
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, autoescape=False)
+    env.filters["py"] = repr  # parameters become Python literals, never pasted text
+    return env
+
+
+def percent_to_notebook(source: str) -> nbformat.NotebookNode:
+    """Turn percent-format text (`# %%` cells, `# %% [markdown]`) into an nbformat 4 notebook."""
+    cells, kind, lines = [], "code", []  # text before the first marker is a code cell, as in jupytext
+
+    def flush() -> None:
+        text = "\n".join(lines).strip("\n")
+        if kind == "markdown":
+            text = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in text.splitlines())
+            cells.append(nbformat.v4.new_markdown_cell(text))
+        elif kind == "code" and text:
+            cells.append(nbformat.v4.new_code_cell(text))
+
+    for line in source.splitlines():
+        if line.startswith("# %%"):
+            flush()
+            kind, lines = ("markdown" if "[markdown]" in line else "code"), []
+        else:
+            lines.append(line)
+    flush()
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
+    notebook.metadata["language_info"] = {"name": "python"}
+    return notebook
+
+
+def render_train_notebook(spec: RunSpec, weights_file: str | None = None) -> nbformat.NotebookNode:
+    text = _environment().get_template("train.py.j2").render(
+        spec=spec, spec_dict=spec.to_dict(), item=spec.item, batch=spec.batch,
+        weights_file=weights_file, title=title_for(spec.slug))
+    return percent_to_notebook(text)
+
+
+def render_ensemble_notebook(slug: str, competition: str, members: list[str],
+                             weights: list[float] | None) -> nbformat.NotebookNode:
+    text = _environment().get_template("ensemble.py.j2").render(
+        competition=competition, members=members, weights=weights, title=title_for(slug),
+        ensemble_source=ENSEMBLE_SOURCE.read_text().strip())
+    return percent_to_notebook(text)
+
+
+def kernel_metadata(slug: str, competition: str, options: KernelOptions) -> dict:
+    """kernel-metadata.json as `kaggle kernels push` reads it; every flag written explicitly."""
+    check_slug(slug)
+    meta = {
+        "id": f"{options.username}/{slug}",
+        "title": title_for(slug),
+        "code_file": f"{slug}.ipynb",
+        "language": "python",
+        "kernel_type": "notebook",
+        "is_private": options.private,
+        "enable_gpu": options.gpu,
+        "enable_tpu": False,
+        "enable_internet": options.internet,
+        "keywords": [],
+        "competition_sources": [competition],
+        "dataset_sources": list(options.dataset_sources),
+        "kernel_sources": list(options.kernel_sources),
+        "model_sources": list(options.model_sources),
+    }
+    if options.gpu:
+        meta["machine_shape"] = options.accelerator
+    return meta
+
+
+def write_kernel_folder(folder: Path, notebook: nbformat.NotebookNode, metadata: dict) -> Path:
+    """Write exactly what is pushed: <slug>.ipynb + kernel-metadata.json, swapped in whole."""
+    nbformat.validate(notebook)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        (staging / metadata["code_file"]).write_text(nbformat.writes(notebook))
+        (staging / "kernel-metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder
