@@ -17,8 +17,9 @@ from rich.markup import escape
 
 from .errors import ToolkitError
 
-console = Console()
-errors = Console(stderr=True)
+# Wide tables stay readable when output goes to a file or CI log instead of a terminal.
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 160)
 
 push_app = typer.Typer(help="Render run specs into kernel folders and push them.", no_args_is_help=True,
                        pretty_exceptions_enable=False, add_completion=False)
@@ -46,12 +47,43 @@ def _submit_group() -> None:
 
 BackendOpt = typer.Option(None, "--backend", "-b", help="local (default) or kaggle.")
 CompetitionOpt = typer.Option(None, "--competition", "-c", help="Competition slug (default from toolkit.toml).")
+AcceleratorOpt = typer.Option(None, "--accelerator", help="Kaggle machine_shape (default NvidiaTeslaT4 = T4 x2).")
+PublicOpt = typer.Option(None, "--public/--private", help="Kernel visibility (default private).")
+InternetOpt = typer.Option(None, "--internet/--no-internet", help="Internet in training kernels (default on).")
 
 
-def _project(backend: Optional[str] = None, **flags):
+def _project(backend: Optional[str] = None, public: Optional[bool] = None, **flags):
     from .config import load_config
     from .project import Project
-    return Project(load_config(backend=backend, **flags))
+    private = None if public is None else not public
+    return Project(load_config(backend=backend, private=private, **flags))
+
+
+def _push_and_show(project, recorded, wait: bool, title: str) -> None:
+    """Say which runs were skipped, push what slots allow, optionally wait, print the runs' table."""
+    from . import launch
+    from .views import status_table
+
+    for run, action in recorded:
+        if action != "new":
+            console.print(f"[dim]skipped {run.slug}: {action}[/]")
+    slugs = {run.slug for run, _ in recorded}
+    runs = [r for r in launch.sync(project) if r.slug in slugs]
+    if wait:
+        from .collect import wait_for
+        update, stop = _live_waiter(f"Waiting: {title}")
+        try:
+            runs = wait_for(project, None, update, slugs)
+        finally:
+            stop()
+    console.print(status_table(runs, title=title))
+
+
+def _show_quota(project) -> None:
+    quota = project.backend.quota()
+    if quota is not None:
+        console.print(f"GPU quota: {quota.used_hours:.1f} h used of {quota.allowed_hours:.1f} h "
+                      f"({quota.left_hours:.1f} h left), refreshes {quota.refresh or 'weekly'}")
 
 
 def _live_waiter(title: str) -> tuple[Callable, Callable]:
@@ -68,7 +100,12 @@ def _live_waiter(title: str) -> tuple[Callable, Callable]:
             started.append(True)
         live.update(status_table(runs, title=title))
 
-    return update, (lambda: live.stop() if started else None)
+    def stop() -> None:
+        if started:
+            live.stop()
+            console.print()
+
+    return update, stop
 
 
 @push_app.command("train")
@@ -85,15 +122,17 @@ def push_train(
     precision: Optional[str] = typer.Option(None, "--precision", help="fp16 (default), bf16 or fp32."),
     pretrained: Optional[bool] = typer.Option(None, "--pretrained/--scratch", help="Pretrained weights (default: when available)."),
     backend: Optional[str] = BackendOpt,
+    accelerator: Optional[str] = AcceleratorOpt,
+    public: Optional[bool] = PublicOpt,
+    internet: Optional[bool] = InternetOpt,
     wait: bool = typer.Option(False, "--wait", help="Wait until the kernels finish."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Render kernel folders only; push nothing."),
     force: bool = typer.Option(False, "--force", help="Push a new version even if this spec was pushed."),
 ):
     """Render a training kernel per architecture and push it."""
     from . import launch
-    from .views import status_table
 
-    project = _project(backend)
+    project = _project(backend, public, accelerator=accelerator, internet=internet)
     params = dict(competition=competition, item=item, batch=batch, epochs=epochs, lr=lr, accum=accum, bs=bs,
                   seed=seed, precision=precision)
     planned = launch.plan_train(project, arch, params, pretrained)
@@ -103,20 +142,85 @@ def push_train(
         console.print(f"rendered {item_.folder.relative_to(project.config.project_dir)}")
     if dry_run:
         return
-    recorded = launch.record(project, planned, force)
-    for run, action in recorded:
-        if action != "new":
-            console.print(f"[dim]skipped {run.slug}: {action}[/]")
-    slugs = {run.slug for run, _ in recorded}
-    runs = [r for r in launch.sync(project) if r.slug in slugs]
-    if wait:
-        from .collect import wait_for
-        update, stop = _live_waiter("Waiting for kernels")
-        try:
-            runs = wait_for(project, None, update, slugs)
-        finally:
-            stop()
-    console.print(status_table(runs, title=f"Pushed to {project.config.backend}"))
+    _show_quota(project)
+    _push_and_show(project, launch.record(project, planned, force), wait, f"Pushed to {project.config.backend}")
+
+
+@push_app.command("sweep")
+def push_sweep(
+    file: Path = typer.Argument(..., help="Sweep file (TOML): a [defaults] table and [[run]] rows."),
+    competition: Optional[str] = CompetitionOpt,
+    pretrained: Optional[bool] = typer.Option(None, "--pretrained/--scratch", help="Override every row's pretrained."),
+    backend: Optional[str] = BackendOpt,
+    accelerator: Optional[str] = AcceleratorOpt,
+    public: Optional[bool] = PublicOpt,
+    internet: Optional[bool] = InternetOpt,
+    wait: bool = typer.Option(False, "--wait", help="Wait until every run of the sweep finishes (pushing waiting runs)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Render and print the plan only; push nothing."),
+    force: bool = typer.Option(False, "--force", help="Push new versions of runs already pushed, and ignore the quota check."),
+):
+    """Render every run of a sweep file and push them, never more at once than `concurrency`."""
+    from . import launch, sweep
+
+    project = _project(backend, public, competition=competition, accelerator=accelerator, internet=internet)
+    loaded, planned = sweep.plan_sweep(project, file, competition, pretrained)
+    for item_ in planned:
+        if item_.notice:
+            errors.print(f"[yellow]note:[/] {item_.notice}")
+    fresh = [p for p in planned if force or project.store.latest(p.spec.slug, project.config.backend) is None]
+    estimates = sweep.estimate(project, [p.spec for p in planned])
+    console.print(_plan_table(project, loaded, planned, estimates, fresh))
+    if dry_run:
+        return
+    line = sweep.check_quota(project, [e for e, p in zip(estimates, planned) if p in fresh], force)
+    if line:
+        console.print(line)
+    _push_and_show(project, launch.record(project, planned, force), wait,
+                   f"{loaded.path.name} on {project.config.backend} (at most {project.config.concurrency} at once)")
+
+
+def _plan_table(project, loaded, planned, estimates, fresh):
+    from rich.table import Table
+
+    total = sum(e.minutes for e, p in zip(estimates, planned) if p in fresh) / 60
+    table = Table(title=f"{loaded.path.name}: {len(planned)} runs, {len(fresh)} to push, "
+                        f"about {total:.1f} GPU hours", header_style="bold")
+    for column in ("slug", "arch", "item", "batch", "ep", "bs", "accum", "seed", "est. min", "action"):
+        table.add_column(column)
+    for item_, est in zip(planned, estimates):
+        spec = item_.spec
+        per_epoch = f"{est.minutes:.0f}" + ("" if est.measured else "*")
+        table.add_row(spec.slug, spec.arch, spec.item, spec.batch, str(spec.epochs), str(spec.bs), str(spec.accum),
+                      str(spec.seed), per_epoch, "push" if item_ in fresh else "skip (pushed)")
+    if not all(e.measured for e in estimates):
+        table.caption = (f"* assumes {_default_mpe():g} min/epoch: no finished run of that arch, transforms and "
+                         "bs on record")
+    return table
+
+
+def _default_mpe() -> float:
+    from .sweep import DEFAULT_MIN_PER_EPOCH
+    return DEFAULT_MIN_PER_EPOCH
+
+
+@push_app.command("retry")
+def push_retry(
+    runs: Optional[list[str]] = typer.Argument(None, help="Runs by slug, name or arch (default: every failed run)."),
+    backend: Optional[str] = BackendOpt,
+    wait: bool = typer.Option(False, "--wait", help="Wait until the retried kernels finish."),
+):
+    """Push failed runs again as new versions, showing why each failed."""
+    from . import launch
+
+    project = _project(backend)
+    failed = launch.failed_runs(project, runs)
+    if not failed:
+        console.print("no failed runs to retry")
+        return
+    for run in failed:
+        console.print(f"retrying {run.slug} (version {run.version} ended {run.status.value}: "
+                      f"{escape(run.failure_message or 'no message')})")
+    _push_and_show(project, [(run, "new") for run in launch.retry(project, failed)], wait, "Retried")
 
 
 @pull_app.command("outputs")
@@ -149,6 +253,9 @@ def pull_outputs(
         console.print(results.rich_table(rows, title=f"{comp}: results, best TTA error first"))
     else:
         sys.stdout.write(results.export(rows, fmt))
+    plot = results.plot_errors(runs, project.config.outputs_dir / "results.png")
+    if plot:
+        errors.print(f"validation error per epoch: {plot.relative_to(project.config.project_dir)}")
 
 
 def _solution(project, competition: str) -> Optional[Path]:
@@ -163,6 +270,8 @@ def submit_ensemble(
     competition: Optional[str] = CompetitionOpt,
     runs: Optional[list[str]] = typer.Option(None, "--run", "-r", help="Member by slug, name or arch (repeatable; default: all finished)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Comma-separated weights, one per member."),
+    top: Optional[int] = typer.Option(None, "--top", "-k", help="Keep the K runs with the lowest TTA error."),
+    select: Optional[str] = typer.Option(None, "--select", help="greedy: forward selection on validation predictions."),
     message: str = typer.Option("toolkit ensemble", "--message", "-m", help="Submission description."),
     backend: Optional[str] = BackendOpt,
     code_competition: Optional[bool] = typer.Option(None, "--code-competition/--file-competition", help="Submit the kernel (code competition) or its file."),
@@ -173,8 +282,14 @@ def submit_ensemble(
 
     project = _project(backend, competition=competition, code_competition=code_competition)
     comp = project.config.competition
-    members = submit.choose_members(project, comp, runs)
-    parsed = _parse_weights(weights)
+    from .select import choose
+
+    members, parsed, steps = choose(submit.choose_members(project, comp, runs), top, select, _parse_weights(weights))
+    for number, step in enumerate(steps, 1):
+        console.print(f"greedy step {number}: + {step['added']}  valid error {step['valid_error']:.4f}  "
+                      f"log loss {step['valid_nll']:.4f}")
+    console.print("members: " + ", ".join(f"{m.slug} (weight {w:g})" for m, w in
+                                          zip(members, parsed or [1.0] * len(members))))
     update, stop = _live_waiter("Ensemble kernel")
     try:
         result = submit.run_ensemble(project, comp, members, parsed, message, update)
@@ -211,12 +326,20 @@ def status(
     competition: Optional[str] = CompetitionOpt,
     backend: Optional[str] = BackendOpt,
     refresh: bool = typer.Option(True, "--refresh/--no-refresh", help="Ask the backend for live states first."),
+    watch: bool = typer.Option(False, "--watch", "-w", help="Keep refreshing (and pushing waiting runs) until every run has finished."),
 ):
     """Show runs (queued, running, done) with links and times, and the submissions."""
     from .views import status_table, submission_table
 
     project = _project(backend, competition=competition)
-    if refresh:
+    if watch:
+        from .collect import wait_for
+        update, stop = _live_waiter("Watching runs")
+        try:
+            wait_for(project, competition, update)
+        finally:
+            stop()
+    elif refresh:
         from .launch import sync
         sync(project)
     runs = project.store.runs(competition=competition)
@@ -224,6 +347,8 @@ def status(
     subs = project.store.submissions(competition)
     if subs:
         console.print(submission_table(subs))
+    if refresh or watch:
+        _show_quota(project)
 
 
 def _main(app: typer.Typer) -> Callable[[], None]:

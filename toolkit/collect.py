@@ -37,29 +37,76 @@ def output_dir(project: Project, run: Run) -> Path:
 
 
 def download(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) -> Run:
-    """Fetch outputs into outputs/<slug>/v<version>/ via a temporary folder, so a half download never shows."""
+    """Fetch outputs into outputs/<slug>/v<version>/ via a temporary folder, so a half download never shows.
+
+    The finished folder appears in one rename, only after every file is there and checked, so a folder
+    under its final name is always complete. Two commands downloading at once both end with it; a folder
+    left by a killed command (`.v<N>.partial-<pid>`, its process gone) is removed on the next try.
+    """
     from .ensemble import load_tta
 
     dest = output_dir(project, run)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_partials(dest)
     partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:
         project.backend.output(run.slug, run.version, partial, names)
+        partial.mkdir(parents=True, exist_ok=True)
         (partial / "log.txt").write_text(project.backend.logs(run.slug, run.version))
         missing = [n for n in names if not (partial / n).is_file()]
         if missing:
             raise UnsafeOutput(f"{run.slug} v{run.version} finished without {', '.join(missing)}",
                                f"see its log: {dest / 'log.txt'}")
-        metrics = {}
-        if "tta.pkl" in names:
-            load_tta(partial / "tta.pkl", project.config.max_output_mb * 2**20)
-            metrics = _read_metrics(partial / "metrics.json")
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(partial, dest)
+        metrics = _check_outputs(project, partial, names, load_tta)
+        if dest.exists():  # an older or concurrent download: set it aside whole, then swap
+            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+            try:
+                os.replace(dest, old)
+            except FileNotFoundError:
+                pass
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.replace(partial, dest)
+        except OSError:  # another command put a complete folder there first: it is as good as ours
+            if not all((dest / n).is_file() for n in names):
+                raise
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return project.store.set_outputs(run.id, dest, metrics)
+
+
+def _check_outputs(project: Project, folder: Path, names: tuple[str, ...], load_tta) -> dict:
+    limit = project.config.max_output_mb * 2**20
+    for name in names:
+        size = (folder / name).stat().st_size
+        if size > limit:
+            raise UnsafeOutput(f"output '{name}' is {size} bytes, over the {limit}-byte limit",
+                               "raise max_output_mb in toolkit.toml if this is expected")
+    metrics: dict = {}
+    if "tta.pkl" in names:
+        load_tta(folder / "tta.pkl", limit)
+        metrics = _read_metrics(folder / "metrics.json")
+    if "ensemble.json" in names:
+        _read_metrics(folder / "ensemble.json")
+    return metrics
+
+
+def _remove_abandoned_partials(dest: Path) -> None:
+    for leftover in dest.parent.glob(f".{dest.name}.*-*"):
+        pid = leftover.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _read_metrics(path: Path) -> dict:

@@ -36,10 +36,19 @@ def plan_train(project: Project, archs: list[str], params: dict[str, Any],
     if not archs:
         raise SpecError("no architecture given", "pass --arch NAME (repeatable)")
     defaults = {**config.train, **{k: v for k, v in params.items() if v is not None}}
-    specs = [build_spec({**defaults, "arch": arch, "competition": params.get("competition") or config.competition})
-             for arch in archs]
+    rows = [({**defaults, "arch": arch, "competition": params.get("competition") or config.competition}, "")
+            for arch in archs]
+    return plan_runs(project, rows, pretrained)
+
+
+def plan_runs(project: Project, rows: list[tuple[dict[str, Any], str]],
+              pretrained: bool | None = None) -> list[Planned]:
+    """Render one kernel per (raw values, where) row; `where` names the row in errors (e.g. a sweep line)."""
+    config = project.config
+    specs = [build_spec(values, where) for values, where in rows]
     if config.backend == "local":
-        competitions.find_competition(config.resolve(config.competitions_root), specs[0].competition)
+        for name in dict.fromkeys(s.competition for s in specs):
+            competitions.find_competition(config.resolve(config.competitions_root), name)
     planned = [_prepare(project, spec, pretrained) for spec in specs]
     for item in planned:  # written only once every run is known to be valid
         write_kernel_folder(item.folder, item.notebook, item.metadata)
@@ -98,7 +107,7 @@ def sync(project: Project, competition: str | None = None) -> list[Run]:
         if run.version is not None and not run.status.terminal and run.status != Status.NEW:
             state = backend.status(run.slug, run.version)
             if state.status != run.status or state.failure_message != run.failure_message:
-                store.set_status(run.id, state.status, state.failure_message)
+                store.observe(run.id, state.status, state.failure_message)
     waiting = [r for r in store.runs(backend=project.config.backend, competition=competition)
                if r.status == Status.NEW]
     active = sum(r.status in ACTIVE for r in store.runs(backend=project.config.backend))
@@ -116,8 +125,39 @@ def push_run(project: Project, run: Run) -> Run | None:
     folder = project.config.kernels_dir / run.slug
     if not (folder / "kernel-metadata.json").is_file():
         raise BackendError(f"kernel folder {folder} is missing", "render it again with kpush")
+    claim = project.store.claim(run.id)  # one command pushes a run; see Store.claim
+    if claim is None:  # another command is pushing it or already has
+        return project.store.get(run.id)
+    if claim.previous_at is not None:  # an earlier push was cut off: did it reach the backend?
+        found = getattr(project.backend, "find_pushed", lambda slug, since: None)(run.slug, claim.previous_at)
+        if found is not None:
+            return project.store.set_status(run.id, Status.QUEUED, version=found.version, url=found.url)
     try:
         result = project.backend.push(folder)
     except SlotsFull:
+        project.store.release(run.id)
         return None
     return project.store.set_status(run.id, Status.QUEUED, version=result.version, url=result.url)
+
+
+def failed_runs(project: Project, names: list[str] | None = None) -> list[Run]:
+    """The latest version of each training run that ended in ERROR (or was cancelled), matched by slug,
+    spec name or arch when `names` are given."""
+    latest: dict[str, Run] = {}
+    for run in project.store.runs(backend=project.config.backend, kind="train"):
+        latest[run.slug] = run
+    failed = [r for r in latest.values() if r.status in (Status.ERROR, Status.CANCEL_ACKNOWLEDGED)]
+    if not names:
+        return failed
+    chosen = []
+    for name in names:
+        match = [r for r in failed if name in (r.slug, r.spec.get("name"), r.spec.get("arch"))]
+        if not match:
+            raise SpecError(f"no failed run matches '{name}'", "kstatus lists the runs and their states")
+        chosen.extend(m for m in match if m not in chosen)
+    return chosen
+
+
+def retry(project: Project, runs: list[Run]) -> list[Run]:
+    """Put failed runs back in the queue (a new version is pushed when a slot is free)."""
+    return [project.store.requeue(run.id) for run in runs]

@@ -11,7 +11,7 @@ from pathlib import Path
 from .store import Run
 
 COLUMNS = ("slug", "arch", "item_tfms", "batch_tfms", "epochs", "valid_error", "tta_error", "min_per_epoch",
-           "test_accuracy", "status")
+           "gpu_minutes", "test_accuracy", "status")
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class ResultRow:
     valid_error: float | None
     tta_error: float | None
     min_per_epoch: float | None
+    gpu_minutes: float | None  # training time the kernel measured (train_seconds), in minutes
     test_accuracy: float | None
     status: str
 
@@ -37,9 +38,13 @@ def result_rows(runs: list[Run], solution: Path | None = None) -> list[ResultRow
             slug=run.slug, arch=run.spec.get("arch", ""), item_tfms=run.spec.get("item", ""),
             batch_tfms=run.spec.get("batch", ""), epochs=run.spec.get("epochs", 0),
             valid_error=m.get("valid_error"), tta_error=m.get("tta_error"),
-            min_per_epoch=m.get("minutes_per_epoch"),
+            min_per_epoch=m.get("minutes_per_epoch"), gpu_minutes=_minutes(m.get("train_seconds")),
             test_accuracy=_test_accuracy(run, solution), status=run.status.value))
     return sorted(rows, key=lambda r: (r.tta_error is None, r.tta_error or 0.0, r.slug))
+
+
+def _minutes(seconds: object) -> float | None:
+    return float(seconds) / 60 if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else None
 
 
 def _test_accuracy(run: Run, solution: Path | None) -> float | None:
@@ -67,7 +72,8 @@ def rich_table(rows: list[ResultRow], title: str = "Results"):
     shown = [c for c in COLUMNS if c != "test_accuracy" or any(r.test_accuracy is not None for r in rows)]
     for column in shown:
         table.add_column(column, justify="right" if column in ("epochs", "valid_error", "tta_error",
-                                                               "min_per_epoch", "test_accuracy") else "left")
+                                                               "min_per_epoch", "gpu_minutes", "test_accuracy")
+                         else "left")
     for row in rows:
         table.add_row(*(_fmt(getattr(row, c)) for c in shown))
     return table
@@ -86,3 +92,39 @@ def export(rows: list[ResultRow], fmt: str) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |" for r in records]
     return "\n".join(lines) + "\n"
+
+
+def plot_errors(runs: list[Run], path: Path) -> Path | None:
+    """PNG of validation error rate per epoch, one line per run (frozen epoch first); None if nothing to plot."""
+    series = []
+    for run in runs:
+        rows = run.metrics.get("epochs")
+        if not isinstance(rows, list):
+            continue
+        points = [float(r["error_rate"]) for r in rows if isinstance(r, dict)
+                  and isinstance(r.get("error_rate"), (int, float))]
+        if points:
+            series.append((run.slug, points, any(isinstance(r, dict) and r.get("phase") == "frozen" for r in rows)))
+    if not series:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display
+
+    fig = Figure(figsize=(8, 5), dpi=100)
+    ax = fig.add_subplot()
+    for slug, points, frozen in series:
+        # x counts epochs from 1; a fine-tune's frozen epoch is shown as epoch 0
+        start = 0 if frozen else 1
+        ax.plot(range(start, start + len(points)), points, marker="o", markersize=3, label=slug)
+    ax.set_xlabel("epoch (0 = frozen epoch of a fine-tune)")
+    ax.set_ylabel("validation error rate")
+    ax.set_title("Validation error per epoch")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", loc="upper right")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial.png")
+    fig.savefig(tmp, format="png")
+    tmp.replace(path)
+    return path

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -31,7 +33,9 @@ CREATE TABLE IF NOT EXISTS runs (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     pushed_at REAL,
-    finished_at REAL
+    finished_at REAL,
+    claim_owner TEXT NOT NULL DEFAULT '',
+    claimed_at REAL
 );
 CREATE INDEX IF NOT EXISTS runs_slug ON runs (slug, backend);
 CREATE TABLE IF NOT EXISTS submissions (
@@ -50,6 +54,11 @@ CREATE TABLE IF NOT EXISTS submissions (
     updated_at REAL NOT NULL
 );
 """
+
+# Columns added after the first release: (name, declaration), added to older files on open.
+MIGRATIONS = (("claim_owner", "TEXT NOT NULL DEFAULT ''"), ("claimed_at", "REAL"))
+# A claim whose owner cannot be checked (another host) is taken over after this long.
+CLAIM_STALE_S = 15 * 60.0
 
 # Which status may follow which. A terminal run goes back to NEW only through requeue().
 ALLOWED = {
@@ -84,6 +93,8 @@ class Run:
     updated_at: float
     pushed_at: float | None
     finished_at: float | None
+    claim_owner: str = ""
+    claimed_at: float | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Run":
@@ -118,6 +129,39 @@ class Submission:
         return cls(**data)
 
 
+@dataclass(frozen=True)
+class Claim:
+    run: Run
+    owner: str
+    claimed_at: float
+    previous_at: float | None  # when an earlier, abandoned claim began: a push may have reached the backend
+
+
+def owner_id() -> str:
+    """Who holds a claim: this host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str) -> bool:
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # cannot tell from here: the stale timeout decides
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # an unreaped child is a zombie: gone as far as claims go
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def _run_in(db: sqlite3.Connection, run_id: int) -> Run:
+    return Run.from_row(db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
+
+
 class Store:
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -125,6 +169,14 @@ class Store:
         db = self._connect()
         try:
             db.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
+            columns = {r["name"] for r in db.execute("PRAGMA table_info(runs)")}
+            for name, declaration in MIGRATIONS:
+                if name not in columns:
+                    try:
+                        db.execute(f"ALTER TABLE runs ADD COLUMN {name} {declaration}")
+                    except sqlite3.OperationalError as exc:  # another process added it first
+                        if "duplicate column" not in str(exc):
+                            raise
         finally:
             db.close()
 
@@ -162,8 +214,15 @@ class Store:
 
     def add_run(self, slug: str, kind: str, backend: str, competition: str, spec_hash: str,
                 spec: dict[str, Any]) -> Run:
+        """Record a new run. If this slug already has an unfinished run on this backend (another command
+        recorded it a moment ago), that run is returned instead, so two commands never make two."""
         now = time.time()
         with self._transaction() as db:
+            row = db.execute("SELECT id, status FROM runs WHERE slug = ? AND backend = ? ORDER BY id DESC LIMIT 1",
+                             (slug, backend)).fetchone()
+            if row is not None and not Status(row["status"]).terminal:
+                run_id = row["id"]
+                return _run_in(db, run_id)
             cursor = db.execute(
                 "INSERT INTO runs (slug, kind, backend, competition, spec_hash, spec_json, status, created_at,"
                 " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -209,15 +268,77 @@ class Store:
                 " pushed_at = CASE WHEN ? IS NOT NULL THEN ? ELSE pushed_at END,"
                 " finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?",
                 (status.value, failure_message, version, url, now, version, now, status.terminal, now, run_id))
+            if version is not None:  # a push was recorded: whoever claimed the run is done with it
+                db.execute("UPDATE runs SET claim_owner = '', claimed_at = NULL WHERE id = ?", (run_id,))
         return self.get(run_id)
+
+    def observe(self, run_id: int, status: Status, failure_message: str = "") -> Run:
+        """Record what the backend reported for a pushed run. A reading that arrives after another command
+        already recorded a terminal state (two `kpull`s at once) is out of date and is dropped, not an error."""
+        try:
+            return self.set_status(run_id, status, failure_message)
+        except StoreError:
+            run = self.get(run_id)
+            if run.status.terminal:  # another command recorded the end first
+                return run
+            raise
 
     def requeue(self, run_id: int) -> Run:
         """Back to NEW for a retry or a forced new version; the old version's outputs are kept on disk."""
         now = time.time()
         with self._transaction() as db:
+            row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFound(f"no run with id {run_id}")
+            current = Status(row["status"])
+            if current == Status.NEW:  # already waiting (another command requeued it): nothing to do
+                return _run_in(db, run_id)
+            if not current.terminal:
+                raise StoreError(f"run {run_id} is still {current.value}", "wait for it to finish first")
             db.execute("UPDATE runs SET status = ?, failure_message = '', output_dir = '', metrics_json = '{}',"
-                       " updated_at = ?, finished_at = NULL WHERE id = ?", (Status.NEW.value, now, run_id))
+                       " updated_at = ?, finished_at = NULL, claim_owner = '', claimed_at = NULL WHERE id = ?",
+                       (Status.NEW.value, now, run_id))
         return self.get(run_id)
+
+    # -- claims: one command acts on a run at a time ----------------------------------------------
+
+    def claim(self, run_id: int, owner: str | None = None, stale_s: float = CLAIM_STALE_S) -> Claim | None:
+        """Take the right to push a NEW run, in one transaction. None when the run is no longer NEW or a
+        live command holds it. A claim left by a command that died (its process is gone, or it is older
+        than `stale_s`) is taken over, and `Claim.previous_at` says since when a push may have been in
+        flight, so the caller can ask the backend whether it arrived before pushing again."""
+        owner = owner or owner_id()
+        now = time.time()
+        with self._transaction() as db:
+            row = db.execute("SELECT status, claim_owner, claimed_at FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFound(f"no run with id {run_id}")
+            if Status(row["status"]) != Status.NEW:
+                return None
+            holder, since = row["claim_owner"], row["claimed_at"]
+            previous = None
+            if holder and holder != owner:
+                if _owner_alive(holder) and since is not None and now - since < stale_s:
+                    return None
+                previous = since
+            elif holder == owner:
+                previous = since
+            db.execute("UPDATE runs SET claim_owner = ?, claimed_at = ?, updated_at = ? WHERE id = ?",
+                       (owner, now, now, run_id))
+            return Claim(_run_in(db, run_id), owner, now, previous)
+
+    def release(self, run_id: int, owner: str | None = None) -> None:
+        """Give a claim back (the push did not happen: no slot, or it failed before reaching the backend)."""
+        owner = owner or owner_id()
+        with self._transaction() as db:
+            db.execute("UPDATE runs SET claim_owner = '', claimed_at = NULL WHERE id = ? AND claim_owner = ?",
+                       (run_id, owner))
+
+    def check(self) -> list[str]:
+        """Problems with the file itself (SQLite's integrity check); an empty list when it is sound."""
+        rows = self._query("PRAGMA integrity_check")
+        problems = [r[0] for r in rows if r[0] != "ok"]
+        return problems
 
     def set_outputs(self, run_id: int, output_dir: Path, metrics: dict[str, Any]) -> Run:
         with self._transaction() as db:

@@ -49,6 +49,7 @@ class LocalBackend:
         slug = check_slug(meta["id"].split("/", 1)[1])
         inputs = self._resolve_sources(meta)
         with self._lock():
+            self._remove_unfinished_pushes(slug)
             version, run_dir = self._new_version(slug)
             try:
                 shutil.copytree(folder, run_dir / "kernel")
@@ -61,6 +62,24 @@ class LocalBackend:
                 raise
         self.dispatch()
         return PushResult(version=version, url=run_dir.resolve().as_uri())
+
+    def find_pushed(self, slug: str, since: float) -> PushResult | None:
+        """The newest version of `slug` pushed at or after `since` (to reconcile a push cut off before the
+        store recorded it), or None."""
+        with self._lock():
+            for version in reversed(self._versions(slug)):
+                run_dir = self._run_dir(slug, version)
+                if _read_state(run_dir).get("queued_at", 0) >= since:
+                    return PushResult(version=version, url=run_dir.resolve().as_uri())
+        return None
+
+    def _remove_unfinished_pushes(self, slug: str) -> None:
+        """A version folder without state.json is a push killed half way (state.json is written last,
+        under the lock we hold): it never became a version, so it goes."""
+        for version in self._versions(slug):
+            run_dir = self._run_dir(slug, version)
+            if not (run_dir / "state.json").exists():
+                shutil.rmtree(run_dir, ignore_errors=True)
 
     def _resolve_sources(self, meta: dict) -> dict[str, Path]:
         """Map each input folder name to what it links to; refuse sources that do not exist."""

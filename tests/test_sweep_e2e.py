@@ -1,0 +1,167 @@
+"""Sweeps end to end: three tiny runs on the local backend at concurrency 1 (queue limit, re-push,
+results table, plot, --top 2 ensemble), and the Kaggle backend over the emulator (a session-limit
+refusal keeps a run waiting until a slot frees; the quota check refuses an oversized sweep)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kaggle_emulator import KaggleEmulator, prepare_client
+
+prepare_client()  # before anything imports kaggle
+
+from toolkit import cli  # noqa: E402
+from toolkit.backends.base import Status  # noqa: E402
+from toolkit.config import load_config  # noqa: E402
+from toolkit.project import Project  # noqa: E402
+
+TINY = '''
+[defaults]
+arch = "resnet18"
+item = "Resize(16)"
+batch = "aug_transforms(size=16, do_flip=False)"
+epochs = 1
+bs = 16
+pretrained = false
+seed = 42
+'''
+ROWS = "".join(f'\n[[run]]\nname = "tiny-{i}"\nlr = {lr}\n' for i, lr in enumerate((0.01, 0.003, 0.03)))
+
+
+def invoke(app, *args):
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def intervals(project_dir: Path) -> list[tuple[float, float]]:
+    states = [json.loads(p.read_text()) for p in project_dir.glob(".toolkit/local/kernels/*/v*/state.json")]
+    return sorted((s["started_at"], s["finished_at"]) for s in states)
+
+
+@pytest.mark.e2e
+def test_local_sweep_end_to_end(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from toolkit import select
+    from toolkit.demo import build_competition
+
+    project_dir = tmp_path / "project"
+    build_competition(project_dir / "competitions", limit=120)
+    for name, value in {"TOOLKIT_PROJECT": str(project_dir), "TOOLKIT_CONCURRENCY": "1",
+                        "TOOLKIT_POLL_INITIAL_S": "0.3", "TOOLKIT_POLL_MAX_S": "0.5", "COLUMNS": "200"}.items():
+        monkeypatch.setenv(name, value)
+    sweep_file = tmp_path / "tiny.toml"
+    sweep_file.write_text(TINY + ROWS)
+
+    plan = invoke(cli.push_app, "sweep", str(sweep_file), "--dry-run")
+    assert "3 runs, 3 to push" in plan and not intervals(project_dir) and not Project(load_config()).store.runs()
+
+    invoke(cli.push_app, "sweep", str(sweep_file), "--wait")
+    project = Project(load_config())
+    runs = project.store.runs(kind="train")
+    assert len(runs) == 3 and all(r.status == Status.COMPLETE for r in runs)
+    spans = intervals(project_dir)
+    assert len(spans) == 3
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        assert start >= end  # concurrency 1: each kernel started after the previous one finished
+
+    again = invoke(cli.push_app, "sweep", str(sweep_file))
+    assert again.count("skipped") == 3 and "0 to push" in again
+    assert len(project.store.runs(kind="train")) == 3 and len(intervals(project_dir)) == 3
+
+    pulled = invoke(cli.pull_app, "outputs", "--format", "json")  # stderr (the plot's path) is mixed in here
+    assert "validation error per epoch: outputs/results.png" in pulled
+    rows = json.loads(pulled[pulled.index("["):])
+    assert len(rows) == 3 and all(r["status"] == "COMPLETE" and r["gpu_minutes"] > 0 for r in rows)
+    errors = [r["tta_error"] for r in rows]
+    assert errors == sorted(errors)
+    png = project_dir / "outputs" / "results.png"
+    with Image.open(png) as image:
+        image.verify()
+        assert image.format == "PNG"
+
+    # the real outputs carry validation predictions on one shared split: greedy selection works on them
+    done = project.store.runs(kind="train")
+    members, weights, _ = select.greedy(done)
+    assert members and len(weights) == len(members)
+
+    out = invoke(cli.submit_app, "ensemble", "--top", "2")
+    (sub,) = project.store.submissions()
+    best_two = sorted(done, key=lambda r: (r.metrics["tta_error"], r.slug))[:2]
+    assert sorted(sub.members) == sorted(r.slug for r in best_two) and sub.weights == [1.0, 1.0]
+    assert "ensemble score:" in out
+
+
+USER, KEY = "testuser", "sweep-secret-key-1a2b3c4d"
+
+
+@pytest.fixture
+def emulator(tmp_path, monkeypatch):
+    from toolkit.demo import build_competition
+
+    build_competition(tmp_path / "competitions", limit=60)
+    emu = KaggleEmulator(tmp_path / "emu", tmp_path / "competitions", USER, KEY, gpu_slots=2,
+                         polls_to_complete=2).start()
+    env = {**emu.client_env(), "KAGGLE_USERNAME": USER, "KAGGLE_KEY": KEY, "HOME": str(tmp_path / "home"),
+           "TOOLKIT_PROJECT": str(tmp_path / "project"), "TOOLKIT_POLL_INITIAL_S": "0.2",
+           "TOOLKIT_POLL_MAX_S": "0.3", "TOOLKIT_BACKEND": "kaggle", "COLUMNS": "200"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
+    (tmp_path / "project").mkdir()
+    yield emu
+    emu.stop()
+
+
+def test_kaggle_session_limit_keeps_runs_waiting(emulator, tmp_path, monkeypatch):
+    monkeypatch.setenv("TOOLKIT_CONCURRENCY", "3")  # more than Kaggle's 2 slots: Kaggle refuses the third
+    sweep_file = tmp_path / "tiny.toml"
+    sweep_file.write_text(TINY + ROWS)
+    invoke(cli.push_app, "sweep", str(sweep_file))
+    project = Project(load_config())
+    states = sorted(r.status.value for r in project.store.runs())
+    assert states == ["NEW", "QUEUED", "QUEUED"]  # the refused push left its run waiting, not failed
+    refused = [c for c in emulator.calls("SaveKernel")]
+    assert len(refused) == 3
+
+    invoke(cli.status_app, "--watch")  # keeps polling and pushes the waiting run when a slot frees
+    runs = project.store.runs()
+    assert all(r.status == Status.COMPLETE and r.version == 1 for r in runs)
+    assert len(emulator.calls("SaveKernel")) >= 4  # refused again while both slots were busy, then accepted
+    assert sum(len(k["versions"]) for k in emulator.kernels.values()) == 3
+
+
+def test_kaggle_quota_refuses_an_oversized_sweep(emulator, tmp_path):
+    big = tmp_path / "big.toml"
+    big.write_text(TINY.replace("epochs = 1", "epochs = 300") + ROWS)  # 3 x ~10 h > 29 h left
+    result = CliRunner().invoke(cli.push_app, ["sweep", str(big)])
+    assert result.exit_code != 0
+    assert "GPU hours but only 29.0 are left" in str(result.exception) + result.output
+    assert not emulator.calls("SaveKernel") and not Project(load_config()).store.runs()
+
+    small = tmp_path / "small.toml"
+    small.write_text(TINY + ROWS)
+    out = invoke(cli.push_app, "sweep", str(small))
+    assert "29.0 of 30 hours left" in out
+    assert len(emulator.calls("SaveKernel")) == 1  # concurrency 1 (the default): the others wait their turn
+
+
+def test_retry_shows_the_failure_and_pushes_a_new_version(emulator, tmp_path):
+    sweep_file = tmp_path / "one.toml"
+    sweep_file.write_text(TINY + '\n[[run]]\nname = "flaky"\n')
+    emulator.fail("SaveKernel", "error_session", message="CUDA out of memory")
+    invoke(cli.push_app, "sweep", str(sweep_file))
+    invoke(cli.status_app)
+    project = Project(load_config())
+    (run,) = project.store.runs()
+    assert run.status == Status.ERROR and "CUDA out of memory" in run.failure_message
+    out = invoke(cli.push_app, "retry", "flaky")
+    assert "retrying" in out and "CUDA out of memory" in out
+    (run,) = project.store.runs()
+    assert run.version == 2 and run.status == Status.QUEUED
+    assert "no failed runs" in invoke(cli.push_app, "retry")
