@@ -66,10 +66,10 @@ def percent_to_notebook(source: str) -> nbformat.NotebookNode:
     return notebook
 
 
-def render_train_notebook(spec: RunSpec, weights_file: str | None = None) -> nbformat.NotebookNode:
+def render_train_notebook(spec: RunSpec, weights_file: str | None = None, out_dir: str = ".") -> nbformat.NotebookNode:
     text = _environment().get_template("train.py.j2").render(
         spec=spec, spec_dict=spec.to_dict(), item=spec.item, batch=spec.batch,
-        weights_file=weights_file, title=title_for(spec.slug))
+        weights_file=weights_file, out_dir=out_dir, title=title_for(spec.slug))
     return percent_to_notebook(text)
 
 
