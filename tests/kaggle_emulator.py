@@ -54,7 +54,8 @@ class Recorded:
 @dataclass
 class Fault:
     target: str  # RPC method name, "download" or "upload"
-    kind: str  # 429 | 500 | drop | truncate | slots_full | error_session
+    kind: str  # 429 | 500 | drop | drop_after | truncate | slots_full | error_session
+    # drop: hang up before acting; drop_after: act (a SaveKernel makes its version), then hang up unanswered
     times: int = 1
     options: dict = field(default_factory=dict)
 
@@ -268,6 +269,35 @@ class KaggleEmulator:
             reply["failureMessage"] = version.failure
         return 200, reply
 
+    def get_kernel(self, body: dict) -> tuple[int, dict]:
+        """GetKernel (kernels_pull): the kernel's metadata, which speaks of its current version, and the
+        source of the version asked for (the current one by default)."""
+        found = self._find(body)
+        if found is None:
+            return 404, {"code": 404, "message": "Notebook not found"}
+        slug, version = found
+        with self.lock:
+            kernel, current = self.kernels[slug], self.version(slug)
+            meta = current.meta
+            metadata = {
+                "id": kernel["id"], "ref": f"{self.username}/{slug}", "title": kernel["title"],
+                "author": self.username, "slug": slug, "language": meta.get("language", "python"),
+                "kernelType": meta.get("kernelType", "notebook"), "isPrivate": bool(meta.get("isPrivate", True)),
+                "enableGpu": bool(meta.get("enableGpu")), "enableTpu": bool(meta.get("enableTpu")),
+                "enableInternet": bool(meta.get("enableInternet", True)),
+                "categoryIds": list(meta.get("categoryIds", [])),
+                "datasetDataSources": list(meta.get("datasetDataSources", [])),
+                "kernelDataSources": list(meta.get("kernelDataSources", [])),
+                "competitionDataSources": list(meta.get("competitionDataSources", [])),
+                "modelDataSources": list(meta.get("modelDataSources", [])),
+                "currentVersionNumber": current.number,
+                "dockerImage": "gcr.io/kaggle-gpu-images/python@sha256:0123abcd",
+                "machineShape": meta.get("machineShape", ""),
+                "lastRunTime": _iso_millis(current.created), "totalVotes": 0}
+            blob = {"source": version.meta.get("text", ""), "language": version.meta.get("language", "python"),
+                    "kernelType": version.meta.get("kernelType", "notebook"), "slug": slug}
+        return 200, {"metadata": metadata, "blob": blob}
+
     def output_files(self, slug: str, version: Version) -> dict[str, Path | bytes]:
         if version.local is None:
             return dict(version.outputs) if version.status == "COMPLETE" else {}
@@ -394,6 +424,7 @@ class KaggleEmulator:
 
     def rpc(self, method: str, body: dict, fault: Fault | None) -> tuple[int, dict]:
         simple = {"GetKernelSessionStatus": self.kernel_status, "ListKernelSessionOutput": self.list_output,
+                  "GetKernel": self.get_kernel,
                   "StartSubmissionUpload": self.start_upload, "CreateSubmission": self.create_submission,
                   "CreateCodeSubmission": self.create_code_submission, "GetSubmission": self.get_submission,
                   "ListSubmissions": self.list_submissions}
@@ -406,6 +437,11 @@ class KaggleEmulator:
         if method == "GetSubmissionLimits":
             return 200, {"numToday": 1, "numAllowedNow": 4, "numTotal": len(self.submissions)}
         return 404, {"code": 404, "message": f"method {method} is not emulated"}
+
+
+def _iso_millis(t: float) -> str:
+    """Kaggle's timestamp format: UTC, milliseconds, a trailing Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
 
 
 def _read_labels(data: bytes) -> dict[str, str] | None:
@@ -442,11 +478,10 @@ def _handler(emulator: KaggleEmulator) -> type[BaseHTTPRequestHandler]:
 
         def _generic_fault(self, fault: Fault | None) -> bool:
             """Apply a transport-level fault; True when the request was answered (or dropped)."""
-            if fault is None or fault.kind in ("slots_full", "error_session", "truncate"):
+            if fault is None or fault.kind in ("slots_full", "error_session", "truncate", "drop_after"):
                 return False
             if fault.kind == "drop":
-                self.close_connection = True
-                self.connection.shutdown(2)
+                self._hang_up()
                 return True
             code = int(fault.kind)
             extra = {"Retry-After": str(fault.options.get("retry_after", 1))} if code == 429 else {}
@@ -475,7 +510,13 @@ def _handler(emulator: KaggleEmulator) -> type[BaseHTTPRequestHandler]:
             if not emulator.authorized(self.headers):
                 return self._reply(401, {"code": 401, "message": "Unauthenticated"})
             code, payload = emulator.rpc(method, body, fault)
+            if fault is not None and fault.kind == "drop_after":  # done on the server; the reply is lost
+                return self._hang_up()
             self._reply(code, payload)
+
+        def _hang_up(self) -> None:
+            self.close_connection = True
+            self.connection.shutdown(2)
 
         def do_PUT(self) -> None:
             path = urlsplit(self.path).path

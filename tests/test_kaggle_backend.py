@@ -248,3 +248,17 @@ def test_quota(backend, emulator):
     quota = backend.quota()
     assert (quota.used_hours, quota.allowed_hours, quota.left_hours) == (9, 30, 21)
     assert quota.refresh.startswith("2030-01-06")
+
+
+def test_a_lost_submission_is_found_again(backend, emulator, tmp_path):
+    """ksubmit asks for a submission with its own description before submitting a second time."""
+    import time as clock
+
+    file = tmp_path / "submission.csv"
+    file.write_bytes(OUTPUTS["submission.csv"])
+    before = clock.time()
+    sub = backend.submit(COMP, file, "ensemble (ensemble-x v1)")
+    found = backend.find_submission(COMP, "ensemble (ensemble-x v1)", before)
+    assert found is not None and found.ref == sub.ref
+    assert backend.find_submission(COMP, "another description", before) is None
+    assert backend.find_submission(COMP, "ensemble (ensemble-x v1)", clock.time() + 5) is None

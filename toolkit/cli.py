@@ -50,6 +50,7 @@ CompetitionOpt = typer.Option(None, "--competition", "-c", help="Competition slu
 AcceleratorOpt = typer.Option(None, "--accelerator", help="Kaggle machine_shape (default NvidiaTeslaT4 = T4 x2).")
 PublicOpt = typer.Option(None, "--public/--private", help="Kernel visibility (default private).")
 InternetOpt = typer.Option(None, "--internet/--no-internet", help="Internet in training kernels (default on).")
+PackOpt = typer.Option(1, "--pack", min=1, max=4, help="Runs trained together in one kernel, one per GPU (2 fits Kaggle's T4 x2).")
 
 
 def _project(backend: Optional[str] = None, public: Optional[bool] = None, **flags):
@@ -59,10 +60,15 @@ def _project(backend: Optional[str] = None, public: Optional[bool] = None, **fla
     return Project(load_config(backend=backend, private=private, **flags))
 
 
-def _push_and_show(project, recorded, wait: bool, title: str) -> None:
-    """Say which runs were skipped, push what slots allow, optionally wait, print the runs' table."""
+def _push_and_show(project, recorded, wait: bool, title: str, planned=(), pack: int = 1) -> None:
+    """Say which runs were skipped, pack new ones, push what slots allow, optionally wait, print the runs."""
     from . import launch
     from .views import status_table
+
+    if pack != 1:
+        from .pack import pack_runs
+        for host, members in pack_runs(project, recorded, list(planned), pack):
+            console.print(f"packed into {host}: {', '.join(members)}")
 
     for run, action in recorded:
         if action != "new":
@@ -125,6 +131,7 @@ def push_train(
     accelerator: Optional[str] = AcceleratorOpt,
     public: Optional[bool] = PublicOpt,
     internet: Optional[bool] = InternetOpt,
+    pack: int = PackOpt,
     wait: bool = typer.Option(False, "--wait", help="Wait until the kernels finish."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Render kernel folders only; push nothing."),
     force: bool = typer.Option(False, "--force", help="Push a new version even if this spec was pushed."),
@@ -143,7 +150,8 @@ def push_train(
     if dry_run:
         return
     _show_quota(project)
-    _push_and_show(project, launch.record(project, planned, force), wait, f"Pushed to {project.config.backend}")
+    _push_and_show(project, launch.record(project, planned, force), wait, f"Pushed to {project.config.backend}",
+                   planned, pack)
 
 
 @push_app.command("sweep")
@@ -155,6 +163,7 @@ def push_sweep(
     accelerator: Optional[str] = AcceleratorOpt,
     public: Optional[bool] = PublicOpt,
     internet: Optional[bool] = InternetOpt,
+    pack: int = PackOpt,
     wait: bool = typer.Option(False, "--wait", help="Wait until every run of the sweep finishes (pushing waiting runs)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Render and print the plan only; push nothing."),
     force: bool = typer.Option(False, "--force", help="Push new versions of runs already pushed, and ignore the quota check."),
@@ -176,7 +185,8 @@ def push_sweep(
     if line:
         console.print(line)
     _push_and_show(project, launch.record(project, planned, force), wait,
-                   f"{loaded.path.name} on {project.config.backend} (at most {project.config.concurrency} at once)")
+                   f"{loaded.path.name} on {project.config.backend} (at most {project.config.concurrency} at once)",
+                   planned, pack)
 
 
 def _plan_table(project, loaded, planned, estimates, fresh):
@@ -275,6 +285,7 @@ def submit_ensemble(
     message: str = typer.Option("toolkit ensemble", "--message", "-m", help="Submission description."),
     backend: Optional[str] = BackendOpt,
     code_competition: Optional[bool] = typer.Option(None, "--code-competition/--file-competition", help="Submit the kernel (code competition) or its file."),
+    force: bool = typer.Option(False, "--force", help="Submit again even if this ensemble was already submitted."),
 ):
     """Push the ensemble kernel over finished runs, wait, submit its submission.csv and print the score."""
     from . import results, submit
@@ -284,7 +295,8 @@ def submit_ensemble(
     comp = project.config.competition
     from .select import choose
 
-    members, parsed, steps = choose(submit.choose_members(project, comp, runs), top, select, _parse_weights(weights))
+    parsed = _parse_weights(weights)
+    members, parsed, steps = choose(submit.choose_members(project, comp, runs), top, select, parsed)
     for number, step in enumerate(steps, 1):
         console.print(f"greedy step {number}: + {step['added']}  valid error {step['valid_error']:.4f}  "
                       f"log loss {step['valid_nll']:.4f}")
@@ -292,13 +304,16 @@ def submit_ensemble(
                                           zip(members, parsed or [1.0] * len(members))))
     update, stop = _live_waiter("Ensemble kernel")
     try:
-        result = submit.run_ensemble(project, comp, members, parsed, message, update)
+        result = submit.run_ensemble(project, comp, members, parsed, message, update, force)
     finally:
         stop()
     rows = results.result_rows(members, _solution(project, comp))
     console.print(results.rich_table(rows, title="Ensemble members"))
     console.print(submission_table([result.submission]))
     sub = result.submission
+    if not result.resubmitted:
+        errors.print(f"[yellow]note:[/] this ensemble was already submitted (ref {sub.ref}); "
+                     "use --force to submit it again")
     if sub.score is not None:
         best = max((r.test_accuracy for r in rows if r.test_accuracy is not None), default=None)
         line = f"ensemble score: {sub.score:.4f}"

@@ -51,9 +51,8 @@ def download(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS)
     partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        project.backend.output(run.slug, run.version, partial, names)
-        partial.mkdir(parents=True, exist_ok=True)
-        (partial / "log.txt").write_text(project.backend.logs(run.slug, run.version))
+        _fetch(project, run, partial, names)
+        (partial / "log.txt").write_text(project.backend.logs(run.kernel, run.version))
         missing = [n for n in names if not (partial / n).is_file()]
         if missing:
             raise UnsafeOutput(f"{run.slug} v{run.version} finished without {', '.join(missing)}",
@@ -74,6 +73,20 @@ def download(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return project.store.set_outputs(run.id, dest, metrics)
+
+
+def _fetch(project: Project, run: Run, folder: Path, names: tuple[str, ...]) -> None:
+    """The run's files from its kernel; a packed run's live in `<run-slug>/` there and are moved up."""
+    if not run.host:
+        project.backend.output(run.slug, run.version, folder, names)
+        folder.mkdir(parents=True, exist_ok=True)
+        return
+    project.backend.output(run.host, run.version, folder, tuple(f"{run.slug}/{n}" for n in names))
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        if (folder / run.slug / name).is_file():
+            os.replace(folder / run.slug / name, folder / name)
+    shutil.rmtree(folder / run.slug, ignore_errors=True)
 
 
 def _check_outputs(project: Project, folder: Path, names: tuple[str, ...], load_tta) -> dict:
@@ -131,5 +144,5 @@ def pull_outputs(project: Project, competition: str | None, on_update=None, do_w
 
 
 def log_tail(project: Project, run: Run, lines: int = 15) -> str:
-    text = project.backend.logs(run.slug, run.version) if run.version else ""
+    text = project.backend.logs(run.kernel, run.version) if run.version else ""
     return "\n".join(text.rstrip().splitlines()[-lines:])

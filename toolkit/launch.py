@@ -27,6 +27,7 @@ class Planned:
     notebook: Any
     metadata: dict
     notice: str = ""
+    weights_file: str | None = None
 
 
 def plan_train(project: Project, archs: list[str], params: dict[str, Any],
@@ -74,7 +75,7 @@ def _prepare(project: Project, spec: RunSpec, pretrained: bool | None) -> Planne
                             internet=project.config.internet, private=project.config.private,
                             dataset_sources=sources)
     return Planned(spec, project.config.kernels_dir / spec.slug, render_train_notebook(spec, weights_file),
-                   kernel_metadata(spec.slug, spec.competition, options), notice)
+                   kernel_metadata(spec.slug, spec.competition, options), notice, weights_file)
 
 
 def record(project: Project, planned: list[Planned], force: bool = False) -> list[tuple[Run, str]]:
@@ -103,15 +104,21 @@ def sync(project: Project, competition: str | None = None) -> list[Run]:
     """Refresh every unfinished run's status, then push waiting runs while slots are free."""
     store, backend = project.store, project.backend
     runs = store.runs(backend=project.config.backend, competition=competition)
+    states = {}  # one status call per kernel version, however many runs it trains
     for run in runs:
         if run.version is not None and not run.status.terminal and run.status != Status.NEW:
-            state = backend.status(run.slug, run.version)
+            key = (run.kernel, run.version)
+            if key not in states:
+                states[key] = backend.status(run.kernel, run.version)
+            state = states[key]
             if state.status != run.status or state.failure_message != run.failure_message:
                 store.observe(run.id, state.status, state.failure_message)
     waiting = [r for r in store.runs(backend=project.config.backend, competition=competition)
                if r.status == Status.NEW]
-    active = sum(r.status in ACTIVE for r in store.runs(backend=project.config.backend))
+    active = len({(r.kernel, r.version) for r in store.runs(backend=project.config.backend) if r.status in ACTIVE})
     for run in waiting:
+        if store.get(run.id).status != Status.NEW:  # pushed meanwhile, with its pack
+            continue
         if not getattr(backend, "queues", False) and active >= project.config.concurrency:
             break
         if push_run(project, run) is None:
@@ -121,23 +128,28 @@ def sync(project: Project, competition: str | None = None) -> list[Run]:
 
 
 def push_run(project: Project, run: Run) -> Run | None:
-    """Push one NEW run; None when the backend has no free slot (the run keeps waiting)."""
-    folder = project.config.kernels_dir / run.slug
+    """Push the kernel of one NEW run (with the runs packed beside it); None when no slot is free."""
+    folder = project.config.kernels_dir / run.kernel
     if not (folder / "kernel-metadata.json").is_file():
         raise BackendError(f"kernel folder {folder} is missing", "render it again with kpush")
-    claim = project.store.claim(run.id)  # one command pushes a run; see Store.claim
+    together = [r.id for r in project.store.runs(backend=run.backend, slug=None)
+                if r.status == Status.NEW and r.kernel == run.kernel] if run.host else [run.id]
+    leader = min(together)  # a pack is claimed through its first run, so two commands cannot both push it
+    claim = project.store.claim(leader)  # one command pushes a kernel; see Store.claim
     if claim is None:  # another command is pushing it or already has
         return project.store.get(run.id)
     if claim.previous_at is not None:  # an earlier push was cut off: did it reach the backend?
-        found = getattr(project.backend, "find_pushed", lambda slug, since: None)(run.slug, claim.previous_at)
+        found = getattr(project.backend, "find_pushed", lambda slug, since: None)(run.kernel, claim.previous_at)
         if found is not None:
-            return project.store.set_status(run.id, Status.QUEUED, version=found.version, url=found.url)
+            project.store.record_push(together, found.version, found.url)
+            return project.store.get(run.id)
     try:
         result = project.backend.push(folder)
     except SlotsFull:
-        project.store.release(run.id)
+        project.store.release(leader)
         return None
-    return project.store.set_status(run.id, Status.QUEUED, version=result.version, url=result.url)
+    project.store.record_push(together, result.version, result.url)
+    return project.store.get(run.id)
 
 
 def failed_runs(project: Project, names: list[str] | None = None) -> list[Run]:

@@ -73,6 +73,17 @@ def render_train_notebook(spec: RunSpec, weights_file: str | None = None, out_di
     return percent_to_notebook(text)
 
 
+def render_pack_notebook(slug: str, members: dict[str, str]) -> nbformat.NotebookNode:
+    """A kernel that runs each member's training code (slug -> code) as its own process."""
+    text = _environment().get_template("pack.py.j2").render(members=members, title=title_for(slug))
+    return percent_to_notebook(text)
+
+
+def notebook_code(notebook: nbformat.NotebookNode) -> str:
+    """A notebook's code cells as one script."""
+    return "\n\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code") + "\n"
+
+
 def render_ensemble_notebook(slug: str, competition: str, members: list[str],
                              weights: list[float] | None) -> nbformat.NotebookNode:
     text = _environment().get_template("ensemble.py.j2").render(

@@ -17,6 +17,9 @@ from .errors import SpecError
 from .transforms import parse_transforms
 
 PRECISIONS = ("fp16", "bf16", "fp32")
+# Training kernel data path: "fast" decodes JPEGs and does the item Resize on the GPU in batches;
+# "seed" is the seed's CPU pipeline exactly; "auto" is fast when the kernel has a GPU, else seed.
+PIPELINES = ("auto", "fast", "seed")
 SLUG_MIN, SLUG_MAX = 5, 50
 HASH_LEN = 8
 _COMPETITION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,98}[a-z0-9]$")
@@ -41,6 +44,7 @@ class RunSpec:
     precision: str = "fp16"
     pretrained: bool = True
     valid_pct: float = 0.2
+    pipeline: str = "auto"
     name: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,6 +109,10 @@ def _check_field(key: str, value: Any, prefix: str) -> Any:
     if key == "precision":
         if value not in PRECISIONS:
             raise SpecError(f"{prefix}precision must be one of {', '.join(PRECISIONS)}, not {value!r}")
+        return value
+    if key == "pipeline":
+        if value not in PIPELINES:
+            raise SpecError(f"{prefix}pipeline must be one of {', '.join(PIPELINES)}, not {value!r}")
         return value
     if key == "pretrained":
         return _want(key, value, bool, prefix)

@@ -35,7 +35,9 @@ CREATE TABLE IF NOT EXISTS runs (
     pushed_at REAL,
     finished_at REAL,
     claim_owner TEXT NOT NULL DEFAULT '',
-    claimed_at REAL
+    claimed_at REAL,
+    push_since REAL,
+    host TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_slug ON runs (slug, backend);
 CREATE TABLE IF NOT EXISTS submissions (
@@ -56,7 +58,8 @@ CREATE TABLE IF NOT EXISTS submissions (
 """
 
 # Columns added after the first release: (name, declaration), added to older files on open.
-MIGRATIONS = (("claim_owner", "TEXT NOT NULL DEFAULT ''"), ("claimed_at", "REAL"))
+MIGRATIONS = (("claim_owner", "TEXT NOT NULL DEFAULT ''"), ("claimed_at", "REAL"), ("host", "TEXT NOT NULL DEFAULT ''"),
+              ("push_since", "REAL"))
 # A claim whose owner cannot be checked (another host) is taken over after this long.
 CLAIM_STALE_S = 15 * 60.0
 
@@ -95,6 +98,13 @@ class Run:
     finished_at: float | None
     claim_owner: str = ""
     claimed_at: float | None = None
+    push_since: float | None = None  # when the first unfinished push attempt began (kept across re-claims)
+    host: str = ""  # the pack kernel that trains this run beside others ('' = a kernel of its own)
+
+    @property
+    def kernel(self) -> str:
+        """The slug of the kernel that runs this run."""
+        return self.host or self.slug
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Run":
@@ -269,8 +279,28 @@ class Store:
                 " finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?",
                 (status.value, failure_message, version, url, now, version, now, status.terminal, now, run_id))
             if version is not None:  # a push was recorded: whoever claimed the run is done with it
-                db.execute("UPDATE runs SET claim_owner = '', claimed_at = NULL WHERE id = ?", (run_id,))
+                db.execute("UPDATE runs SET claim_owner = '', claimed_at = NULL, push_since = NULL WHERE id = ?",
+                           (run_id,))
         return self.get(run_id)
+
+    def record_push(self, run_ids: list[int], version: int, url: str) -> None:
+        """Runs pushed together (one kernel) become QUEUED with its version, in one transaction."""
+        now = time.time()
+        with self._transaction() as db:
+            for run_id in run_ids:
+                current = Status(_run_in(db, run_id).status)
+                if Status.QUEUED not in ALLOWED[current]:
+                    raise StoreError(f"run {run_id} cannot go from {current.value} to QUEUED")
+                db.execute("UPDATE runs SET status = ?, version = ?, url = ?, pushed_at = ?, updated_at = ?,"
+                           " claim_owner = '', claimed_at = NULL, push_since = NULL WHERE id = ?",
+                           (Status.QUEUED.value, version, url, now, now, run_id))
+
+    def set_host(self, run_ids: list[int], host: str) -> None:
+        """Mark waiting runs as trained together by the pack kernel `host`."""
+        with self._transaction() as db:
+            for run_id in run_ids:
+                db.execute("UPDATE runs SET host = ?, updated_at = ? WHERE id = ? AND status = ?",
+                           (host, time.time(), run_id, Status.NEW.value))
 
     def observe(self, run_id: int, status: Status, failure_message: str = "") -> Run:
         """Record what the backend reported for a pushed run. A reading that arrives after another command
@@ -296,7 +326,8 @@ class Store:
             if not current.terminal:
                 raise StoreError(f"run {run_id} is still {current.value}", "wait for it to finish first")
             db.execute("UPDATE runs SET status = ?, failure_message = '', output_dir = '', metrics_json = '{}',"
-                       " updated_at = ?, finished_at = NULL, claim_owner = '', claimed_at = NULL WHERE id = ?",
+                       " updated_at = ?, finished_at = NULL, claim_owner = '', claimed_at = NULL, push_since = NULL,"
+                       " host = '' WHERE id = ?",
                        (Status.NEW.value, now, run_id))
         return self.get(run_id)
 
@@ -310,28 +341,28 @@ class Store:
         owner = owner or owner_id()
         now = time.time()
         with self._transaction() as db:
-            row = db.execute("SELECT status, claim_owner, claimed_at FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = db.execute("SELECT status, claim_owner, claimed_at, push_since FROM runs WHERE id = ?",
+                             (run_id,)).fetchone()
             if row is None:
                 raise RunNotFound(f"no run with id {run_id}")
             if Status(row["status"]) != Status.NEW:
                 return None
             holder, since = row["claim_owner"], row["claimed_at"]
-            previous = None
-            if holder and holder != owner:
-                if _owner_alive(holder) and since is not None and now - since < stale_s:
-                    return None
-                previous = since
-            elif holder == owner:
-                previous = since
-            db.execute("UPDATE runs SET claim_owner = ?, claimed_at = ?, updated_at = ? WHERE id = ?",
-                       (owner, now, now, run_id))
+            if holder and holder != owner and _owner_alive(holder) and since is not None and now - since < stale_s:
+                return None
+            # Any earlier claim may have pushed; the first one's start time stays the reference, so a
+            # reconcile that itself fails cannot make the next one look too late.
+            previous = row["push_since"] if holder else None
+            db.execute("UPDATE runs SET claim_owner = ?, claimed_at = ?, push_since = COALESCE(push_since, ?),"
+                       " updated_at = ? WHERE id = ?", (owner, now, now, now, run_id))
             return Claim(_run_in(db, run_id), owner, now, previous)
 
     def release(self, run_id: int, owner: str | None = None) -> None:
         """Give a claim back (the push did not happen: no slot, or it failed before reaching the backend)."""
         owner = owner or owner_id()
         with self._transaction() as db:
-            db.execute("UPDATE runs SET claim_owner = '', claimed_at = NULL WHERE id = ? AND claim_owner = ?",
+            db.execute("UPDATE runs SET claim_owner = '', claimed_at = NULL, push_since = NULL"
+                       " WHERE id = ? AND claim_owner = ?",
                        (run_id, owner))
 
     def check(self) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from dataclasses import dataclass
 
 from .backends.base import Status
@@ -23,6 +24,7 @@ class EnsembleResult:
     members: list[Run]
     weights: list[float]
     submission: Submission
+    resubmitted: bool = True  # False when an earlier submission of this same ensemble was reused
 
 
 def choose_members(project: Project, competition: str, names: list[str] | None = None) -> list[Run]:
@@ -50,7 +52,7 @@ def ensemble_slug(competition: str, members: list[Run], weights: list[float] | N
 
 
 def run_ensemble(project: Project, competition: str, members: list[Run], weights: list[float] | None,
-                 message: str, on_update=None) -> EnsembleResult:
+                 message: str, on_update=None, force: bool = False) -> EnsembleResult:
     if weights is not None and len(weights) != len(members):
         raise EnsembleError(f"{len(weights)} weights for {len(members)} members", "give one weight per member")
     run = _ensemble_run(project, competition, members, weights)
@@ -61,8 +63,9 @@ def run_ensemble(project: Project, competition: str, members: list[Run], weights
         raise BackendError(f"ensemble kernel {run.slug} ended {run.status.value}: {run.failure_message}")
     if not run.output_dir:
         run = download(project, run, ENSEMBLE_OUTPUTS)
-    submission = _submit(project, competition, run, members, weights or [1.0] * len(members), message)
-    return EnsembleResult(run, members, weights or [1.0] * len(members), submission)
+    earlier = any(s.ref for s in project.store.submissions(competition) if s.ensemble_run_id == run.id)
+    submission = _submit(project, competition, run, members, weights or [1.0] * len(members), message, force)
+    return EnsembleResult(run, members, weights or [1.0] * len(members), submission, force or not earlier)
 
 
 def _ensemble_run(project: Project, competition: str, members: list[Run], weights: list[float] | None) -> Run:
@@ -72,9 +75,12 @@ def _ensemble_run(project: Project, competition: str, members: list[Run], weight
     if existing and existing.status != Status.ERROR:
         return existing
     user = project.backend.username
+    # A packed run's outputs are in <run-slug>/ of its pack kernel, which is attached once.
+    sources = tuple(dict.fromkeys(f"{user}/{m.kernel}/{m.version}" for m in members))
     options = KernelOptions(username=user, gpu=False, internet=False, private=project.config.private,
-                            kernel_sources=tuple(f"{user}/{m.slug}/{m.version}" for m in members))
-    notebook = render_ensemble_notebook(slug, competition, [m.slug for m in members], weights)
+                            kernel_sources=sources)
+    paths = [f"{m.host}/{m.slug}" if m.host else m.slug for m in members]
+    notebook = render_ensemble_notebook(slug, competition, paths, weights)
     write_kernel_folder(project.config.kernels_dir / slug, notebook, kernel_metadata(slug, competition, options))
     if existing:
         return project.store.requeue(existing.id)
@@ -83,21 +89,34 @@ def _ensemble_run(project: Project, competition: str, members: list[Run], weight
 
 
 def _submit(project: Project, competition: str, run: Run, members: list[Run], weights: list[float],
-            message: str) -> Submission:
-    from pathlib import Path
-
+            message: str, force: bool = False) -> Submission:
+    """Submit the ensemble's file (or kernel) once: a rerun reuses a submission that reached the backend."""
     store, backend = project.store, project.backend
-    sub = store.add_submission(project.config.backend, competition, run.id, [m.slug for m in members], weights)
-    file = Path(run.output_dir) / "submission.csv"
-    if project.config.code_competition:
-        result = backend.submit(competition, file, message, slug=run.slug, version=run.version)
+    description = f"{message} ({run.slug} v{run.version})"  # the same on a rerun, so it can be found again
+    previous = [s for s in store.submissions(competition) if s.ensemble_run_id == run.id]
+    sub = next((s for s in reversed(previous) if s.ref), None)
+    if sub is not None and not force:
+        return _await_score(project, competition, sub)
+    sub = next((s for s in reversed(previous) if not s.ref), None)
+    found = None
+    if sub is not None:  # an earlier submit was cut off: it may have reached the backend
+        found = getattr(backend, "find_submission", lambda *a: None)(competition, description, sub.created_at)
     else:
-        result = backend.submit(competition, file, message)
-    sub = store.update_submission(sub.id, file=str(file), ref=result.ref, status=result.status,
-                                  score=result.score, error=result.error)
-    if result.status == "PENDING":
-        initial, maximum = project.poll_intervals
-        result = wait(lambda: backend.submission(competition, result.ref), lambda r: r.status != "PENDING",
-                      timeout_s=project.config.wait_timeout_s, initial_s=initial, max_s=maximum)
-        sub = store.update_submission(sub.id, status=result.status, score=result.score, error=result.error)
-    return sub
+        sub = store.add_submission(project.config.backend, competition, run.id, [m.slug for m in members], weights)
+    file = Path(run.output_dir) / "submission.csv"
+    if found is None and project.config.code_competition:
+        found = backend.submit(competition, file, description, slug=run.slug, version=run.version)
+    elif found is None:
+        found = backend.submit(competition, file, description)
+    sub = store.update_submission(sub.id, file=str(file), ref=found.ref, status=found.status,
+                                  score=found.score, error=found.error)
+    return _await_score(project, competition, sub)
+
+
+def _await_score(project: Project, competition: str, sub: Submission) -> Submission:
+    if sub.status != "PENDING":
+        return sub
+    initial, maximum = project.poll_intervals
+    result = wait(lambda: project.backend.submission(competition, sub.ref), lambda r: r.status != "PENDING",
+                  timeout_s=project.config.wait_timeout_s, initial_s=initial, max_s=maximum)
+    return project.store.update_submission(sub.id, status=result.status, score=result.score, error=result.error)

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import time
+from datetime import timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -149,6 +150,41 @@ class KaggleBackend:
             raise BackendError(f"Kaggle accepted {folder.name} but returned no version number")
         return PushResult(version=int(resp.version_number), url=resp.url or "")
 
+    def find_pushed(self, slug: str, since: float) -> PushResult | None:
+        """The newest version of `slug` created at or after `since` (unix time), or None: a push whose reply
+        was lost may still have started a version, and launch.push_run asks here before pushing again.
+
+        One exact lookup (GetKernel, what `kernels_pull` uses, without writing files): its metadata carries
+        the kernel's currentVersionNumber and lastRunTime. Not ListKernels: that is a free-text search,
+        whose index may not hold a kernel created moments ago."""
+        kernel = self._read(f"looking up {slug} on Kaggle", self._get_kernel, slug)
+        meta = kernel.metadata if kernel is not None else None
+        if meta is None or not meta.current_version_number or meta.last_run_time is None:
+            return None  # no such kernel, or nothing that says when its current version was made
+        # Kaggle sends milliseconds: compare at that precision, or a version made in the claim's own
+        # millisecond would look older than it.
+        if round(_epoch(meta.last_run_time) * 1000) < int(since * 1000):
+            return None
+        return PushResult(version=int(meta.current_version_number),
+                          url=f"https://www.kaggle.com/code/{self.username}/{slug}")
+
+    def _get_kernel(self, slug: str) -> Any:
+        """GetKernel for this user's `slug`; None when Kaggle has no such kernel: 404, or 403 (Permission
+        'kernels.get' was denied), which the client's own hint puts down to a wrong slug first."""
+        import requests
+        from kagglesdk.kernels.types.kernels_api_service import ApiGetKernelRequest
+
+        request = ApiGetKernelRequest()
+        request.user_name = self.username
+        request.kernel_slug = slug
+        with self.api.build_kaggle_client() as kaggle:
+            try:
+                return kaggle.kernels.kernels_api_client.get_kernel(request)
+            except requests.HTTPError as exc:
+                if _http_code(exc) in (403, 404):
+                    return None
+                raise
+
     def status(self, slug: str, version: int) -> KernelState:
         resp = self._read(f"status of {slug} v{version}", self.api.kernels_status, self._ref(slug, version))
         name = resp.status.name if resp.status is not None else "QUEUED"
@@ -222,6 +258,16 @@ class KaggleBackend:
                 return SubmissionResult(ref=str(ref), status="PENDING")
         return _submission_result(sub, ref)
 
+    def find_submission(self, competition: str, message: str, since: float) -> SubmissionResult | None:
+        """A submission with this exact description made at or after `since`: a submit whose reply was
+        lost may have reached Kaggle, and submit.py asks here before submitting again."""
+        listed = self._read(f"submissions of {competition}", self.api.competition_submissions, competition)
+        for sub in listed or []:
+            # Whole seconds: Kaggle's dates may carry less precision than our clock.
+            if sub and sub.description == message and sub.date and _epoch(sub.date) >= int(since):
+                return _submission_result(sub, str(sub.ref))
+        return None
+
     def quota(self) -> Quota | None:
         resp = self._read("GPU quota", self.api.quota_view)
         gpu = resp.gpu_quota
@@ -232,6 +278,19 @@ class KaggleBackend:
                      refresh=refresh)
 
 
+def _http_code(exc: Any) -> int:
+    """The HTTP status of a client error; the client also raises on HTTP 200 whose JSON body has a code."""
+    response = getattr(exc, "response", None)
+    if response is None:
+        return 0
+    if response.status_code >= 400:
+        return response.status_code
+    try:
+        return int(response.json().get("code") or 0)
+    except (ValueError, TypeError, AttributeError):
+        return 0
+
+
 def _submission_result(sub: Any, ref: str) -> SubmissionResult:
     status = sub.status.name if sub.status is not None else "PENDING"
     score = float(sub.public_score) if sub.public_score not in (None, "") else None
@@ -239,6 +298,13 @@ def _submission_result(sub: Any, ref: str) -> SubmissionResult:
     if status == "ERROR" and not error:
         error = "Kaggle reported an error without a description (see the competition's submissions page)"
     return SubmissionResult(ref=str(sub.ref or ref), status=status, score=score, error=error)
+
+
+def _epoch(moment: Any) -> float:
+    """Unix time of a client datetime (the client parses Kaggle's "...Z" into a naive UTC datetime)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
 
 
 def _hours(delta: Any) -> float:

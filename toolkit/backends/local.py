@@ -227,6 +227,13 @@ class LocalBackend:
                                         error=entry["error"])
         raise BackendError(f"no local submission {ref} for {competition}")
 
+    def find_submission(self, competition: str, message: str, since: float) -> SubmissionResult | None:
+        """A submission with this description made at or after `since` (for a submit that was cut off)."""
+        for entry in reversed(self._leaderboard()):
+            if entry["competition"] == competition and entry["message"] == message and entry["date"] >= since:
+                return self.submission(competition, entry["ref"])
+        return None
+
     def _leaderboard(self) -> list[dict]:
         path = self.root / "submissions.json"
         return json.loads(path.read_text()) if path.exists() else []

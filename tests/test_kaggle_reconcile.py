@@ -1,0 +1,167 @@
+"""A push whose reply was lost: KaggleBackend.find_pushed over the real kaggle 2.2.5 client and the emulator,
+and launch.sync recording the version Kaggle already made instead of pushing a second one."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from kaggle_emulator import KaggleEmulator, build_tiny_competition, prepare_client
+
+prepare_client()  # before anything imports kaggle
+
+from toolkit.backends.base import PushResult, Status  # noqa: E402
+from toolkit.backends.kaggle import KaggleBackend  # noqa: E402
+from toolkit.config import load_config  # noqa: E402
+from toolkit.errors import BackendError  # noqa: E402
+from toolkit.launch import plan_train, record, sync  # noqa: E402
+from toolkit.project import Project  # noqa: E402
+from toolkit.render import KernelOptions, kernel_metadata, percent_to_notebook, write_kernel_folder  # noqa: E402
+from toolkit.store import owner_id  # noqa: E402
+
+USER, KEY = "testuser", "reconcile-key-0123456789abcdef"
+COMP = "tiny-comp"
+
+
+@pytest.fixture
+def emulator(tmp_path, monkeypatch):
+    build_tiny_competition(tmp_path / "competitions", COMP)
+    emu = KaggleEmulator(tmp_path / "emu", tmp_path / "competitions", USER, KEY).start()
+    env = {**emu.client_env(), "KAGGLE_USERNAME": USER, "KAGGLE_KEY": KEY, "HOME": str(tmp_path / "home"),
+           "TOOLKIT_PROJECT": str(tmp_path / "project")}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
+    (tmp_path / "project").mkdir()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def backend(emulator, tmp_path):
+    return KaggleBackend(load_config(tmp_path / "project", backend="kaggle"))
+
+
+def kernel_folder(root, slug: str):
+    meta = kernel_metadata(slug, COMP, KernelOptions(username=USER, gpu=True))
+    return write_kernel_folder(root / slug, percent_to_notebook("# %%\nprint('hello')\n"), meta)
+
+
+# -- find_pushed -----------------------------------------------------------------------------------------
+
+def test_find_pushed_sees_a_version_made_since(backend, emulator, tmp_path):
+    folder = kernel_folder(tmp_path / "kernels", "resnet18-abcdef12")
+    before = time.time()
+    assert backend.find_pushed("resnet18-abcdef12", before) is None  # no such kernel yet
+    pushed = backend.push(folder)
+    assert backend.find_pushed("resnet18-abcdef12", before) == PushResult(pushed.version, pushed.url)
+    assert backend.find_pushed("resnet18-abcdef12", time.time() + 1) is None  # nothing new since
+    assert backend.find_pushed("no-such-kernel", before) is None
+    call = emulator.calls("GetKernel")[-1]  # the wire format: camelCase, this user's kernel
+    assert call.body == {"userName": USER, "kernelSlug": "no-such-kernel"}
+
+
+def test_find_pushed_reports_the_newest_version(backend, emulator, tmp_path):
+    folder = kernel_folder(tmp_path / "kernels", "resnet18-abcdef12")
+    before = time.time()
+    backend.push(folder)
+    emulator.version("resnet18-abcdef12").status = "COMPLETE"  # frees the slot
+    between = time.time()
+    second = backend.push(folder)
+    assert second.version == 2
+    assert backend.find_pushed("resnet18-abcdef12", before).version == 2
+    assert backend.find_pushed("resnet18-abcdef12", between).version == 2
+
+
+def test_find_pushed_reads_with_retries_and_treats_403_as_absent(backend, emulator, tmp_path, monkeypatch):
+    monkeypatch.setattr(time, "sleep", lambda s: None)  # the retries' back-off, not what is tested here
+    backend.push(kernel_folder(tmp_path / "kernels", "resnet18-abcdef12"))
+    emulator.fail("GetKernel", "500")
+    emulator.fail("GetKernel", "drop")
+    assert backend.find_pushed("resnet18-abcdef12", 0).version == 1  # a read: retried like the others
+    assert len(emulator.calls("GetKernel")) == 3
+    emulator.fail("GetKernel", "403")  # Kaggle's answer for a slug that is not there
+    assert backend.find_pushed("resnet18-abcdef12", 0) is None
+    emulator.fail("GetKernel", "500", times=10)
+    with pytest.raises(BackendError, match="HTTP 500"):
+        backend.find_pushed("resnet18-abcdef12", 0)
+
+
+# -- launch.sync: a push whose reply was lost -----------------------------------------------------------------
+
+def _project() -> Project:
+    project = Project(load_config(backend="kaggle", competition=COMP))
+    record(project, plan_train(project, ["resnet18"], {"epochs": 1}))
+    return project
+
+
+def _lost_reply(project: Project, emulator: KaggleEmulator):
+    emulator.fail("SaveKernel", "drop_after")  # Kaggle makes the version; the reply never arrives
+    with pytest.raises(BackendError, match="could not reach Kaggle"):
+        sync(project)
+    (run,) = project.store.runs()
+    assert (run.status, run.version, run.claim_owner) == (Status.NEW, None, owner_id())  # still claimed
+    assert list(emulator.kernels[run.slug]["versions"]) == [1]
+    return run
+
+
+def test_a_lost_push_reply_is_reconciled_by_the_next_sync_of_a_dead_claimer(emulator):
+    project = _project()
+    run = _lost_reply(project, emulator)
+    # The command that pushed died: its claim names a process that is gone.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with sqlite3.connect(project.store.path) as db:
+        db.execute("UPDATE runs SET claim_owner = ? WHERE id = ?",
+                   (f"{owner_id().rsplit(':', 1)[0]}:{dead.stdout.strip()}", run.id))
+    (after,) = sync(project)
+    assert (after.status, after.version, after.claim_owner) == (Status.QUEUED, 1, "")
+    assert after.url == f"https://www.kaggle.com/code/{USER}/{run.slug}"
+    assert list(emulator.kernels[run.slug]["versions"]) == [1]  # exactly one version on Kaggle
+    assert len(emulator.calls("SaveKernel")) == 1 and emulator.calls("GetKernel")
+    (polled,) = sync(project)  # and it is followed like any pushed run
+    assert polled.version == 1 and emulator.calls("GetKernelSessionStatus")[-1].body["versionLabel"] == "v1"
+
+
+def test_a_lost_push_reply_is_reconciled_by_the_same_command_retrying(emulator):
+    project = _project()
+    run = _lost_reply(project, emulator)
+    (after,) = sync(project)  # the same process again: its own claim, so it asks before pushing
+    assert (after.status, after.version) == (Status.QUEUED, 1)
+    assert list(emulator.kernels[run.slug]["versions"]) == [1] and len(emulator.calls("SaveKernel")) == 1
+
+
+def test_a_push_lost_before_kaggle_acted_is_pushed_again_once(emulator):
+    project = _project()
+    emulator.fail("SaveKernel", "drop")  # hung up before any version was made
+    with pytest.raises(BackendError):
+        sync(project)
+    (after,) = sync(project)
+    assert (after.status, after.version) == (Status.QUEUED, 1)
+    assert list(emulator.kernels[after.slug]["versions"]) == [1] and len(emulator.calls("SaveKernel")) == 2
+
+
+def test_a_live_claimer_is_left_alone(emulator):
+    project = _project()
+    run = _lost_reply(project, emulator)
+    with sqlite3.connect(project.store.path) as db:  # another command, still running, holds the claim
+        db.execute("UPDATE runs SET claim_owner = ? WHERE id = ?", (f"{owner_id().rsplit(':', 1)[0]}:1", run.id))
+    (after,) = sync(project)
+    assert (after.status, after.version) == (Status.NEW, None)
+    assert len(emulator.calls("SaveKernel")) == 1 and not emulator.calls("GetKernel")
+
+
+def test_a_reconcile_that_fails_does_not_forget_when_the_lost_push_began(emulator, monkeypatch):
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    project = _project()
+    run = _lost_reply(project, emulator)
+    emulator.fail("GetKernel", "500", times=10)  # Kaggle is unwell while the next sync asks
+    with pytest.raises(BackendError, match="HTTP 500"):
+        sync(project)
+    emulator.faults.clear()
+    (after,) = sync(project)
+    assert (after.status, after.version) == (Status.QUEUED, 1)
+    assert list(emulator.kernels[run.slug]["versions"]) == [1]  # not a second version
