@@ -41,7 +41,7 @@ GPU_DEFAULTS = dict(archs=["convnext_small_in22k", "vit_small_patch16_224"], n_i
                     height=640, width=480, item="Resize(480)", batch="aug_transforms(size=224, min_scale=0.75)",
                     size=224, bs=64, workers=4, cores=4, epochs=4, lr=0.002, warmup=8, steps=30)
 CPU_TINY = dict(archs=["resnet18"], n_images=40, n_test=8, height=80, width=60, item="Resize(64)",
-                batch="aug_transforms(size=64, min_scale=0.75)", size=64, bs=8, workers=1, cores=0, epochs=1,
+                batch="aug_transforms(size=64, min_scale=0.75)", size=64, bs=8, workers=0, cores=0, epochs=1,
                 lr=0.002, warmup=1, steps=2)
 
 

@@ -30,7 +30,8 @@ def kernel(comp: Path, pipeline: str, item: str, batch: str, bs: int = 8):
     fastai.torch_core.defaults.cpus = 0
     with kt.kaggle_sandbox(comp):
         ns = kt.exec_cells(cells)
-        batches = dict(valid=list(ns.dls.valid), test=list(ns.dls.test_dl(ns.tst_files)))
+        batches = dict(valid=list(ns.dls.valid), test=list(ns.dls.test_dl(ns.tst_files)),
+                       train=next(iter(ns.dls.train)))
     return ns, batches
 
 
@@ -76,8 +77,8 @@ def test_fast_path_matches_seed_on_pngs(tmp_path):
 
 def test_training_batches_decode_with_random_crops(jpeg_comp):
     import torch
-    ns, _ = kernel(jpeg_comp, "fast", "Resize(48)", "aug_transforms(size=32, min_scale=0.75)")
-    x, y = next(iter(ns.dls.train))
+    _, batches = kernel(jpeg_comp, "fast", "Resize(48)", "aug_transforms(size=32, min_scale=0.75)")
+    x, y = batches["train"]
     assert x.shape == (8, 3, 32, 32) and x.dtype == torch.float32 and len(y) == 8
     assert 0 <= float(x.min()) and float(x.max()) <= 1
 

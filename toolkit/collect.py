@@ -12,6 +12,7 @@ from .backends.base import Status
 from .errors import UnsafeOutput
 from .launch import sync
 from .poll import wait
+from .procs import pid_alive
 from .project import Project
 from .store import Run
 
@@ -108,18 +109,8 @@ def _check_outputs(project: Project, folder: Path, names: tuple[str, ...], load_
 def _remove_abandoned_partials(dest: Path) -> None:
     for leftover in dest.parent.glob(f".{dest.name}.*-*"):
         pid = leftover.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _read_metrics(path: Path) -> dict:

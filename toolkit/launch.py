@@ -70,6 +70,9 @@ def _prepare(project: Project, spec: RunSpec, pretrained: bool | None) -> Planne
         else:
             notice = f"{spec.arch}: no local pretrained weights, training from scratch"
             wanted = False
+    elif wanted and not project.config.internet:  # on Kaggle timm downloads the weights at run time
+        raise SpecError(f"{spec.arch}: pretrained weights need internet in the kernel",
+                        "drop --no-internet, or train from scratch with --scratch")
     spec = build_spec({**spec.to_dict(), "pretrained": bool(wanted)})
     options = KernelOptions(username=project.backend.username, gpu=True, accelerator=project.config.accelerator,
                             internet=project.config.internet, private=project.config.private,

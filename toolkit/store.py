@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 from .backends.base import Status
 from .errors import RunNotFound, StoreError
+from .procs import pid_alive
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -156,16 +157,7 @@ def _owner_alive(owner: str) -> bool:
     host, _, pid = owner.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return True  # cannot tell from here: the stale timeout decides
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # an unreaped child is a zombie: gone as far as claims go
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return True
+    return pid_alive(int(pid))
 
 
 def _run_in(db: sqlite3.Connection, run_id: int) -> Run:

@@ -24,6 +24,7 @@ from typing import Iterator
 from .. import competition as competitions
 from ..config import Config
 from ..errors import BackendError
+from ..procs import pid_alive
 from ..spec import check_slug
 from .base import KernelState, PushResult, Quota, Status, SubmissionResult
 from .sandbox import copy_outputs
@@ -150,7 +151,7 @@ class LocalBackend:
             running = 0
             for run_dir, state in states:
                 if state.get("status") == Status.RUNNING.value:
-                    if _alive(state.get("pid")):
+                    if pid_alive(state.get("pid")):
                         running += 1
                     else:
                         state.update(status=Status.ERROR.value, finished_at=time.time(),
@@ -240,22 +241,6 @@ class LocalBackend:
 
     def quota(self) -> Quota | None:
         return None
-
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A finished child that nobody reaped is a zombie: treat it as gone.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return True
 
 
 def _read_state(run_dir: Path) -> dict:
