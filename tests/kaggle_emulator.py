@@ -608,3 +608,14 @@ def prepare_client() -> Path:
         with contextlib.redirect_stdout(io.StringIO()):
             from kaggle.api.kaggle_api_extended import KaggleApi  # noqa: F401
     return _CLIENT_CONFIG_DIR
+
+
+def use_emulator(emu: "KaggleEmulator", monkeypatch: Any, tmp_path: Path, user: str, key: str, **env: str) -> None:
+    """Point the real client and the toolkit at `emu`: fake credentials, a throwaway HOME (no real
+    ~/.kaggle tokens) and project folder, plus any TOOLKIT_* settings in `env`."""
+    values = {**emu.client_env(), "KAGGLE_USERNAME": user, "KAGGLE_KEY": key, "HOME": str(tmp_path / "home"),
+              "TOOLKIT_PROJECT": str(tmp_path / "project"), **env}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
+    (tmp_path / "project").mkdir(exist_ok=True)

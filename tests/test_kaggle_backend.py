@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kaggle_emulator import KaggleEmulator, build_tiny_competition, prepare_client
+from kaggle_emulator import KaggleEmulator, build_tiny_competition, prepare_client, use_emulator
 
 CONFIG_DIR = prepare_client()  # before anything imports kaggle
 
@@ -30,12 +30,7 @@ def emulator(tmp_path, monkeypatch):
     comps = tmp_path / "competitions"
     build_tiny_competition(comps, COMP)
     emu = KaggleEmulator(tmp_path / "emu", comps, USER, KEY, scripted_outputs=OUTPUTS).start()
-    for name, value in emu.client_env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("KAGGLE_USERNAME", USER)
-    monkeypatch.setenv("KAGGLE_KEY", KEY)
-    monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no real ~/.kaggle tokens or OAuth files
+    use_emulator(emu, monkeypatch, tmp_path, USER, KEY)
     yield emu
     emu.stop()
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from kaggle_emulator import KaggleEmulator, build_tiny_competition, prepare_client
+from kaggle_emulator import KaggleEmulator, build_tiny_competition, prepare_client, use_emulator
 
 prepare_client()  # before anything imports kaggle
 
@@ -26,13 +26,7 @@ TINY = ["--item", "Resize(16)", "--batch", "aug_transforms(size=16, do_flip=Fals
 
 def start(tmp_path, monkeypatch, competitions, **options) -> KaggleEmulator:
     emu = KaggleEmulator(tmp_path / "emu", competitions, USER, KEY, **options).start()
-    env = {**emu.client_env(), "KAGGLE_USERNAME": USER, "KAGGLE_KEY": KEY, "HOME": str(tmp_path / "home"),
-           "TOOLKIT_PROJECT": str(tmp_path / "project"), "TOOLKIT_POLL_INITIAL_S": "0.3",
-           "TOOLKIT_POLL_MAX_S": "1"}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
-    (tmp_path / "project").mkdir()
+    use_emulator(emu, monkeypatch, tmp_path, USER, KEY, TOOLKIT_POLL_INITIAL_S="0.3", TOOLKIT_POLL_MAX_S="1")
     return emu
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from kaggle_emulator import KaggleEmulator, build_tiny_competition, prepare_client
+from kaggle_emulator import KaggleEmulator, build_tiny_competition, prepare_client, use_emulator
 
 prepare_client()  # before anything imports kaggle
 
@@ -31,12 +31,7 @@ COMP = "tiny-comp"
 def emulator(tmp_path, monkeypatch):
     build_tiny_competition(tmp_path / "competitions", COMP)
     emu = KaggleEmulator(tmp_path / "emu", tmp_path / "competitions", USER, KEY).start()
-    env = {**emu.client_env(), "KAGGLE_USERNAME": USER, "KAGGLE_KEY": KEY, "HOME": str(tmp_path / "home"),
-           "TOOLKIT_PROJECT": str(tmp_path / "project")}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
-    (tmp_path / "project").mkdir()
+    use_emulator(emu, monkeypatch, tmp_path, USER, KEY)
     yield emu
     emu.stop()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kaggle_emulator import KaggleEmulator, prepare_client
+from kaggle_emulator import KaggleEmulator, prepare_client, use_emulator
 
 prepare_client()  # before anything imports kaggle
 
@@ -107,13 +107,8 @@ def emulator(tmp_path, monkeypatch):
     build_competition(tmp_path / "competitions", limit=60)
     emu = KaggleEmulator(tmp_path / "emu", tmp_path / "competitions", USER, KEY, gpu_slots=2,
                          polls_to_complete=2).start()
-    env = {**emu.client_env(), "KAGGLE_USERNAME": USER, "KAGGLE_KEY": KEY, "HOME": str(tmp_path / "home"),
-           "TOOLKIT_PROJECT": str(tmp_path / "project"), "TOOLKIT_POLL_INITIAL_S": "0.2",
-           "TOOLKIT_POLL_MAX_S": "0.3", "TOOLKIT_BACKEND": "kaggle", "COLUMNS": "200"}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
-    (tmp_path / "project").mkdir()
+    use_emulator(emu, monkeypatch, tmp_path, USER, KEY, TOOLKIT_POLL_INITIAL_S="0.2", TOOLKIT_POLL_MAX_S="0.3",
+                 TOOLKIT_BACKEND="kaggle", COLUMNS="200")
     yield emu
     emu.stop()
 
