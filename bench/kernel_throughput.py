@@ -39,7 +39,7 @@ TRAIN_CELL_MARK = "fine_tune("  # the rendered notebook's training cell; the cel
 
 GPU_DEFAULTS = dict(archs=["convnext_small_in22k", "vit_small_patch16_224"], n_images=3000, n_test=64,
                     height=640, width=480, item="Resize(480)", batch="aug_transforms(size=224, min_scale=0.75)",
-                    size=224, bs=64, workers=4, cores=4, epochs=4, lr=0.002, warmup=8, steps=30)
+                    size=224, bs=64, workers=4, cores=4, epochs=3, lr=0.002, warmup=6, steps=30)
 CPU_TINY = dict(archs=["resnet18"], n_images=40, n_test=8, height=80, width=60, item="Resize(64)",
                 batch="aug_transforms(size=64, min_scale=0.75)", size=64, bs=8, workers=0, cores=0, epochs=1,
                 lr=0.002, warmup=1, steps=2)
@@ -153,14 +153,17 @@ def seed_learner(comp: Path, arch: str, cfg: dict):
     return dls, learn
 
 
-def kernel_learner(arch: str, cfg: dict, pipeline: str = "fast", epochs: int | None = None):
+def kernel_learner(arch: str, cfg: dict, pipeline: str = "fast", epochs: int | None = None, spec=None):
     """The rendered notebook's cells up to training, with the loaders forced to cfg['workers'].
     Run inside kaggle_sandbox (the kernel's paths are relative to its working directory)."""
     import fastai.torch_core
 
-    setup, rest = kernel_cells(kernel_spec(arch, cfg, pipeline, epochs))
-    fastai.torch_core.defaults.cpus = cfg["workers"]  # fastai's default num_workers (4 on a Kaggle T4 x2)
-    return exec_cells(setup), rest
+    setup, rest = kernel_cells(spec or kernel_spec(arch, cfg, pipeline, epochs))
+    cpus, fastai.torch_core.defaults.cpus = fastai.torch_core.defaults.cpus, cfg["workers"]
+    try:  # fastai's default num_workers (4 on a Kaggle T4 x2); the loaders keep it once built
+        return exec_cells(setup), rest
+    finally:
+        fastai.torch_core.defaults.cpus = cpus
 
 
 # -- measurements --------------------------------------------------------------------------------

@@ -28,12 +28,9 @@ FAKE = {"KAGGLE_USERNAME": "fakeuser-zq81x", "KAGGLE_KEY": "fakekey-0f9e8d7c6b5a
 KILL_AFTER_PUSH = """
 import os, signal, sys
 from toolkit import store
-original = store.Store.set_status
-def set_status(self, run_id, status, *args, **kwargs):
-    if status.value == "QUEUED":
-        os.kill(os.getpid(), signal.SIGKILL)
-    return original(self, run_id, status, *args, **kwargs)
-store.Store.set_status = set_status
+def record_push(self, run_ids, version, url):
+    os.kill(os.getpid(), signal.SIGKILL)
+store.Store.record_push = record_push
 from toolkit.cli import kpush
 sys.argv = ["kpush", *sys.argv[1:]]
 kpush()

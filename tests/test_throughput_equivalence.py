@@ -25,11 +25,8 @@ def kernel(comp: Path, pipeline: str, item: str, batch: str, bs: int = 8):
     """The rendered notebook's setup cells (data loaders and learner) for one pipeline, no loader workers."""
     spec = build_spec({"arch": "resnet18", "competition": comp.name, "item": item, "batch": batch, "bs": bs,
                        "epochs": 1, "pretrained": False, "seed": 42, "pipeline": pipeline})
-    cells, _ = kt.kernel_cells(spec)
-    import fastai.torch_core
-    fastai.torch_core.defaults.cpus = 0
     with kt.kaggle_sandbox(comp):
-        ns = kt.exec_cells(cells)
+        ns, _ = kt.kernel_learner("resnet18", dict(workers=0), spec=spec)
         batches = dict(valid=list(ns.dls.valid), test=list(ns.dls.test_dl(ns.tst_files)),
                        train=next(iter(ns.dls.train)))
     return ns, batches

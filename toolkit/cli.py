@@ -126,6 +126,7 @@ def push_train(
     bs: Optional[int] = typer.Option(None, "--bs", help="Batch size (fastai default 64)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Validation split seed (seed: 42)."),
     precision: Optional[str] = typer.Option(None, "--precision", help="fp16 (default), bf16 or fp32."),
+    pipeline: Optional[str] = typer.Option(None, "--pipeline", help="Data path: auto (fast on a GPU, default), fast, or seed (exactly the seed's)."),
     pretrained: Optional[bool] = typer.Option(None, "--pretrained/--scratch", help="Pretrained weights (default: when available)."),
     backend: Optional[str] = BackendOpt,
     accelerator: Optional[str] = AcceleratorOpt,
@@ -141,7 +142,7 @@ def push_train(
 
     project = _project(backend, public, accelerator=accelerator, internet=internet)
     params = dict(competition=competition, item=item, batch=batch, epochs=epochs, lr=lr, accum=accum, bs=bs,
-                  seed=seed, precision=precision)
+                  seed=seed, precision=precision, pipeline=pipeline)
     planned = launch.plan_train(project, arch, params, pretrained)
     for item_ in planned:
         if item_.notice:
