@@ -74,11 +74,16 @@ def _prepare(project: Project, spec: RunSpec, pretrained: bool | None) -> Planne
         raise SpecError(f"{spec.arch}: pretrained weights need internet in the kernel",
                         "drop --no-internet, or train from scratch with --scratch")
     spec = build_spec({**spec.to_dict(), "pretrained": bool(wanted)})
-    options = KernelOptions(username=project.backend.username, gpu=True, accelerator=project.config.accelerator,
-                            internet=project.config.internet, private=project.config.private,
-                            dataset_sources=sources)
+    options = train_options(project, sources)
     return Planned(spec, project.config.kernels_dir / spec.slug, render_train_notebook(spec, weights_file),
                    kernel_metadata(spec.slug, spec.competition, options), notice, weights_file)
+
+
+def train_options(project: Project, dataset_sources: tuple[str, ...] = ()) -> KernelOptions:
+    """How a training (or pack) kernel is pushed, from the configuration."""
+    config = project.config
+    return KernelOptions(username=project.backend.username, gpu=True, accelerator=config.accelerator,
+                         internet=config.internet, private=config.private, dataset_sources=dataset_sources)
 
 
 def record(project: Project, planned: list[Planned], force: bool = False) -> list[tuple[Run, str]]:

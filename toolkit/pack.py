@@ -10,10 +10,9 @@ from __future__ import annotations
 import hashlib
 
 from .errors import SpecError
-from .launch import Planned
+from .launch import Planned, train_options
 from .project import Project
-from .render import (KernelOptions, kernel_metadata, notebook_code, render_pack_notebook, render_train_notebook,
-                     write_kernel_folder)
+from .render import kernel_metadata, notebook_code, render_pack_notebook, render_train_notebook, write_kernel_folder
 from .spec import make_slug
 from .store import Run
 
@@ -27,25 +26,24 @@ def pack_slug(members: list[Planned]) -> str:
 
 def pack_runs(project: Project, recorded: list[tuple[Run, str]], planned: list[Planned],
               size: int) -> list[tuple[str, list[str]]]:
-    """Group the newly recorded runs in chunks of `size`; render one pack kernel per chunk of two or more.
-    Returns (pack slug, member slugs) for each pack."""
+    """Group the newly recorded runs of each competition in chunks of `size`; render one pack kernel per
+    chunk of two or more. Returns (pack slug, member slugs) for each pack."""
     if not 1 <= size <= MAX_PACK:
         raise SpecError(f"--pack must be between 1 and {MAX_PACK}, not {size}")
-    if size == 1:
-        return []
     by_slug = {p.spec.slug: p for p in planned}
-    fresh = [(run, by_slug[run.slug]) for run, action in recorded if action == "new"]
+    by_competition: dict[str, list[tuple[Run, Planned]]] = {}
+    for run, action in recorded:
+        if action == "new":
+            by_competition.setdefault(run.competition, []).append((run, by_slug[run.slug]))
     hosts = []
-    for start in range(0, len(fresh), size):
-        chunk = fresh[start:start + size]
-        if len(chunk) < 2:
-            continue
-        competitions = {item.spec.competition for _, item in chunk}
-        if len(competitions) > 1:
-            raise SpecError("packed runs must share one competition", "use --pack 1 for mixed sweeps")
-        slug = _render_pack(project, [item for _, item in chunk])
-        project.store.set_host([run.id for run, _ in chunk], slug)
-        hosts.append((slug, [run.slug for run, _ in chunk]))
+    for fresh in by_competition.values():
+        for start in range(0, len(fresh), size):
+            chunk = fresh[start:start + size]
+            if len(chunk) < 2:
+                continue
+            slug = _render_pack(project, [item for _, item in chunk])
+            project.store.set_host([run.id for run, _ in chunk], slug)
+            hosts.append((slug, [run.slug for run, _ in chunk]))
     return hosts
 
 
@@ -53,11 +51,7 @@ def _render_pack(project: Project, members: list[Planned]) -> str:
     slug = pack_slug(members)
     codes = {m.spec.slug: notebook_code(render_train_notebook(m.spec, m.weights_file, out_dir=m.spec.slug))
              for m in members}
-    first = members[0]
     sources = tuple(sorted({s for m in members for s in m.metadata.get("dataset_sources", [])}))
-    options = KernelOptions(username=project.backend.username, gpu=True, accelerator=project.config.accelerator,
-                            internet=project.config.internet, private=project.config.private,
-                            dataset_sources=sources)
     write_kernel_folder(project.config.kernels_dir / slug, render_pack_notebook(slug, codes),
-                        kernel_metadata(slug, first.spec.competition, options))
+                        kernel_metadata(slug, members[0].spec.competition, train_options(project, sources)))
     return slug
