@@ -1,0 +1,64 @@
+"""The local backend runs real notebooks in a Kaggle-shaped sandbox: versions, queueing, failures, isolation."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import nbformat
+import pytest
+
+from toolkit.backends.base import KernelState, Status
+from toolkit.backends.local import LocalBackend
+from toolkit.config import load_config
+from toolkit.demo import build_competition
+from toolkit.render import KernelOptions, kernel_metadata, write_kernel_folder
+
+
+def _kernel(folder, slug: str, *cells: str):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    meta = kernel_metadata(slug, "digits-demo", KernelOptions(username="local", gpu=False))
+    return write_kernel_folder(folder / slug, notebook, meta)
+
+
+def _wait(backend: LocalBackend, slug: str, version: int, timeout: float = 120) -> KernelState:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = backend.status(slug, version)
+        if state.status.terminal:
+            return state
+        time.sleep(0.2)
+    raise AssertionError(f"{slug} v{version} did not finish")
+
+
+@pytest.fixture
+def backend(tmp_path):
+    build_competition(tmp_path / "competitions", limit=40)
+    return LocalBackend(load_config(tmp_path, concurrency=1))
+
+
+def test_a_failing_cell_is_an_error_naming_the_cell(backend, tmp_path):
+    folder = _kernel(tmp_path / "kernels", "fails-abc12345", "x = 1", "raise ValueError('boom in cell')")
+    pushed = backend.push(folder)
+    state = _wait(backend, "fails-abc12345", pushed.version)
+    assert state.status == Status.ERROR
+    assert state.failure_message == "cell 1: ValueError: boom in cell"
+    assert "boom in cell" in backend.logs("fails-abc12345", pushed.version)
+
+
+def test_versions_queue_and_see_kaggle_layout_without_hidden_labels(backend, tmp_path):
+    probe = ("import json, os; from pathlib import Path\n"
+             "comp = Path('../input/digits-demo')\n"
+             "Path('seen.json').write_text(json.dumps({'cwd': Path.cwd().name, 'entries': sorted(os.listdir(comp)),"
+             " 'kaggle': os.environ.get('KAGGLE_KERNEL_RUN_TYPE')}))")
+    folder = _kernel(tmp_path / "kernels", "probe-abc12345", probe)
+    first, second = backend.push(folder), backend.push(folder)
+    assert (first.version, second.version) == (1, 2)
+    assert backend.status("probe-abc12345", 2).status == Status.QUEUED  # concurrency 1: waits its turn
+    assert _wait(backend, "probe-abc12345", 1).status == Status.COMPLETE
+    assert _wait(backend, "probe-abc12345", 2).status == Status.COMPLETE
+    out = backend.output("probe-abc12345", 2, tmp_path / "out", ("seen.json",))
+    seen = json.loads(out[0].read_text())
+    assert seen == {"cwd": "working", "entries": ["sample_submission.csv", "test_images", "train_images"],
+                    "kaggle": "Batch"}
