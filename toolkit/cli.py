@@ -18,8 +18,8 @@ from rich.markup import escape
 from .errors import ToolkitError
 
 # Wide tables stay readable when output goes to a file or CI log instead of a terminal.
-console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
-errors = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 160)
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 220)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 220)
 
 push_app = typer.Typer(help="Render run specs into kernel folders and push them.", no_args_is_help=True,
                        pretty_exceptions_enable=False, add_completion=False)

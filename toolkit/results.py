@@ -65,15 +65,21 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+# Short headers for the terminal table (exports keep the field names); numbers right-aligned.
+HEADERS = {"item_tfms": "item", "batch_tfms": "batch", "valid_error": "valid err", "tta_error": "TTA err",
+           "min_per_epoch": "min/epoch", "gpu_minutes": "GPU min", "test_accuracy": "test acc"}
+NUMERIC = {"epochs", "valid_error", "tta_error", "min_per_epoch", "gpu_minutes", "test_accuracy"}
+
+
 def rich_table(rows: list[ResultRow], title: str = "Results"):
     from rich.table import Table
 
     table = Table(title=title, header_style="bold")
     shown = [c for c in COLUMNS if c != "test_accuracy" or any(r.test_accuracy is not None for r in rows)]
     for column in shown:
-        table.add_column(column, justify="right" if column in ("epochs", "valid_error", "tta_error",
-                                                               "min_per_epoch", "gpu_minutes", "test_accuracy")
-                         else "left")
+        # Names stay whole (they are what --run takes); long transform expressions wrap instead.
+        table.add_column(HEADERS.get(column, column), justify="right" if column in NUMERIC else "left",
+                         no_wrap=column in ("slug", "arch"), overflow="fold")
     for row in rows:
         table.add_row(*(_fmt(getattr(row, c)) for c in shown))
     return table
@@ -118,6 +124,9 @@ def plot_errors(runs: list[Run], path: Path) -> Path | None:
         # x counts epochs from 1; a fine-tune's frozen epoch is shown as epoch 0
         start = 0 if frozen else 1
         ax.plot(range(start, start + len(points)), points, marker="o", markersize=3, label=slug)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch (0 = frozen epoch of a fine-tune)")
     ax.set_ylabel("validation error rate")
     ax.set_title("Validation error per epoch")
