@@ -17,7 +17,7 @@ from toolkit.spec import build_spec
 from toolkit.transforms import parse_transforms
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED = Path("/work/shared/seed/paddy-doctor-part-3.txt")
+SEED = ROOT.parent / "shared" / "seed" / "paddy-doctor-part-3.txt"  # the walkthrough, where it sits beside the checkout
 # The seed's results table, verbatim (checked against the seed file too when it is on this machine).
 SEED_TABLE = """
 Architecture item_tfms batch_tfms TTA Error Rate (First Run) Minutes per epoch (First Run) TTA Error Rate (Second Run)
