@@ -63,7 +63,7 @@ def _prepare(project: Project, spec: RunSpec, pretrained: bool | None) -> Planne
         local = project.config.resolve(project.config.datasets_root) / WEIGHTS_DATASET / f"{spec.arch}.pth"
         if local.is_file():
             weights_file = f"../input/{WEIGHTS_DATASET}/{spec.arch}.pth"
-            sources = (f"{project.backend.username}/{WEIGHTS_DATASET}",)
+            sources = (f"{project.username}/{WEIGHTS_DATASET}",)
         elif pretrained:
             raise SpecError(f"no pretrained weights for {spec.arch} on this machine (looked for {local})",
                             "drop --pretrained to train from scratch, or put a timm state dict there")
@@ -82,7 +82,7 @@ def _prepare(project: Project, spec: RunSpec, pretrained: bool | None) -> Planne
 def train_options(project: Project, dataset_sources: tuple[str, ...] = ()) -> KernelOptions:
     """How a training (or pack) kernel is pushed, from the configuration."""
     config = project.config
-    return KernelOptions(username=project.backend.username, gpu=True, accelerator=config.accelerator,
+    return KernelOptions(username=project.username, gpu=True, accelerator=config.accelerator,
                          internet=config.internet, private=config.private, dataset_sources=dataset_sources)
 
 

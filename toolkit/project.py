@@ -23,6 +23,12 @@ class Project:
         return get_backend(self.config)
 
     @property
+    def username(self) -> str:
+        """Owner of the kernels: `username` from the configuration, else the backend's (Kaggle: from the
+        credentials), so rendering with a configured username needs no credentials."""
+        return self.config.username or self.backend.username
+
+    @property
     def poll_intervals(self) -> tuple[float, float]:
         """Local kernels are checked often; Kaggle's API asks for 30 s or more between polls."""
         if self.config.backend == "local" and not self.config.explicit_poll:

@@ -74,7 +74,7 @@ def _ensemble_run(project: Project, competition: str, members: list[Run], weight
     existing = project.store.latest(slug, project.config.backend)
     if existing and existing.status != Status.ERROR:
         return existing
-    user = project.backend.username
+    user = project.username
     # A packed run's outputs are in <run-slug>/ of its pack kernel, which is attached once.
     sources = tuple(dict.fromkeys(f"{user}/{m.kernel}/{m.version}" for m in members))
     options = KernelOptions(username=user, gpu=False, internet=False, private=project.config.private,

@@ -109,6 +109,9 @@ class KaggleBackend:
         self.config = config
         self.api = api or authenticate()
         self.username: str = self.api.get_config_value("username")
+        if config.username and config.username != self.username:
+            raise NotConfigured(f"username '{config.username}' in the configuration is not the Kaggle account of "
+                                f"these credentials ('{self.username}')", "fix or remove `username`")
 
     def _ref(self, slug: str, version: int | None = None) -> str:
         return f"{self.username}/{slug}" + (f"/{version}" if version else "")
