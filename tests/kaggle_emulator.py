@@ -483,6 +483,10 @@ def _handler(emulator: KaggleEmulator) -> type[BaseHTTPRequestHandler]:
             if fault.kind == "drop":
                 self._hang_up()
                 return True
+            if fault.kind == "hang":  # a connection that goes silent: nothing comes back for a long time
+                time.sleep(fault.options.get("seconds", 5))
+                self._hang_up()
+                return True
             code = int(fault.kind)
             extra = {"Retry-After": str(fault.options.get("retry_after", 1))} if code == 429 else {}
             message = "TooManyRequests" if code == 429 else "Internal error"

@@ -257,3 +257,16 @@ def test_a_lost_submission_is_found_again(backend, emulator, tmp_path):
     assert found is not None and found.ref == sub.ref
     assert backend.find_submission(COMP, "another description", before) is None
     assert backend.find_submission(COMP, "ensemble (ensemble-x v1)", clock.time() + 5) is None
+
+
+def test_a_silent_connection_is_cut_off_with_one_line(emulator, tmp_path):
+    """The client sets no timeouts: a call that gets no answer ends at api_timeout_s, not never."""
+    import time as clock
+
+    backend = KaggleBackend(load_config(tmp_path / "project", backend="kaggle", api_timeout_s=1))
+    emulator.fail("GetKernelSessionStatus", "hang", seconds=4)
+    started = clock.monotonic()
+    with pytest.raises(BackendError, match="did not answer status of .* within 1 s") as caught:
+        backend.status("some-kernel", 1)
+    assert clock.monotonic() - started < 3.5
+    assert "\n" not in str(caught.value)

@@ -35,6 +35,7 @@ class Config:
     internet: bool = True
     private: bool = True
     session_timeout_s: int = 12 * 3600
+    api_timeout_s: float = 300.0  # the kaggle client sets no timeouts: one call may take this long at most
     code_competition: bool = False
     train: dict[str, Any] = field(default_factory=dict)
     given: frozenset[str] = frozenset()  # keys set by a flag, the environment or toolkit.toml
@@ -70,7 +71,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "backend": str, "competition": str, "competitions_root": str, "datasets_root": str,
     "username": str, "concurrency": int, "poll_initial_s": (int, float), "poll_max_s": (int, float),
     "wait_timeout_s": (int, float), "max_output_mb": int, "accelerator": str, "internet": bool,
-    "private": bool, "session_timeout_s": int, "code_competition": bool, "train": dict,
+    "private": bool, "session_timeout_s": int, "api_timeout_s": (int, float), "code_competition": bool, "train": dict,
 }
 _PATHS = {"competitions_root", "datasets_root"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
@@ -137,6 +138,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"concurrency must be at least 1, not {config.concurrency}")
     if config.poll_initial_s <= 0 or config.poll_max_s < config.poll_initial_s:
         raise ConfigError("poll_initial_s must be positive and poll_max_s at least as large")
+    if config.api_timeout_s <= 0:
+        raise ConfigError(f"api_timeout_s must be positive, not {config.api_timeout_s}")
     if config.max_output_mb < 1:
         raise ConfigError(f"max_output_mb must be at least 1, not {config.max_output_mb}")
 

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import threading
 import time
 from datetime import timezone
 from pathlib import Path
@@ -96,6 +97,29 @@ def _calling(what: str) -> Iterator[None]:
         raise _translate(exc, what) from None
 
 
+def within(seconds: float, what: str, func: Callable, *args: Any, **kwargs: Any) -> Any:
+    """`func(*args)` with a wall-clock limit: the client sets no timeouts, so a silent connection would hang
+    the command forever. The call runs in a daemon thread, which is left behind (and dies with the process)
+    if it outlasts the limit."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = func(*args, **kwargs)
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name=f"kaggle: {what}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise BackendError(f"Kaggle did not answer {what} within {seconds:g} s",
+                           "check the network and run the command again; nothing is lost")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def names_pattern(names: tuple[str, ...]) -> str:
     """A regex that `re.search` matches against exactly these output names and nothing else."""
     return "^(?:" + "|".join(re.escape(n) for n in names) + ")$"
@@ -123,7 +147,8 @@ class KaggleBackend:
         with _calling(what):
             for attempt in range(1, READ_ATTEMPTS + 1):
                 try:
-                    return self.api.with_retry(func, max_retries=CLIENT_RETRIES)(*args, **kwargs)
+                    return within(self.config.api_timeout_s, what,
+                                  self.api.with_retry(func, max_retries=CLIENT_RETRIES), *args, **kwargs)
                 except requests.HTTPError as exc:
                     code = exc.response.status_code if exc.response is not None else 0
                     if code < 500 or attempt == READ_ATTEMPTS:
@@ -138,7 +163,8 @@ class KaggleBackend:
         acc = self.config.accelerator if meta.get("enable_gpu") or meta.get("machine_shape") else None
         with _calling(f"pushing {folder.name}"), contextlib.redirect_stdout(io.StringIO()):
             # Not retried: a lost reply may still have started a version, and a retry would start another.
-            resp = self.api.kernels_push(str(folder), timeout=str(self.config.session_timeout_s), acc=acc)
+            resp = within(self.config.api_timeout_s, f"pushing {folder.name}", self.api.kernels_push, str(folder),
+                          timeout=str(self.config.session_timeout_s), acc=acc)
         if resp.error:
             if SLOTS_FULL in resp.error:
                 raise SlotsFull(f"Kaggle: {resp.error}", "the run waits; kpull outputs pushes it when a slot frees")
@@ -237,12 +263,13 @@ class KaggleBackend:
     def submit(self, competition: str, file: Path, message: str,
                slug: str | None = None, version: int | None = None) -> SubmissionResult:
         with _calling(f"submitting to {competition}"), contextlib.redirect_stdout(io.StringIO()):
+            limit, what = self.config.api_timeout_s, f"submitting to {competition}"
             if slug and version:
-                resp = self.api.competition_submit_code(file_name=Path(file).name, message=message,
-                                                        competition=competition, kernel=self._ref(slug),
-                                                        kernel_version=version, quiet=True)
+                resp = within(limit, what, self.api.competition_submit_code, file_name=Path(file).name,
+                              message=message, competition=competition, kernel=self._ref(slug),
+                              kernel_version=version, quiet=True)
             else:
-                resp = self.api.competition_submit(str(file), message, competition, quiet=True)
+                resp = within(limit, what, self.api.competition_submit, str(file), message, competition, quiet=True)
         if not resp.ref:
             raise BackendError(f"Kaggle did not accept the submission to {competition}: "
                                f"{resp.message or 'no reason given'}", "run ksubmit ensemble again")
