@@ -59,16 +59,11 @@ def download(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS)
             raise UnsafeOutput(f"{run.slug} v{run.version} finished without {', '.join(missing)}",
                                f"see its log: {dest / 'log.txt'}")
         metrics = _check_outputs(project, partial, names, load_tta)
-        if dest.exists():  # an older or concurrent download: set it aside whole, then swap
-            old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-            try:
-                os.replace(dest, old)
-            except FileNotFoundError:
-                pass
-            shutil.rmtree(old, ignore_errors=True)
+        # Another command may have put a complete folder there first. A version's outputs never change, so
+        # theirs is as good as ours, and it stays in place for anyone reading it meanwhile.
         try:
             os.replace(partial, dest)
-        except OSError:  # another command put a complete folder there first: it is as good as ours
+        except OSError:
             if not all((dest / n).is_file() for n in names):
                 raise
     finally:

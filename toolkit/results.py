@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -133,7 +134,7 @@ def plot_errors(runs: list[Run], path: Path) -> Path | None:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small", loc="upper right")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial.png")
+    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}.png")  # two commands may plot at once
     fig.savefig(tmp, format="png")
     tmp.replace(path)
     return path
