@@ -164,6 +164,27 @@ def _run_in(db: sqlite3.Connection, run_id: int) -> Run:
     return Run.from_row(db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
 
 
+def _move(db: sqlite3.Connection, run_id: int, status: Status, failure_message: str | None,
+          version: int | None, url: str | None) -> None:
+    """One status change inside the caller's transaction, checked against ALLOWED. Recording a version
+    means a push landed, so whoever claimed the run is done with it."""
+    row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise RunNotFound(f"no run with id {run_id}")
+    current = Status(row["status"])
+    if status not in ALLOWED[current]:
+        raise StoreError(f"run {run_id} cannot go from {current.value} to {status.value}")
+    now = time.time()
+    db.execute(
+        "UPDATE runs SET status = ?, failure_message = COALESCE(?, failure_message),"
+        " version = COALESCE(?, version), url = COALESCE(?, url), updated_at = ?,"
+        " pushed_at = CASE WHEN ? IS NOT NULL THEN ? ELSE pushed_at END,"
+        " finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?",
+        (status.value, failure_message, version, url, now, version, now, status.terminal, now, run_id))
+    if version is not None:
+        db.execute("UPDATE runs SET claim_owner = '', claimed_at = NULL, push_since = NULL WHERE id = ?", (run_id,))
+
+
 class Store:
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -256,36 +277,15 @@ class Store:
     def set_status(self, run_id: int, status: Status, failure_message: str | None = None,
                    version: int | None = None, url: str | None = None) -> Run:
         """Move a run to `status` (checked against ALLOWED) in one transaction."""
-        now = time.time()
         with self._transaction() as db:
-            row = db.execute("SELECT status, version FROM runs WHERE id = ?", (run_id,)).fetchone()
-            if row is None:
-                raise RunNotFound(f"no run with id {run_id}")
-            current = Status(row["status"])
-            if status not in ALLOWED[current]:
-                raise StoreError(f"run {run_id} cannot go from {current.value} to {status.value}")
-            db.execute(
-                "UPDATE runs SET status = ?, failure_message = COALESCE(?, failure_message),"
-                " version = COALESCE(?, version), url = COALESCE(?, url), updated_at = ?,"
-                " pushed_at = CASE WHEN ? IS NOT NULL THEN ? ELSE pushed_at END,"
-                " finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?",
-                (status.value, failure_message, version, url, now, version, now, status.terminal, now, run_id))
-            if version is not None:  # a push was recorded: whoever claimed the run is done with it
-                db.execute("UPDATE runs SET claim_owner = '', claimed_at = NULL, push_since = NULL WHERE id = ?",
-                           (run_id,))
+            _move(db, run_id, status, failure_message, version, url)
         return self.get(run_id)
 
     def record_push(self, run_ids: list[int], version: int, url: str) -> None:
         """Runs pushed together (one kernel) become QUEUED with its version, in one transaction."""
-        now = time.time()
         with self._transaction() as db:
             for run_id in run_ids:
-                current = Status(_run_in(db, run_id).status)
-                if Status.QUEUED not in ALLOWED[current]:
-                    raise StoreError(f"run {run_id} cannot go from {current.value} to QUEUED")
-                db.execute("UPDATE runs SET status = ?, version = ?, url = ?, pushed_at = ?, updated_at = ?,"
-                           " claim_owner = '', claimed_at = NULL, push_since = NULL WHERE id = ?",
-                           (Status.QUEUED.value, version, url, now, now, run_id))
+                _move(db, run_id, Status.QUEUED, None, version, url)
 
     def set_host(self, run_ids: list[int], host: str) -> None:
         """Mark waiting runs as trained together by the pack kernel `host`."""
