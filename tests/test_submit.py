@@ -34,15 +34,15 @@ def test_a_cut_off_submit_is_found_not_repeated(tmp_path):
     cut = project.store.add_submission("local", "digits-demo", run.id, ["a"], [1.0])
     project.backend.submit("digits-demo", run.output_dir + "/submission.csv", f"msg ({run.slug} v1)")
 
-    sub = _submit(project, "digits-demo", run, [], [1.0], "msg")
-    assert sub.id == cut.id and sub.ref == "1" and sub.score == 1.0
+    sub, sent = _submit(project, "digits-demo", run, [], [1.0], "msg")
+    assert sent and sub.id == cut.id and sub.ref == "1" and sub.score == 1.0
     assert len(_board(tmp_path)) == 1
 
 
 def test_a_finished_submission_is_reused_unless_forced(tmp_path):
     project, run = _finished_ensemble(tmp_path)
-    first = _submit(project, "digits-demo", run, [], [1.0], "msg")
-    again = _submit(project, "digits-demo", run, [], [1.0], "msg")
-    assert again.id == first.id and len(_board(tmp_path)) == 1
-    forced = _submit(project, "digits-demo", run, [], [1.0], "msg", force=True)
-    assert forced.id != first.id and len(_board(tmp_path)) == 2
+    first, sent = _submit(project, "digits-demo", run, [], [1.0], "msg")
+    again, sent_again = _submit(project, "digits-demo", run, [], [1.0], "msg")
+    assert sent and not sent_again and again.id == first.id and len(_board(tmp_path)) == 1
+    forced, sent_forced = _submit(project, "digits-demo", run, [], [1.0], "msg", force=True)
+    assert sent_forced and forced.id != first.id and len(_board(tmp_path)) == 2

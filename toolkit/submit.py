@@ -63,9 +63,8 @@ def run_ensemble(project: Project, competition: str, members: list[Run], weights
         raise BackendError(f"ensemble kernel {run.slug} ended {run.status.value}: {run.failure_message}")
     if not run.output_dir:
         run = download(project, run, ENSEMBLE_OUTPUTS)
-    earlier = any(s.ref for s in project.store.submissions(competition) if s.ensemble_run_id == run.id)
-    submission = _submit(project, competition, run, members, weights or [1.0] * len(members), message, force)
-    return EnsembleResult(run, members, weights or [1.0] * len(members), submission, force or not earlier)
+    submission, sent = _submit(project, competition, run, members, weights or [1.0] * len(members), message, force)
+    return EnsembleResult(run, members, weights or [1.0] * len(members), submission, sent)
 
 
 def _ensemble_run(project: Project, competition: str, members: list[Run], weights: list[float] | None) -> Run:
@@ -89,14 +88,15 @@ def _ensemble_run(project: Project, competition: str, members: list[Run], weight
 
 
 def _submit(project: Project, competition: str, run: Run, members: list[Run], weights: list[float],
-            message: str, force: bool = False) -> Submission:
-    """Submit the ensemble's file (or kernel) once: a rerun reuses a submission that reached the backend."""
+            message: str, force: bool = False) -> tuple[Submission, bool]:
+    """Submit the ensemble's file (or kernel) once: a rerun reuses a submission that reached the backend.
+    Returns the submission and whether this call sent (or recovered) it rather than reusing an earlier one."""
     store, backend = project.store, project.backend
     description = f"{message} ({run.slug} v{run.version})"  # the same on a rerun, so it can be found again
     previous = [s for s in store.submissions(competition) if s.ensemble_run_id == run.id]
     sub = next((s for s in reversed(previous) if s.ref), None)
     if sub is not None and not force:
-        return _await_score(project, competition, sub)
+        return _await_score(project, competition, sub), False
     sub = next((s for s in reversed(previous) if not s.ref), None)
     found = None
     if sub is not None:  # an earlier submit was cut off: it may have reached the backend
@@ -110,7 +110,7 @@ def _submit(project: Project, competition: str, run: Run, members: list[Run], we
         found = backend.submit(competition, file, description)
     sub = store.update_submission(sub.id, file=str(file), ref=found.ref, status=found.status,
                                   score=found.score, error=found.error)
-    return _await_score(project, competition, sub)
+    return _await_score(project, competition, sub), True
 
 
 def _await_score(project: Project, competition: str, sub: Submission) -> Submission:
