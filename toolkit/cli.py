@@ -179,7 +179,7 @@ def push_sweep(
             errors.print(f"[yellow]note:[/] {item_.notice}")
     fresh = [p for p in planned if force or project.store.latest(p.spec.slug, project.config.backend) is None]
     estimates = sweep.estimate(project, [p.spec for p in planned])
-    console.print(_plan_table(project, loaded, planned, estimates, fresh))
+    console.print(_plan_table(loaded, planned, estimates, fresh))
     if dry_run:
         return
     line = sweep.check_quota(project, [e for e, p in zip(estimates, planned) if p in fresh], force)
@@ -190,8 +190,10 @@ def push_sweep(
                    planned, pack)
 
 
-def _plan_table(project, loaded, planned, estimates, fresh):
+def _plan_table(loaded, planned, estimates, fresh):
     from rich.table import Table
+
+    from .sweep import DEFAULT_MIN_PER_EPOCH
 
     total = sum(e.minutes for e, p in zip(estimates, planned) if p in fresh) / 60
     table = Table(title=f"{loaded.path.name}: {len(planned)} runs, {len(fresh)} to push, "
@@ -200,18 +202,13 @@ def _plan_table(project, loaded, planned, estimates, fresh):
         table.add_column(column)
     for item_, est in zip(planned, estimates):
         spec = item_.spec
-        per_epoch = f"{est.minutes:.0f}" + ("" if est.measured else "*")
+        minutes = f"{est.minutes:.0f}" + ("" if est.measured else "*")
         table.add_row(spec.slug, spec.arch, spec.item, spec.batch, str(spec.epochs), str(spec.bs), str(spec.accum),
-                      str(spec.seed), per_epoch, "push" if item_ in fresh else "skip (pushed)")
+                      str(spec.seed), minutes, "push" if item_ in fresh else "skip (pushed)")
     if not all(e.measured for e in estimates):
-        table.caption = (f"* assumes {_default_mpe():g} min/epoch: no finished run of that arch, transforms and "
+        table.caption = (f"* assumes {DEFAULT_MIN_PER_EPOCH:g} min/epoch: no finished run of that arch, transforms and "
                          "bs on record")
     return table
-
-
-def _default_mpe() -> float:
-    from .sweep import DEFAULT_MIN_PER_EPOCH
-    return DEFAULT_MIN_PER_EPOCH
 
 
 @push_app.command("retry")
