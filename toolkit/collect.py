@@ -73,16 +73,14 @@ def download(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS)
 
 def _fetch(project: Project, run: Run, folder: Path, names: tuple[str, ...]) -> None:
     """The run's files from its kernel; a packed run's live in `<run-slug>/` there and are moved up."""
-    if not run.host:
-        project.backend.output(run.slug, run.version, folder, names)
-        folder.mkdir(parents=True, exist_ok=True)
-        return
-    project.backend.output(run.host, run.version, folder, tuple(f"{run.slug}/{n}" for n in names))
+    prefix = f"{run.slug}/" if run.host else ""
+    project.backend.output(run.kernel, run.version, folder, tuple(prefix + n for n in names))
     folder.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        if (folder / run.slug / name).is_file():
-            os.replace(folder / run.slug / name, folder / name)
-    shutil.rmtree(folder / run.slug, ignore_errors=True)
+    if run.host:
+        for name in names:
+            if (folder / run.slug / name).is_file():
+                os.replace(folder / run.slug / name, folder / name)
+        shutil.rmtree(folder / run.slug, ignore_errors=True)
 
 
 def _check_outputs(project: Project, folder: Path, names: tuple[str, ...], load_tta) -> dict:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import competition as competitions
 from .backends.base import Status
-from .errors import BackendError, SlotsFull, SpecError
+from .errors import BackendError, SlotsFull, SpecError, ToolkitError
 from .project import Project
 from .render import KernelOptions, kernel_metadata, render_train_notebook, write_kernel_folder
 from .spec import RunSpec, build_spec
@@ -140,7 +140,7 @@ def push_run(project: Project, run: Run) -> Run | None:
     folder = project.config.kernels_dir / run.kernel
     if not (folder / "kernel-metadata.json").is_file():
         raise BackendError(f"kernel folder {folder} is missing", "render it again with kpush")
-    together = [r.id for r in project.store.runs(backend=run.backend, slug=None)
+    together = [r.id for r in project.store.runs(backend=run.backend)
                 if r.status == Status.NEW and r.kernel == run.kernel] if run.host else [run.id]
     leader = min(together)  # a pack is claimed through its first run, so two commands cannot both push it
     claim = project.store.claim(leader)  # one command pushes a kernel; see Store.claim
@@ -169,11 +169,18 @@ def failed_runs(project: Project, names: list[str] | None = None) -> list[Run]:
     failed = [r for r in latest.values() if r.status in (Status.ERROR, Status.CANCEL_ACKNOWLEDGED)]
     if not names:
         return failed
-    chosen = []
+    return match_runs(failed, names, lambda name: SpecError(f"no failed run matches '{name}'",
+                                                            "kstatus lists the runs and their states"))
+
+
+def match_runs(runs: list[Run], names: list[str], unmatched: Callable[[str], ToolkitError]) -> list[Run]:
+    """The runs named by slug, spec name or arch, each once, in the order named; `unmatched(name)` is the
+    error for a name that matches none."""
+    chosen: list[Run] = []
     for name in names:
-        match = [r for r in failed if name in (r.slug, r.spec.get("name"), r.spec.get("arch"))]
+        match = [r for r in runs if name in (r.slug, r.spec.get("name"), r.spec.get("arch"))]
         if not match:
-            raise SpecError(f"no failed run matches '{name}'", "kstatus lists the runs and their states")
+            raise unmatched(name)
         chosen.extend(m for m in match if m not in chosen)
     return chosen
 

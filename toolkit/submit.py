@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from .backends.base import Status
 from .collect import ENSEMBLE_OUTPUTS, download, wait_for
 from .errors import BackendError, EnsembleError, RunNotFound
-from .launch import push_run
+from .launch import match_runs, push_run
 from .poll import wait
 from .project import Project
 from .render import KernelOptions, kernel_metadata, render_ensemble_notebook, write_kernel_folder
@@ -36,14 +36,8 @@ def choose_members(project: Project, competition: str, names: list[str] | None =
             raise EnsembleError(f"no finished runs with outputs for {competition}",
                                 "run kpush train, then kpull outputs")
         return done
-    chosen = []
-    for name in names:
-        match = [r for r in done if name in (r.slug, r.spec.get("name"), r.spec.get("arch"))]
-        if not match:
-            raise RunNotFound(f"no finished run with outputs matches '{name}'",
-                              "kpull outputs lists the runs that can be ensembled")
-        chosen.extend(m for m in match if m not in chosen)
-    return chosen
+    return match_runs(done, names, lambda name: RunNotFound(f"no finished run with outputs matches '{name}'",
+                                                            "kpull outputs lists the runs that can be ensembled"))
 
 
 def ensemble_slug(competition: str, members: list[Run], weights: list[float] | None) -> str:
