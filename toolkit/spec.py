@@ -137,6 +137,13 @@ def known_archs() -> frozenset[str]:
     return frozenset(line for line in lines if line and not line.startswith("#"))
 
 
+@lru_cache(maxsize=1)
+def kaggle_timm_version() -> str:
+    """The timm version the names come from: Kaggle image's (the file's header, made by `make archs`)."""
+    match = re.search(r"timm (\S+)", _ARCHS_FILE.read_text().splitlines()[0])
+    return match.group(1) if match else "?"
+
+
 def check_arch(arch: str, prefix: str = "") -> str:
     """Accept a timm model name (optionally with a pretrained tag, e.g. convnext_small.fb_in22k)."""
     base = arch.split(".", 1)[0]
@@ -144,7 +151,9 @@ def check_arch(arch: str, prefix: str = "") -> str:
         return arch
     close = difflib.get_close_matches(base, known_archs(), n=3, cutoff=0.6)
     hint = f"did you mean {', '.join(close)}?" if close else "see timm.list_models() for names"
-    raise SpecError(f"{prefix}unknown architecture '{arch}'", hint)
+    # Kernels run on Kaggle's timm, so a name only a newer timm has would fail there after the GPU started.
+    raise SpecError(f"{prefix}unknown architecture '{arch}' (not in timm {kaggle_timm_version()}, "
+                    "the version in Kaggle's image)", hint)
 
 
 def check_competition_name(name: str, prefix: str = "") -> str:
