@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.competition import (IMAGE_EXTENSIONS, available, check_competition, find_competition,
-                                 public_entries)
+from toolkit.competition import (IMAGE_EXTENSIONS, available, check_competition, find_competition, image_files,
+                                 is_image, public_entries)
 from toolkit.demo import CLASSES, NAME, build_competition
 from toolkit.errors import CompetitionError
 
@@ -166,3 +166,145 @@ def test_public_entries_hide_the_solution(comp):
     names = [p.name for p in public_entries(comp)]
     assert "solution.csv" not in names
     assert names == ["sample_submission.csv", "test_images", "train_images"]
+
+
+# -- what fastai will read: layout, file kinds, pixels ------------------------------------------
+
+
+def _png(path: Path, mode: str = "RGB") -> Path:
+    import numpy as np
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "I;16":
+        Image.fromarray((np.arange(64).reshape(8, 8) * 1000).astype("uint16")).save(path)
+    else:
+        Image.new(mode, (8, 8)).save(path)
+    return path
+
+
+def test_image_extensions_are_one_lowercase_set():
+    from PIL import Image
+
+    assert isinstance(IMAGE_EXTENSIONS, frozenset)
+    assert all(e.startswith(".") and e == e.lower() for e in IMAGE_EXTENSIONS)
+    assert {".jpg", ".jpeg", ".jfif", ".png"} <= IMAGE_EXTENSIONS and ".svg" not in IMAGE_EXTENSIONS
+    assert IMAGE_EXTENSIONS <= set(Image.registered_extensions())  # PIL decodes every one
+
+
+def test_image_files_lists_what_fastai_lists(tmp_path):
+    from fastai.data.transforms import get_files
+
+    names = ["a.png", "b.JPG", "c.jfif", "d.svg", "e.txt", ".hidden.png", "f.tar.PNG", "jpg", "g.Jpeg",
+             ".ipynb_checkpoints/h.png", "sub/i.webp", "sub/.cache/j.png", "k.png.bak"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    ours = image_files(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in ours] == [
+        "a.png", "b.JPG", "c.jfif", "f.tar.PNG", "g.Jpeg", "jpg", "sub/i.webp"]
+    assert sorted(get_files(tmp_path, extensions=IMAGE_EXTENSIONS)) == ours
+    assert is_image("x.JFIF") and not is_image("x.svg") and not is_image(".x.png")
+
+
+def test_an_image_in_a_sub_folder_of_a_class_is_refused(comp):
+    nested = _png(comp / "train_images" / "one" / "batch1" / "a.png")
+    _png(comp / "train_images" / "one" / "batch1" / "b.png")
+    with pytest.raises(CompetitionError) as info:
+        check_competition(comp)
+    assert str(nested) in info.value.message and "(and 1 more)" in info.value.message
+    assert "label it 'batch1'" in info.value.message
+    assert "folder directly under train_images/" in info.value.hint
+
+
+def test_an_image_directly_in_train_images_is_refused(comp):
+    loose = _png(comp / "train_images" / "loose.png")
+    with pytest.raises(CompetitionError) as info:
+        check_competition(comp)
+    assert str(loose) in info.value.message and "directly in train_images/" in info.value.message
+    assert "label it 'train_images'" in info.value.message
+
+
+def test_hidden_and_non_image_files_are_ignored(comp):
+    _png(comp / "train_images" / ".ipynb_checkpoints" / "x-checkpoint.png")  # fastai skips hidden folders
+    _png(comp / "train_images" / "zero" / ".ipynb_checkpoints" / "y.png")
+    _png(comp / "train_images" / "zero" / ".hidden.png")
+    (comp / "train_images" / "notes.txt").write_text("not an image")
+    (comp / "train_images" / "zero" / "drawing.svg").write_text("<svg/>")
+    _png(comp / "test_images" / ".ipynb_checkpoints" / "z.png")
+    (comp / "test_images" / "readme.md").write_text("not listed in the sample")
+    check_competition(comp)
+
+
+def test_a_class_of_ignored_files_has_no_images(comp):
+    (comp / "train_images" / "vectors").mkdir()
+    (comp / "train_images" / "vectors" / "a.svg").write_text("<svg/>")
+    with pytest.raises(CompetitionError, match="vectors has no images"):
+        check_competition(comp)
+
+
+@pytest.mark.parametrize("where", ["train_images/zero/deep.png", "test_images/deep.png"])
+def test_16_bit_images_are_refused(comp, where):
+    path = _png(comp / where, "I;16")
+    if where.startswith("test"):
+        with open(comp / "sample_submission.csv", "a", newline="") as fh:
+            csv.writer(fh).writerow(["deep.png", "zero"])
+    with pytest.raises(CompetitionError) as info:
+        check_competition(comp)
+    assert str(path) in info.value.message and "I;16" in info.value.message and "8 bits" in info.value.hint
+
+
+def test_a_truncated_jpeg_is_caught(comp):
+    import numpy as np
+    from PIL import Image
+
+    path = comp / "train_images" / "zero" / "cut.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(path)
+    path.write_bytes(path.read_bytes()[:-600])
+    with Image.open(path) as img:
+        img.verify()  # PIL's verify() alone lets it through
+    with pytest.raises(CompetitionError, match=r"cut\.jpg cannot be read \(image file is truncated"):
+        check_competition(comp)
+
+
+def test_a_jfif_image_is_an_image(comp):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(comp / "train_images" / "zero" / "photo.jfif", format="JPEG")
+    Image.new("RGB", (8, 8)).save(comp / "test_images" / "photo.jfif", format="JPEG")
+    with pytest.raises(CompetitionError, match="photo.jfif"):  # a test image: the sample must list it
+        check_competition(comp)
+    with open(comp / "sample_submission.csv", "a", newline="") as fh:
+        csv.writer(fh).writerow(["photo.jfif", "zero"])
+    check_competition(comp)
+
+
+def test_empty_test_images_is_refused(comp):
+    for image in (comp / "test_images").iterdir():
+        image.unlink()
+    with pytest.raises(CompetitionError, match="test_images has no images"):
+        check_competition(comp)
+
+
+def test_a_duplicate_id_in_the_sample_submission_is_refused(comp):
+    rows = read_rows(comp / "sample_submission.csv")
+    with open(comp / "sample_submission.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows(rows + [rows[2]])
+    with pytest.raises(CompetitionError, match=f"lists id '{rows[2][0]}' more than once"):
+        check_competition(comp)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "latin-1"])
+def test_a_sample_submission_that_is_not_utf8_is_refused(comp, encoding):
+    text = (comp / "sample_submission.csv").read_text() + ("é.png,zero\n" if encoding == "latin-1" else "")
+    (comp / "sample_submission.csv").write_bytes(text.encode(encoding))
+    with pytest.raises(CompetitionError) as info:
+        check_competition(comp)
+    assert "is not UTF-8 text" in info.value.message and "UTF-8" in info.value.hint
+
+
+def test_a_sample_submission_needs_two_columns(comp):
+    rows = read_rows(comp / "sample_submission.csv")
+    (comp / "sample_submission.csv").write_text("\n".join(r[0] for r in rows) + "\n")
+    with pytest.raises(CompetitionError, match="an id column and a label column"):
+        check_competition(comp)
