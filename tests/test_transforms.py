@@ -7,7 +7,8 @@ import inspect
 import pytest
 
 from toolkit.errors import SpecError
-from toolkit.transforms import KNOWN_CONSTANTS, KNOWN_TRANSFORMS, MAX_LENGTH, parse_transforms
+from toolkit.transforms import (KNOWN_CONSTANTS, KNOWN_TRANSFORMS, MAX_LENGTH, MAX_SIZE, NEEDS_SIZE, RULES,
+                                parse_transforms)
 
 ACCEPTED = [
     # the seed's expressions, and what the notebook gets
@@ -95,6 +96,61 @@ def test_unknown_kwarg_lists_the_arguments():
     assert "methd" in info.value.message and "method" in info.value.hint
 
 
+# -- argument values: what fastai would fail on later is refused now -------------------------------
+
+BAD_VALUES = [
+    ("Resize('abc')", "Resize's size must be a positive integer"),
+    ("Resize(size=-5)", "Resize's size must be a positive integer"),
+    ("Resize(0)", "not 0"), ("Resize(224.0)", "not 224.0"), ("Resize(True)", "not True"),
+    ("Resize((640, 480, 3))", "or a pair of them"), ("Resize((640, -480))", "or a pair of them"),
+    (f"Resize({MAX_SIZE + 1})", f"at most {MAX_SIZE}"), ("Resize(None)", "Resize's size"),
+    ("Resize()", "Resize needs a size"), ("RandomResizedCrop(min_scale=0.5)", "RandomResizedCrop needs a size"),
+    ("aug_transforms(size='224')", "aug_transforms's size"), ("aug_transforms(size=(0, 224))", "size"),
+    ("Resize(480, method='squash')", "method must be 'crop', 'pad', 'squish'"),
+    ("Resize(480, method=PadMode.Zeros)", "not PadMode.Zeros"),
+    ("Resize(480, pad_mode=ResizeMethod.Pad)", "pad_mode must be"), ("Resize(480, pad_mode='mirror')", "pad_mode"),
+    ("Resize(480, resamples=(2, 9))", "resamples must be a pair"), ("aug_transforms(mode='cubic')", "mode must be"),
+    ("aug_transforms(min_scale=0)", "min_scale must be a number greater than 0"),
+    ("aug_transforms(min_scale=1.5)", "at most 1"), ("RandomResizedCrop(224, ratio=(0, 1))", "ratio"),
+    ("aug_transforms(p_affine=2)", "p_affine must be a number from 0 to 1"), ("Flip(p=-0.1)", "Flip's p"),
+    ("Brightness(max_lighting=1)", "max_lighting must be a number from 0 up to"),
+    ("aug_transforms(max_rotate='10')", "max_rotate must be a number"), ("Rotate(max_deg=1e999)", "max_deg"),
+    ("aug_transforms(do_flip=1)", "do_flip must be True or False"), ("aug_transforms(min_zoom=0)", "min_zoom"),
+    ("RandomErasing(max_count=0)", "max_count must be a positive integer"), ("Warp(magnitude=-1)", "magnitude"),
+    ("aug_transforms(xtra_tfms=[1])", "xtra_tfms must be None"), ("Zoom(draw='x')", "draw must be"),
+    ("[Resize(480), Flip(p=5)]", "Flip's p"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD_VALUES)
+def test_bad_argument_values_are_refused(text, message):
+    with pytest.raises(SpecError) as info:
+        parse_transforms(text, "item")
+    assert message in info.value.message and text.split("(")[0].strip("[") in info.value.message
+
+
+def test_a_bad_size_says_how_to_write_one():
+    with pytest.raises(SpecError) as info:
+        parse_transforms("Resize('abc')", "item")
+    assert info.value.hint == "for example size=224 or size=(320, 224)"
+
+
+GOOD_VALUES = ["Resize((640, 480))", "Resize([640, 480])", f"Resize({MAX_SIZE})", "Flip(size=None)",
+               "aug_transforms(size=(320, 224), min_scale=1, max_rotate=-5, mult=0, mode='nearest')",
+               "Resize(64, 'pad', PadMode.Border, (3, 0))", "Zoom(draw=1.1)", "Zoom(draw=[1.0, 1.2])",
+               "Rotate(draw=None)", "RandomResizedCrop(224, ratio=(0.75, 1.25), max_scale=1.0, val_xtra=0)"]
+
+
+@pytest.mark.parametrize("text", GOOD_VALUES)
+def test_good_argument_values_are_accepted(text):
+    assert parse_transforms(text)
+
+
+def test_every_parameter_has_a_rule():
+    for name, params in KNOWN_TRANSFORMS.items():
+        assert set(params) <= set(RULES), name
+
+
 # -- against the real fastai -----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -147,3 +203,25 @@ def test_resize_method_strings_mean_the_same_as_constants(fastai_ns):
     a = eval(parse_transforms("Resize(64, method=ResizeMethod.Pad, pad_mode=PadMode.Zeros)"), ns)
     b = eval(parse_transforms("Resize(64, method='pad', pad_mode='zeros')"), ns)
     assert (a.method, a.pad_mode) == (b.method, b.pad_mode) == ("pad", "zeros")
+
+
+def test_needs_size_is_fastais_required_argument(fastai_ns):
+    for name in KNOWN_TRANSFORMS:
+        required = [p.name for p in inspect.signature(fastai_ns[name]).parameters.values()
+                    if p.default is inspect.Parameter.empty and p.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD
+                    and p.name != "self"]
+        assert required == (["size"] if name in NEEDS_SIZE else []), name
+
+
+@pytest.mark.parametrize("name", sorted(KNOWN_TRANSFORMS))
+def test_fastais_own_defaults_pass_the_rules(fastai_ns, name):
+    for param in inspect.signature(fastai_ns[name]).parameters.values():
+        if param.name in KNOWN_TRANSFORMS[name] and param.default is not inspect.Parameter.empty:
+            default = tuple(int(v) for v in param.default) if param.name == "resamples" else param.default
+            size = "224, " if name in NEEDS_SIZE else ""
+            assert parse_transforms(f"{name}({size}{param.name}={default!r})")
+
+
+@pytest.mark.parametrize("text", GOOD_VALUES)
+def test_accepted_values_build_real_fastai_transforms(fastai_ns, text):
+    assert _all_transforms(eval(parse_transforms(text), dict(fastai_ns)), fastai_ns["Transform"])

@@ -9,6 +9,8 @@ ever executed unchecked.
 from __future__ import annotations
 
 import ast
+import math
+from typing import Any, Callable, NamedTuple
 
 from .errors import SpecError
 
@@ -40,6 +42,9 @@ KNOWN_CONSTANTS = {
     "PadMode": ("Zeros", "Border", "Reflection"),
 }
 MAX_LENGTH = 500
+# Transforms that fastai cannot build without a size.
+NEEDS_SIZE = ("Resize", "RandomResizedCrop", "CropPad", "RandomCrop")
+MAX_SIZE = 8192  # pixels a side: a larger image would exhaust a kernel's memory before training starts
 
 
 def parse_transforms(text: str, what: str = "transform") -> str:
@@ -88,6 +93,11 @@ def _check_call(node: ast.AST, what: str, text: str) -> None:
         seen.add(keyword.arg)
     for value in [*node.args, *(k.value for k in node.keywords)]:
         _check_literal(value, what, text)
+    given = {**dict(zip(params, node.args)), **{k.arg: k.value for k in node.keywords}}
+    if name in NEEDS_SIZE and given.get("size") is None:
+        raise SpecError(f"{what} {text!r}: {name} needs a size", f"for example {name}(224)")
+    for param, value in given.items():
+        _check_value(name, param, value, what, text)
 
 
 def _check_literal(node: ast.AST, what: str, text: str) -> None:
@@ -105,3 +115,81 @@ def _check_literal(node: ast.AST, what: str, text: str) -> None:
         return
     raise SpecError(f"{what} {text!r}: argument '{ast.unparse(node)}' is not a literal value",
                     "use numbers, strings, tuples, ResizeMethod.X or PadMode.X")
+
+
+# -- argument values: what fastai would accept when the kernel builds the transform ---------------
+
+class _Constant(NamedTuple):
+    holder: str  # ResizeMethod or PadMode
+    value: str  # what the constant stands for, e.g. 'squish'
+
+
+def _value(node: ast.AST) -> Any:
+    """The Python value of a literal that `_check_literal` accepted."""
+    if isinstance(node, ast.Attribute):
+        return _Constant(node.value.id, node.attr.lower())  # type: ignore[attr-defined]
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return [_value(e) for e in node.elts]
+    return ast.literal_eval(node)
+
+
+def _number(low: float = -math.inf, high: float = math.inf, open_low: bool = False,
+            open_high: bool = False) -> Callable[[Any], bool]:
+    def ok(v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return False
+        return (low < v if open_low else low <= v) and (v < high if open_high else v <= high)
+    return ok
+
+
+def _integer(low: int, high: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+
+
+def _pair(item: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, list) and len(v) == 2 and all(item(x) for x in v)
+
+
+def _choice(holder: str | None, *names: str) -> Callable[[Any], bool]:
+    return lambda v: (isinstance(v, str) and v in names) or (isinstance(v, _Constant) and v.holder == holder)
+
+
+_side = _integer(1, MAX_SIZE)
+_finite = _number()
+_DRAW = (lambda v: v is None or _finite(v) or (isinstance(v, list) and all(_finite(x) for x in v)),
+         "None, a number or a list of numbers")
+_PROBABILITY = (_number(0, 1), "a number from 0 to 1")
+_POSITIVE = (_number(0, open_low=True), "a number greater than 0")
+_NON_NEGATIVE = (_number(0), "a number of at least 0")
+_FLAG = (lambda v: isinstance(v, bool), "True or False")
+# One rule per parameter name in KNOWN_TRANSFORMS: (accepts the value, what it must be).
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "size": (lambda v: _side(v) or _pair(_side)(v), f"a positive integer (at most {MAX_SIZE}) or a pair of them"),
+    "method": (_choice("ResizeMethod", "crop", "pad", "squish"), "'crop', 'pad', 'squish' or ResizeMethod.X"),
+    "pad_mode": (_choice("PadMode", "zeros", "border", "reflection"), "'zeros', 'border', 'reflection' or PadMode.X"),
+    "mode": (_choice(None, "bilinear", "nearest", "bicubic"), "'bilinear', 'nearest' or 'bicubic'"),
+    "resamples": (_pair(_integer(0, 5)), "a pair of PIL resampling codes from 0 to 5, such as (2, 0)"),
+    "ratio": (_pair(_number(0, open_low=True)), "a pair of numbers greater than 0"),
+    "min_scale": (_number(0, 1, open_low=True), "a number greater than 0 and at most 1"),
+    "max_scale": (_number(0, 1, open_low=True), "a number greater than 0 and at most 1"),
+    "max_lighting": (_number(0, 1, open_high=True), "a number from 0 up to (not including) 1"),
+    "p": _PROBABILITY, "p_affine": _PROBABILITY, "p_lighting": _PROBABILITY, "sl": _PROBABILITY, "sh": _PROBABILITY,
+    "mult": _NON_NEGATIVE, "val_xtra": _NON_NEGATIVE, "max_warp": _NON_NEGATIVE, "magnitude": _NON_NEGATIVE,
+    "max_hue": _NON_NEGATIVE,
+    "min_zoom": _POSITIVE, "max_zoom": _POSITIVE, "min_aspect": _POSITIVE,
+    "max_rotate": (_finite, "a number"), "max_deg": (_finite, "a number"),
+    "max_count": (_integer(1, 1000), "a positive integer"),
+    "do_flip": _FLAG, "flip_vert": _FLAG, "align_corners": _FLAG, "batch": _FLAG,
+    "draw": _DRAW, "draw_x": _DRAW, "draw_y": _DRAW,
+    "xtra_tfms": (lambda v: v is None, "None (list extra transforms next to this one instead)"),
+}
+
+
+def _check_value(name: str, param: str, node: ast.AST, what: str, text: str) -> None:
+    accepts, wanted = RULES[param]
+    value = _value(node)
+    if param == "size" and value is None and name not in NEEDS_SIZE:
+        return
+    if not accepts(value):
+        hint = "for example size=224 or size=(320, 224)" if param == "size" else ""
+        raise SpecError(f"{what} {text!r}: {name}'s {param} must be {wanted}, not {ast.unparse(node)}", hint)
