@@ -5,8 +5,9 @@ HTTP_PROXY=http://127.0.0.1:PORT, set before kaggle is imported): every call the
 absolute-form `POST http://localhost/api/v1/<Service>/<Method>` with a camelCase JSON body.
 
 It keeps kernels, versions and sessions like Kaggle (versions count up per slug; status per
-version), validates pushes like Kaggle (slug/title rules, owner, known sources, the batch GPU
-session limit), serves outputs from signed-looking URLs with Range support, takes submissions
+version), validates pushes like Kaggle (slug/title rules, owner, known sources, the batch GPU and
+CPU session limits, the weekly GPU quota), answers 403 for kernels that are missing or not yours,
+serves outputs from signed-looking URLs with Range support, returns logs in chunks, takes submissions
 through StartSubmissionUpload + PUT + CreateSubmission (or CreateCodeSubmission), checks their
 ids against the competition's sample_submission.csv and scores them against solution.csv.
 
@@ -36,6 +37,7 @@ from urllib.parse import unquote, urlsplit
 SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 MAX_TIMEOUT_S = 12 * 3600
 ACTIVE = ("QUEUED", "RUNNING")
+DENIED = {"code": 403, "message": "Permission 'kernels.get' was denied"}  # see KaggleEmulator._missing
 
 
 def slugify(text: str) -> str:
@@ -54,7 +56,7 @@ class Recorded:
 @dataclass
 class Fault:
     target: str  # RPC method name, "download" or "upload"
-    kind: str  # 429 | 500 | drop | drop_after | truncate | slots_full | error_session
+    kind: str  # 429 | 500 | 403 | drop | drop_after | truncate | slots_full | weekly_quota | error_session
     # drop: hang up before acting; drop_after: act (a SaveKernel makes its version), then hang up unanswered
     times: int = 1
     options: dict = field(default_factory=dict)
@@ -85,6 +87,11 @@ class KaggleEmulator:
         self.uploads: dict[str, dict] = {}
         self.submissions: dict[int, dict] = {}
         self.gpu_seconds_used = 3600
+        # GetAcceleratorQuotaStatistics' gpuQuota (kaggle 2.2.5 quota_view, kagglesdk 0.1.38 ApiAcceleratorQuota):
+        # timeReserved is "Quota reserved by currently-running sessions".
+        self.gpu_seconds_allowed = 30 * 3600
+        self.gpu_seconds_reserved = 0
+        self.cpu_slots = 5  # CPU kernels' own batch session limit (5 in public push logs)
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self.lock = threading.RLock()
@@ -163,9 +170,9 @@ class KaggleEmulator:
             title = body.get("newTitle") or (kernel or {}).get("title")
             if kernel is None and (not title or slugify(title) != slug):
                 return {"error": f"The title {title!r} does not resolve to the slug '{slug}'"}
-            gpu = bool(body.get("enableGpu") or body.get("machineShape"))
-            if fault and fault.kind == "slots_full" or gpu and self._active_gpu() >= self.gpu_slots:
-                return {"error": f"Maximum batch GPU session count of {self.gpu_slots} reached."}
+            refusal = self._refusal(bool(body.get("enableGpu") or body.get("machineShape")), fault)
+            if refusal:
+                return {"error": refusal}
             invalid = self._invalid_sources(body)
             if kernel is None:
                 kernel = self.kernels[slug] = {"id": 1000 + len(self.kernels), "title": title, "versions": {}}
@@ -179,12 +186,26 @@ class KaggleEmulator:
                 "invalidKernelSources": invalid["kernelDataSources"],
                 "invalidModelSources": invalid["modelDataSources"]}
 
-    def _active_gpu(self) -> int:
+    def _refusal(self, gpu: bool, fault: Fault | None) -> str:
+        """SaveKernelResponse.error for a push over a limit, in Kaggle's words, or "". Wording: "Maximum batch
+        GPU session count of 4 reached" (Kaggle/kaggle-cli#185); the CPU and weekly-quota lines as public push
+        logs quote them ("Maximum weekly GPU quota of 30.00 hours reached." refuses GPU kernels only)."""
+        kind = fault.kind if fault else ""
+        if gpu and (kind == "weekly_quota" or self.gpu_seconds_used >= self.gpu_seconds_allowed):
+            return f"Maximum weekly GPU quota of {self.gpu_seconds_allowed / 3600:.2f} hours reached."
+        if gpu and (kind == "slots_full" or self._active(gpu=True) >= self.gpu_slots):
+            return f"Maximum batch GPU session count of {self.gpu_slots} reached."
+        if not gpu and (kind == "slots_full" or self._active(gpu=False) >= self.cpu_slots):
+            return f"Maximum batch CPU session count of {self.cpu_slots} reached."
+        return ""
+
+    def _active(self, gpu: bool) -> int:
+        """Queued or running sessions of GPU kernels (gpu=True) or of CPU kernels: each kind has its own limit."""
         count = 0
         for slug, kernel in self.kernels.items():
             for version in kernel["versions"].values():
-                gpu = version.meta.get("enableGpu") or version.meta.get("machineShape")
-                if gpu and self._refresh(slug, version).status in ACTIVE:
+                on_gpu = bool(version.meta.get("enableGpu") or version.meta.get("machineShape"))
+                if on_gpu == gpu and self._refresh(slug, version).status in ACTIVE:
                     count += 1
         return count
 
@@ -256,10 +277,19 @@ class KaggleEmulator:
             return None
         return slug, self.version(slug, number)
 
+    def _missing(self, body: dict) -> tuple[int, dict]:
+        """The reply when _find finds nothing. A kernel that does not exist or is someone else's: 403 with
+        the {code, message} body api.kaggle.com sends (Kaggle/kaggle-cli#1053 shows that shape), worded as
+        kaggle 2.2.5 reports it ("Permission 'kernels.get' was denied"; Kaggle/kaggle-cli#548: a 403 can mean
+        not found). A missing version of your own kernel: 404."""
+        if body.get("userName") != self.username or body.get("kernelSlug", "") not in self.kernels:
+            return 403, dict(DENIED)
+        return 404, {"code": 404, "message": "Kernel version not found"}
+
     def kernel_status(self, body: dict) -> tuple[int, dict]:
         found = self._find(body)
         if found is None:
-            return 404, {"code": 404, "message": "Kernel not found"}
+            return self._missing(body)
         slug, version = found
         with self.lock:
             version.polls += 1
@@ -274,7 +304,7 @@ class KaggleEmulator:
         source of the version asked for (the current one by default)."""
         found = self._find(body)
         if found is None:
-            return 404, {"code": 404, "message": "Notebook not found"}
+            return self._missing(body)
         slug, version = found
         with self.lock:
             kernel, current = self.kernels[slug], self.version(slug)
@@ -310,7 +340,7 @@ class KaggleEmulator:
     def list_output(self, body: dict) -> tuple[int, dict]:
         found = self._find(body)
         if found is None:
-            return 404, {"code": 404, "message": "Kernel not found"}
+            return self._missing(body)
         slug, version = found
         with self.lock:
             self._refresh(slug, version)
@@ -321,8 +351,9 @@ class KaggleEmulator:
         base = f"http://127.0.0.1:{self.port}/download/{slug}/{version.number}/"
         reply = {"files": [{"fileName": n, "url": base + n} for n in page],
                  "nextPageToken": str(start + size) if start + size < len(names) else ""}
-        log = self.runner.logs(slug, version.local) if version.local is not None else f"ran {slug}\n"
-        reply["log"] = json.dumps([{"stream_name": "stdout", "time": 0.0, "data": log}])
+        scripted = f"starting {slug}\nWarning: scripted session, nothing ran\nran {slug}\n"
+        log = self.runner.logs(slug, version.local) if version.local is not None else scripted
+        reply["log"] = _log_chunks(log)
         return 200, reply
 
     def download(self, path: str) -> bytes | None:
@@ -409,8 +440,9 @@ class KaggleEmulator:
 
     def quota(self) -> dict:
         return {"quotaRefreshTime": "2030-01-06T00:00:00Z",
-                "gpuQuota": {"timeUsed": f"{self.gpu_seconds_used}s", "timeReserved": "0s",
-                             "totalTimeAllowed": "108000s", "hasEverRun": True},
+                "gpuQuota": {"timeUsed": f"{self.gpu_seconds_used}s",
+                             "timeReserved": f"{self.gpu_seconds_reserved}s",
+                             "totalTimeAllowed": f"{self.gpu_seconds_allowed}s", "hasEverRun": True},
                 "tpuQuota": {"timeUsed": "0s", "totalTimeAllowed": "72000s"}}
 
     # -- routing -------------------------------------------------------------------------------
@@ -437,6 +469,14 @@ class KaggleEmulator:
         if method == "GetSubmissionLimits":
             return 200, {"numToday": 1, "numAllowedNow": 4, "numTotal": len(self.submissions)}
         return 404, {"code": 404, "message": f"method {method} is not emulated"}
+
+
+def _log_chunks(text: str) -> str:
+    """A kernel log as Kaggle sends it: a JSON list of {stream_name, time, data} chunks, about one per line
+    (kaggle 2.2.5 writes it to <slug>.log as is; its kernels_logs_stream docstring names the same fields)."""
+    lines = text.splitlines(keepends=True)
+    return json.dumps([{"stream_name": "stderr" if line.startswith(("Traceback", "Warning", "warning")) else "stdout",
+                        "time": round(0.5 + 0.25 * i, 3), "data": line} for i, line in enumerate(lines)])
 
 
 def _iso_millis(t: float) -> str:
@@ -478,7 +518,8 @@ def _handler(emulator: KaggleEmulator) -> type[BaseHTTPRequestHandler]:
 
         def _generic_fault(self, fault: Fault | None) -> bool:
             """Apply a transport-level fault; True when the request was answered (or dropped)."""
-            if fault is None or fault.kind in ("slots_full", "error_session", "truncate", "drop_after"):
+            if fault is None or fault.kind in ("slots_full", "weekly_quota", "error_session", "truncate",
+                                               "drop_after"):
                 return False
             if fault.kind == "drop":
                 self._hang_up()
@@ -489,7 +530,7 @@ def _handler(emulator: KaggleEmulator) -> type[BaseHTTPRequestHandler]:
                 return True
             code = int(fault.kind)
             extra = {"Retry-After": str(fault.options.get("retry_after", 1))} if code == 429 else {}
-            message = "TooManyRequests" if code == 429 else "Internal error"
+            message = {429: "TooManyRequests", 403: DENIED["message"]}.get(code, "Internal error")
             self._reply(code, {"code": code, "message": message}, headers=extra)
             return True
 

@@ -16,7 +16,8 @@ CONFIG_DIR = prepare_client()  # before anything imports kaggle
 from toolkit.backends.base import Status  # noqa: E402
 from toolkit.backends.kaggle import KaggleBackend  # noqa: E402
 from toolkit.config import load_config  # noqa: E402
-from toolkit.errors import BackendError, NotConfigured, SlotsFull, UnsafeOutput  # noqa: E402
+from toolkit.errors import (BackendError, KernelNotFound, NotConfigured, QuotaExhausted, SlotsFull,  # noqa: E402
+                            UnsafeOutput)
 from toolkit.render import KernelOptions, kernel_metadata, percent_to_notebook, write_kernel_folder  # noqa: E402
 
 USER, KEY = "testuser", "fake-key-0123456789abcdef"
@@ -81,6 +82,11 @@ def test_rejected_key_is_a_one_line_hint_without_the_key(emulator, tmp_path, mon
         backend.quota()
     assert "HTTP 401" in str(info.value) and "Create New Token" in str(info.value)
     assert "wrong-key" not in str(info.value)
+    # The client turns a 401 on kernel calls into the same "kernels.get was denied" ValueError as a 403:
+    # a rejected key must still read as a credentials problem, not as a missing kernel.
+    for call in (lambda: backend.status("resnet18-abcdef12", 1), lambda: backend.logs("resnet18-abcdef12", 1)):
+        with pytest.raises(NotConfigured, match="HTTP 401.*credentials were rejected"):
+            call()
 
 
 # -- kernels -----------------------------------------------------------------------------------
@@ -107,7 +113,32 @@ def test_push_status_output_logs(backend, emulator, tmp_path):
     assert (dest / "tta.pkl").read_bytes() == OUTPUTS["tta.pkl"]
     assert sorted(p.name for p in dest.iterdir()) == ["metrics.json", "tta.pkl"]  # no extra file, no log
     assert emulator.calls("ListKernelSessionOutput")[0].body["pageSize"] == 200
-    assert backend.logs("resnet18-abcdef12", 1) == "ran resnet18-abcdef12\n"
+    text = "starting resnet18-abcdef12\nWarning: scripted session, nothing ran\nran resnet18-abcdef12\n"
+    assert backend.logs("resnet18-abcdef12", 1) == text
+
+
+def test_log_arrives_in_chunks_and_reads_as_text(backend, emulator, tmp_path):
+    """Kaggle sends a log as many {stream_name, time, data} chunks; logs() joins them in order."""
+    backend.push(kernel_folder(tmp_path, "resnet18-chunks01"))
+    raw = json.loads(backend.api.kernels_logs(f"{USER}/resnet18-chunks01/1"))  # what the real client returns
+    assert len(raw) == 3 and all(set(chunk) == {"stream_name", "time", "data"} for chunk in raw)
+    assert [c["stream_name"] for c in raw] == ["stdout", "stderr", "stdout"]
+    assert backend.logs("resnet18-chunks01", 1) == "".join(c["data"] for c in raw)
+
+
+def test_missing_or_foreign_kernel_is_not_found_not_bad_credentials(backend, emulator, tmp_path):
+    for call in (lambda: backend.status("no-such-kernel", 1), lambda: backend.logs("no-such-kernel", 1),
+                 lambda: backend.output("no-such-kernel", 1, tmp_path / "out", ("tta.pkl",))):
+        with pytest.raises(KernelNotFound) as info:
+            call()
+        assert str(info.value).startswith(f"kernel {USER}/no-such-kernel not found or not yours")
+        assert "credentials were rejected" not in str(info.value) and "\n" not in str(info.value)
+    backend.push(kernel_folder(tmp_path, "resnet18-mine0001"))
+    with pytest.raises(ValueError, match="Permission 'kernels.get' was denied"):  # someone else's: the same 403
+        backend.api.kernels_status("someoneelse/resnet18-mine0001")
+    with pytest.raises(BackendError, match="HTTP 404") as info:  # your kernel, a version it never had
+        backend.status("resnet18-mine0001", 9)
+    assert not isinstance(info.value, KernelNotFound)
 
 
 def test_cpu_kernel_gets_no_accelerator(backend, emulator, tmp_path):
@@ -137,6 +168,35 @@ def test_gpu_session_limit_is_enforced(backend, emulator, tmp_path):
     backend.push(kernel_folder(tmp_path, "resnet18-first001"))
     with pytest.raises(SlotsFull):
         backend.push(kernel_folder(tmp_path, "resnet18-second01"))
+
+
+def test_cpu_session_limit_keeps_cpu_kernels_waiting(backend, emulator, tmp_path):
+    """CPU kernels (the ensemble) have their own batch session limit, refused in the same words."""
+    emulator.cpu_slots = 1
+    backend.push(kernel_folder(tmp_path, "ensemble-first-01", gpu=False, internet=False))
+    with pytest.raises(SlotsFull, match="Maximum batch CPU session count of 1 reached") as info:
+        backend.push(kernel_folder(tmp_path, "ensemble-second-1", gpu=False, internet=False))
+    assert "the run waits" in str(info.value)
+    assert backend.push(kernel_folder(tmp_path, "resnet18-gpu00001")).version == 1  # GPU slots are separate
+    emulator.version("ensemble-first-01").status = "COMPLETE"  # the session ends, the slot frees
+    assert backend.push(kernel_folder(tmp_path, "ensemble-second-1", gpu=False, internet=False)).version == 1
+
+
+def test_weekly_quota_refusal_is_final_and_names_the_refresh(backend, emulator, tmp_path):
+    emulator.gpu_seconds_used = emulator.gpu_seconds_allowed  # 30 h of 30 used
+    with pytest.raises(QuotaExhausted) as info:
+        backend.push(kernel_folder(tmp_path, "resnet18-quota001"))
+    text = str(info.value)
+    assert not isinstance(info.value, SlotsFull) and "\n" not in text
+    assert "Maximum weekly GPU quota of 30.00 hours reached" in text and "refreshes 2030-01-06 00:00 UTC" in text
+    assert len(emulator.calls("SaveKernel")) == 1 and not emulator.kernels  # asked once, nothing made
+    assert backend.push(kernel_folder(tmp_path, "ensemble-cpu-0001", gpu=False, internet=False)).version == 1
+
+    emulator.gpu_seconds_used = 0
+    emulator.fail("SaveKernel", "weekly_quota")
+    emulator.fail("GetAcceleratorQuotaStatistics", "500", times=10)  # the refresh time cannot be read
+    with pytest.raises(QuotaExhausted, match="refreshes at its weekly reset"):
+        backend.push(kernel_folder(tmp_path, "resnet18-quota002"))
 
 
 @pytest.mark.parametrize("kind", ["429", "500", "drop"])
@@ -242,7 +302,29 @@ def test_quota(backend, emulator):
     emulator.gpu_seconds_used = 9 * 3600
     quota = backend.quota()
     assert (quota.used_hours, quota.allowed_hours, quota.left_hours) == (9, 30, 21)
-    assert quota.refresh.startswith("2030-01-06")
+    assert quota.refresh == "2030-01-06 00:00 UTC"
+
+
+def test_quota_left_subtracts_time_reserved_by_running_sessions(backend, emulator):
+    emulator.gpu_seconds_used, emulator.gpu_seconds_reserved = 9 * 3600, 5 * 3600
+    quota = backend.quota()
+    assert (quota.used_hours, quota.reserved_hours, quota.left_hours) == (9, 5, 16)
+
+
+def test_kstatus_quota_line_shows_reserved_time(emulator, tmp_path):
+    from typer.testing import CliRunner
+
+    from toolkit import cli
+
+    def quota_line() -> str:
+        result = CliRunner().invoke(cli.status_app, ["--backend", "kaggle"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return next(line for line in result.output.splitlines() if line.startswith("GPU quota"))
+
+    assert "reserved" not in quota_line()  # nothing reserved: the line stays short
+    emulator.gpu_seconds_reserved = 2 * 3600
+    assert quota_line() == ("GPU quota: 1.0 h used + 2.0 h reserved by running sessions of 30.0 h (27.0 h left), "
+                            "refreshes 2030-01-06 00:00 UTC")
 
 
 def test_a_lost_submission_is_found_again(backend, emulator, tmp_path):

@@ -4,6 +4,7 @@ run -> pull -> ensemble -> submit -> score end to end on a tiny competition."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -16,7 +17,7 @@ from toolkit import cli  # noqa: E402
 from toolkit.backends.base import Status  # noqa: E402
 from toolkit.config import load_config  # noqa: E402
 from toolkit.errors import BackendError  # noqa: E402
-from toolkit.launch import plan_train, record, sync  # noqa: E402
+from toolkit.launch import plan_train, push_run, record, sync  # noqa: E402
 from toolkit.project import Project  # noqa: E402
 
 USER, KEY = "testuser", "e2e-secret-key-9f8e7d6c5b4a"
@@ -47,6 +48,52 @@ def test_failed_pushes_leave_runs_waiting(tmp_path, monkeypatch):
         assert len(emu.kernels[run.slug]["versions"]) == 1  # the refused pushes created nothing
     finally:
         emu.stop()
+
+
+def test_cpu_session_limit_keeps_the_ensemble_waiting(tmp_path, monkeypatch):
+    """An ensemble kernel runs on CPU: Kaggle's CPU session limit holds it back as the GPU one holds training."""
+    from toolkit.render import KernelOptions, kernel_metadata, percent_to_notebook, write_kernel_folder
+
+    emu = start(tmp_path, monkeypatch, tmp_path / "competitions")
+    build_tiny_competition(tmp_path / "competitions", "tiny-comp")
+    try:
+        emu.cpu_slots = 1
+        project = Project(load_config(backend="kaggle", competition="tiny-comp"))
+        cpu = KernelOptions(username=USER, gpu=False, internet=False)
+        for slug in ("other-cpu-job1", "ensemble-tiny-comp-0a1b2c3d"):  # the ensemble's shape: no GPU, no internet
+            write_kernel_folder(project.config.kernels_dir / slug, percent_to_notebook("# %%\n1\n"),
+                                kernel_metadata(slug, "tiny-comp", cpu))
+        project.backend.push(project.config.kernels_dir / "other-cpu-job1")  # holds the only CPU slot
+        ensemble = project.store.add_run("ensemble-tiny-comp-0a1b2c3d", "ensemble", "kaggle", "tiny-comp",
+                                         "0a1b2c3d", {"competition": "tiny-comp"})
+        assert push_run(project, ensemble) is None  # "Maximum batch CPU session count of 1 reached": it waits
+        assert project.store.get(ensemble.id).status == Status.NEW
+        emu.version("other-cpu-job1").status = "COMPLETE"  # the other session ends
+        pushed = next(r for r in sync(project) if r.id == ensemble.id)
+        assert (pushed.status, pushed.version) == (Status.QUEUED, 1)
+        refused, accepted = [c for c in emu.calls("SaveKernel") if c.body["slug"].endswith(ensemble.slug)]
+        assert "machineShape" not in accepted.body and accepted.body["enableGpu"] is False
+    finally:
+        emu.stop()
+
+
+def test_exhausted_weekly_quota_ends_kpush_with_one_line(tmp_path, monkeypatch, capsys):
+    """Final, not a wait: one refused push, one line naming the refresh time, non-zero exit, the run kept."""
+    emu = start(tmp_path, monkeypatch, tmp_path / "competitions")
+    build_tiny_competition(tmp_path / "competitions", "tiny-comp")
+    emu.gpu_seconds_used = emu.gpu_seconds_allowed
+    monkeypatch.setattr(sys, "argv", ["kpush", "train", "--arch", "resnet18", *TINY, "--backend", "kaggle",
+                                      "--competition", "tiny-comp"])
+    try:
+        with pytest.raises(SystemExit) as exited:
+            cli.kpush()
+    finally:
+        emu.stop()
+    err = capsys.readouterr().err.strip()
+    assert exited.value.code == 2 and "\n" not in err and "Traceback" not in err
+    assert "Maximum weekly GPU quota of 30.00 hours reached" in err and "2030-01-06 00:00 UTC" in err
+    assert len(emu.calls("SaveKernel")) == 1
+    assert [r.status for r in Project(load_config(backend="kaggle")).store.runs()] == [Status.NEW]
 
 
 @pytest.mark.e2e

@@ -88,7 +88,8 @@ def _push_and_show(project, recorded, wait: bool, title: str, planned=(), pack: 
 def _show_quota(project) -> None:
     quota = project.backend.quota()
     if quota is not None:
-        console.print(f"GPU quota: {quota.used_hours:.1f} h used of {quota.allowed_hours:.1f} h "
+        reserved = f" + {quota.reserved_hours:.1f} h reserved by running sessions" if quota.reserved_hours else ""
+        console.print(f"GPU quota: {quota.used_hours:.1f} h used{reserved} of {quota.allowed_hours:.1f} h "
                       f"({quota.left_hours:.1f} h left), refreshes {quota.refresh or 'weekly'}")
 
 

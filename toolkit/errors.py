@@ -56,4 +56,12 @@ class WaitTimeout(ToolkitError):
 
 
 class SlotsFull(BackendError):
-    """Kaggle refused a push because the batch GPU session limit is reached; the run waits."""
+    """Kaggle refused a push because a batch (GPU or CPU) session limit is reached; the run waits."""
+
+
+class QuotaExhausted(BackendError):
+    """Kaggle refused a push because the weekly GPU quota is used up: final until the quota refreshes."""
+
+
+class KernelNotFound(BackendError):
+    """Kaggle has no such kernel for this account (it answers 403 alike for missing and foreign kernels)."""

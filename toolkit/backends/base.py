@@ -52,10 +52,12 @@ class Quota:
     used_hours: float
     allowed_hours: float
     refresh: str = ""
+    reserved_hours: float = 0.0  # held by queued and running sessions, not yet counted as used
 
     @property
     def left_hours(self) -> float:
-        return max(0.0, self.allowed_hours - self.used_hours)
+        """What a new session can still count on: reserved time is as good as spent."""
+        return max(0.0, self.allowed_hours - self.used_hours - self.reserved_hours)
 
 
 class Backend(Protocol):
@@ -82,4 +84,4 @@ class Backend(Protocol):
         """Current state of a submission."""
 
     def quota(self) -> Quota | None:
-        """GPU hours used and allowed, where the backend has a quota."""
+        """GPU hours used, reserved and allowed, where the backend has a quota."""

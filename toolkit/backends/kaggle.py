@@ -20,10 +20,23 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..config import Config
-from ..errors import BackendError, NotConfigured, SlotsFull, UnsafeOutput
+from ..errors import (BackendError, KernelNotFound, NotConfigured, QuotaExhausted, SlotsFull, ToolkitError,
+                      UnsafeOutput)
 from .base import KernelState, PushResult, Quota, Status, SubmissionResult
 
-SLOTS_FULL = "Maximum batch GPU session count"
+# Push refusals come in SaveKernelResponse.error, in Kaggle's words. Session limits, per kind of machine:
+# "Maximum batch GPU session count of 4 reached" (Kaggle/kaggle-cli#185) and, for CPU kernels such as the
+# ensemble, "Maximum batch CPU session count of 5 reached" (as public push logs quote it). A slot frees
+# when a session ends, so the run waits.
+SLOTS_FULL = re.compile(r"Maximum batch (?:GPU|CPU) session count")
+# "Maximum weekly GPU quota of 30.00 hours reached." (verbatim in public push logs; the web UI's "Accelerator
+# Quota Exceeded ... You will not be able to commit unless you turn off GPU", Kaggle/kaggle-benchmarks#79).
+# Final until quotaRefreshTime: waiting minutes is no use.
+QUOTA_EXHAUSTED = re.compile(r"Maximum weekly \w+ quota")
+# A kernel that does not exist and one that is not yours both get 403 "Permission 'kernels.get' was denied":
+# "403 can in some cases also mean 'not found'" (a maintainer, Kaggle/kaggle-cli#548); kaggle 2.2.5's own
+# kernels_status / kernels_output / kernels_logs put that 403 down to "a wrong kernel slug" first.
+KERNEL_DENIED = "Permission 'kernels.get' was denied"
 READ_ATTEMPTS = 3  # idempotent reads also survive a 5xx (the client only retries 429 and dropped connections)
 CLIENT_RETRIES = 5
 TOKEN_HINT = "create one on kaggle.com -> Settings -> API -> Create New Token (saves kaggle.json; chmod 600 it)"
@@ -60,16 +73,25 @@ def authenticate() -> Any:
     return api
 
 
-def _translate(exc: BaseException, what: str) -> Exception:
-    """One line a user can act on, for any failure of a client call (never a traceback, never a secret)."""
+def _translate(exc: BaseException, what: str, kernel: str | None = None) -> Exception:
+    """One line a user can act on, for any failure of a client call (never a traceback, never a secret).
+    `kernel` (owner/slug) names the kernel a call was about, so that a 403 says the kernel is missing."""
     import requests
 
+    denied = _denied_code(exc)
+    if denied == 401:
+        return NotConfigured(f"Kaggle refused {what} (HTTP 401): the credentials were rejected",
+                             f"check them; {TOKEN_HINT}")
+    if denied == 403 and kernel:
+        return KernelNotFound(f"kernel {kernel} not found or not yours",
+                              "check the slug, and that these credentials are the account that pushed it")
+    if denied == 403:
+        return NotConfigured(f"Kaggle refused {what} (HTTP 403): these credentials lack permission",
+                             "for a competition, join it and accept its rules on kaggle.com; "
+                             "otherwise check the credentials")
     if isinstance(exc, requests.HTTPError):
         code = exc.response.status_code if exc.response is not None else None
         message = str(exc).split("\n")[0][:300]
-        if code in (401, 403):
-            return NotConfigured(f"Kaggle refused {what} (HTTP {code}): the credentials were rejected "
-                                 "or lack permission", f"check them; {TOKEN_HINT}")
         if code == 429:
             return BackendError(f"Kaggle rate-limited {what} (HTTP 429)", "wait a minute and run the command again")
         if code == 404:
@@ -79,22 +101,32 @@ def _translate(exc: BaseException, what: str) -> Exception:
     if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
         return BackendError(f"could not reach Kaggle for {what} ({type(exc).__name__})",
                             "check the network and run the command again; nothing is lost")
-    if isinstance(exc, ValueError) and "Permission 'kernels.get' was denied" in str(exc):
-        return NotConfigured(f"Kaggle refused {what}: permission denied",
-                             "check that the kernel is yours and the credentials are right")
     if isinstance(exc, (ValueError, KeyError)):
         return BackendError(f"{what}: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}")
     return BackendError(f"{what} failed: {type(exc).__name__}: {str(exc)[:300]}")
 
 
+def _denied_code(exc: BaseException) -> int:
+    """401 or 403 behind a client error, else 0. kaggle 2.2.5's kernels_status / kernels_output / kernels_logs
+    turn both codes into one ValueError (KERNEL_DENIED), raised while handling the HTTPError: the code is
+    read from there, so a rejected key still reads as a credentials problem."""
+    import requests
+
+    cause = exc.__context__ if isinstance(exc, ValueError) else exc
+    code = _http_code(cause) if isinstance(cause, requests.HTTPError) else 0
+    if code in (401, 403):
+        return code
+    return 403 if isinstance(exc, ValueError) and KERNEL_DENIED in str(exc) else 0
+
+
 @contextlib.contextmanager
-def _calling(what: str) -> Iterator[None]:
+def _calling(what: str, kernel: str | None = None) -> Iterator[None]:
     try:
         yield
     except (BackendError, UnsafeOutput):
         raise
     except Exception as exc:
-        raise _translate(exc, what) from None
+        raise _translate(exc, what, kernel) from None
 
 
 def within(seconds: float, what: str, func: Callable, *args: Any, **kwargs: Any) -> Any:
@@ -140,11 +172,12 @@ class KaggleBackend:
     def _ref(self, slug: str, version: int | None = None) -> str:
         return f"{self.username}/{slug}" + (f"/{version}" if version else "")
 
-    def _read(self, what: str, func: Callable, *args: Any, **kwargs: Any) -> Any:
-        """An idempotent call: the client's with_retry (429 with Retry-After, dropped connections) plus 5xx."""
+    def _read(self, what: str, func: Callable, *args: Any, kernel_ref: str | None = None, **kwargs: Any) -> Any:
+        """An idempotent call: the client's with_retry (429 with Retry-After, dropped connections) plus 5xx.
+        `kernel_ref` names the kernel the call is about (for a 403: not found or not yours)."""
         import requests
 
-        with _calling(what):
+        with _calling(what, kernel_ref):
             for attempt in range(1, READ_ATTEMPTS + 1):
                 try:
                     return within(self.config.api_timeout_s, what,
@@ -166,9 +199,7 @@ class KaggleBackend:
             resp = within(self.config.api_timeout_s, f"pushing {folder.name}", self.api.kernels_push, str(folder),
                           timeout=str(self.config.session_timeout_s), acc=acc)
         if resp.error:
-            if SLOTS_FULL in resp.error:
-                raise SlotsFull(f"Kaggle: {resp.error}", "the run waits; kpull outputs pushes it when a slot frees")
-            raise BackendError(f"Kaggle refused the push of {folder.name}: {resp.error}")
+            raise self._refusal(folder.name, " ".join(str(resp.error).split()))
         invalid = [*(resp.invalid_competition_sources or []), *(resp.invalid_kernel_sources or []),
                    *(resp.invalid_dataset_sources or []), *(resp.invalid_model_sources or [])]
         if invalid:
@@ -178,6 +209,23 @@ class KaggleBackend:
         if not resp.version_number:
             raise BackendError(f"Kaggle accepted {folder.name} but returned no version number")
         return PushResult(version=int(resp.version_number), url=resp.url or "")
+
+    def _refusal(self, name: str, error: str) -> BackendError:
+        """The typed error for a push Kaggle refused; `error` is Kaggle's own line."""
+        if SLOTS_FULL.search(error):
+            return SlotsFull(f"Kaggle: {error}", "the run waits; kpull outputs pushes it when a slot frees")
+        if QUOTA_EXHAUSTED.search(error):
+            return QuotaExhausted(f"Kaggle refused the push of {name}: {error}", self._refresh_hint())
+        return BackendError(f"Kaggle refused the push of {name}: {error}")
+
+    def _refresh_hint(self) -> str:
+        """When the weekly quota comes back, from the quota call; a failing call only makes the hint vaguer."""
+        try:
+            quota = self.quota()
+        except ToolkitError:
+            quota = None
+        when = quota.refresh if quota is not None and quota.refresh else "at its weekly reset"
+        return f"the GPU quota refreshes {when}; the run waits, and kstatus or kpull outputs pushes it after that"
 
     def find_pushed(self, slug: str, since: float) -> PushResult | None:
         """The newest version of `slug` created at or after `since` (unix time), or None: a push whose reply
@@ -215,7 +263,8 @@ class KaggleBackend:
                 raise
 
     def status(self, slug: str, version: int) -> KernelState:
-        resp = self._read(f"status of {slug} v{version}", self.api.kernels_status, self._ref(slug, version))
+        resp = self._read(f"status of {slug} v{version}", self.api.kernels_status, self._ref(slug, version),
+                          kernel_ref=self._ref(slug))
         name = resp.status.name if resp.status is not None else "QUEUED"
         status = Status.QUEUED if name == "NEW_SCRIPT" else Status[name]
         return KernelState(status, resp.failure_message or "")
@@ -227,7 +276,7 @@ class KaggleBackend:
             with contextlib.redirect_stdout(io.StringIO()):
                 files, _ = self._read(f"downloading outputs of {slug} v{version}", self.api.kernels_output,
                                       self._ref(slug, version), str(dest), file_pattern=names_pattern(names),
-                                      page_size=200, force=True, quiet=True)
+                                      page_size=200, force=True, quiet=True, kernel_ref=self._ref(slug))
         except BackendError as exc:
             if "Refusing to download" in exc.message:
                 raise UnsafeOutput(exc.message.split(": ", 1)[-1],
@@ -255,7 +304,8 @@ class KaggleBackend:
         return kept
 
     def logs(self, slug: str, version: int) -> str:
-        raw = self._read(f"log of {slug} v{version}", self.api.kernels_logs, self._ref(slug, version))
+        raw = self._read(f"log of {slug} v{version}", self.api.kernels_logs, self._ref(slug, version),
+                         kernel_ref=self._ref(slug))
         return log_text(raw)
 
     # -- submissions --------------------------------------------------------------------------
@@ -303,9 +353,9 @@ class KaggleBackend:
         gpu = resp.gpu_quota
         if gpu is None:
             return None
-        refresh = resp.quota_refresh_time.isoformat() if resp.quota_refresh_time else ""
+        # timeReserved: "Quota reserved by currently-running sessions" (kagglesdk 0.1.38 ApiAcceleratorQuota).
         return Quota(used_hours=_hours(gpu.time_used), allowed_hours=_hours(gpu.total_time_allowed),
-                     refresh=refresh)
+                     refresh=_utc_minute(resp.quota_refresh_time), reserved_hours=_hours(gpu.time_reserved))
 
 
 def _http_code(exc: Any) -> int:
@@ -335,6 +385,13 @@ def _epoch(moment: Any) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()
+
+
+def _utc_minute(moment: Any) -> str:
+    """A client datetime (naive UTC, see _epoch) as "2030-01-06 00:00 UTC"; "" when Kaggle sent none."""
+    if moment is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(_epoch(moment)))
 
 
 def _hours(delta: Any) -> float:
