@@ -67,7 +67,7 @@ def check_competition(path: Path) -> None:
     test_images = image_files(test)
     if not test_images:
         raise CompetitionError(f"{test} has no images",
-                               f"put the test images there ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+                               f"put the test images there, as files ending in {', '.join(sorted(IMAGE_EXTENSIONS))}")
     check_images(train_images + test_images)
     test_names = {p.relative_to(test).as_posix() for p in test_images}
     ids = set(sample_ids(sample))
@@ -107,11 +107,12 @@ def sample_ids(sample: Path) -> list[str]:
     except UnicodeDecodeError:
         text = None
     if text is None or "\x00" in text:  # NULs: UTF-16 text of ASCII ids still decodes as UTF-8
-        raise CompetitionError(f"{sample} is not UTF-8 text", "save it as UTF-8 CSV (image_id,label)")
+        raise CompetitionError(f"{sample} is not UTF-8 text", "save it as UTF-8 CSV with the header image_id,label")
     try:
         rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r]
     except csv.Error as exc:
-        raise CompetitionError(f"{sample} is not valid CSV: {exc}", "save it as CSV (image_id,label)") from None
+        raise CompetitionError(f"{sample} is not valid CSV: {exc}",
+                               "save it as CSV with the header image_id,label") from None
     if not rows or len(rows[0]) < 2:
         raise CompetitionError(f"{sample} needs a header with an id column and a label column",
                                "its first line should be image_id,label")
@@ -137,7 +138,8 @@ def check_images(images: list[Path]) -> None:
         try:
             empty = image.stat().st_size == 0
         except OSError as exc:  # a broken link, a file removed meanwhile
-            raise CompetitionError(f"image {image} cannot be read ({exc.strerror})", "replace or remove the file") from None
+            raise CompetitionError(f"image {image} cannot be read: {exc.strerror}",
+                                   "replace or remove the file") from None
         if empty:
             raise CompetitionError(f"image {image} is empty", "replace or remove the file")
     if len(images) <= VERIFY_ALL_UP_TO:
@@ -163,12 +165,12 @@ def check_image(image: Path) -> None:
             img.draft("RGB", (max(1, img.width // 8), max(1, img.height // 8)))
             img.load()
     except Exception as exc:  # PIL raises many kinds for a bad file
-        raise CompetitionError(f"image {image} cannot be read ({_reason(exc, image)})",
+        raise CompetitionError(f"image {image} cannot be read: {_reason(exc, image)}",
                                "replace or remove the file") from None
     if mode in WIDE_MODES or mode.startswith("I;"):
         raise CompetitionError(f"image {image} has 16-bit or float pixels (PIL mode {mode}), which fastai's "
                                "convert('RGB') clips to white",
-                               "convert the images to 8 bits first, e.g. `mogrify -depth 8 *.png` (ImageMagick)")
+                               "convert the images to 8 bits first, e.g. with ImageMagick: mogrify -depth 8 *.png")
 
 
 def _reason(exc: Exception, image: Path) -> str:
