@@ -130,3 +130,48 @@ def test_bad_values(tmp_path, flags):
 def test_every_settable_key_is_a_config_field():
     fields = set(Config.__dataclass_fields__)
     assert set(_TYPES) <= fields
+
+
+def test_toolkit_toml_that_is_a_folder(tmp_path):
+    (tmp_path / "toolkit.toml").mkdir()
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert "toolkit.toml is not a file" in info.value.message and "remove it" in info.value.hint
+
+
+@pytest.mark.parametrize("text, key", [
+    ("wait_timeout_s = -5\n", "wait_timeout_s"), ("session_timeout_s = 0\n", "session_timeout_s"),
+    ("poll_max_s = nan\n", "poll_max_s"), ("api_timeout_s = inf\n", "api_timeout_s"),
+    ("wait_timeout_s = -inf\n", "wait_timeout_s"), ("poll_initial_s = 0.0\n", "poll_initial_s"),
+])
+def test_durations_must_be_positive_and_finite(tmp_path, text, key):
+    write_toml(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert f"{key} must be a positive number of seconds" in info.value.message
+    assert f"TOOLKIT_{key.upper()}" in info.value.hint
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_env_numbers_must_be_finite(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("TOOLKIT_POLL_INITIAL_S", value)
+    with pytest.raises(ConfigError, match=f"TOOLKIT_POLL_INITIAL_S='{value}' is not a finite number"):
+        load_config(tmp_path)
+
+
+def test_poll_max_below_poll_initial_names_both(tmp_path):
+    with pytest.raises(ConfigError, match=r"poll_max_s \(5\) must be at least poll_initial_s \(10\)"):
+        load_config(tmp_path, poll_initial_s=10, poll_max_s=5)
+
+
+def test_a_missing_project_folder_is_not_created(tmp_path, monkeypatch):
+    missing = tmp_path / "nonexistent"
+    monkeypatch.setenv("TOOLKIT_PROJECT", str(missing))
+    with pytest.raises(ConfigError) as info:
+        load_config()
+    assert info.value.message == f"TOOLKIT_PROJECT={missing} does not exist" and "create the folder" in info.value.hint
+    assert not missing.exists()
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("TOOLKIT_PROJECT", str(tmp_path / "file"))
+    with pytest.raises(ConfigError, match="is not a folder"):
+        load_config()

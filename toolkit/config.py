@@ -6,6 +6,7 @@ Precedence: flag > environment (TOOLKIT_*) > toolkit.toml > default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -16,6 +17,9 @@ from .errors import ConfigError
 
 CONFIG_FILE = "toolkit.toml"
 BACKENDS = ("local", "kaggle")
+# How the local backend mounts a kernel's inputs: Kaggle's layout today (input/competitions/<slug>,
+# input/notebooks/<owner>/<slug>, input/datasets/<owner>/<slug>) or the older flat one (input/<slug>).
+INPUT_LAYOUTS = ("current", "flat")
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Config:
     session_timeout_s: int = 12 * 3600
     api_timeout_s: float = 300.0  # the kaggle client sets no timeouts: one call may take this long at most
     code_competition: bool = False
+    input_layout: str = "current"
     train: dict[str, Any] = field(default_factory=dict)
     given: frozenset[str] = frozenset()  # keys set by a flag, the environment or toolkit.toml
 
@@ -71,15 +76,18 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "backend": str, "competition": str, "competitions_root": str, "datasets_root": str,
     "username": str, "concurrency": int, "poll_initial_s": (int, float), "poll_max_s": (int, float),
     "wait_timeout_s": (int, float), "max_output_mb": int, "accelerator": str, "internet": bool,
-    "private": bool, "session_timeout_s": int, "api_timeout_s": (int, float), "code_competition": bool, "train": dict,
+    "private": bool, "session_timeout_s": int, "api_timeout_s": (int, float), "code_competition": bool,
+    "input_layout": str, "train": dict,
 }
 _PATHS = {"competitions_root", "datasets_root"}
+# Durations that must be finite and above zero (a NaN would pass every `<` test and poll or wait forever).
+_SECONDS = ("poll_initial_s", "poll_max_s", "wait_timeout_s", "session_timeout_s", "api_timeout_s")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
 def load_config(project_dir: Path | None = None, **flags: Any) -> Config:
     """Build the configuration; `flags` are command-line values (None means not given)."""
-    project = Path(project_dir or os.environ.get("TOOLKIT_PROJECT") or Path.cwd()).resolve()
+    project = _project_dir(project_dir)
     values: dict[str, Any] = {}
     values.update(_read_file(project / CONFIG_FILE))
     values.update(_read_env())
@@ -91,13 +99,28 @@ def load_config(project_dir: Path | None = None, **flags: Any) -> Config:
     return config
 
 
+def _project_dir(given: Path | None) -> Path:
+    """The project folder; it must exist, since commands create their state inside it."""
+    from_env = os.environ.get("TOOLKIT_PROJECT")
+    project = Path(given or from_env or Path.cwd()).resolve()
+    if not project.is_dir():
+        source = f"TOOLKIT_PROJECT={from_env}" if not given and from_env else f"project folder {project}"
+        state = "is not a folder" if project.exists() else "does not exist"
+        raise ConfigError(f"{source} {state}", "create the folder first or point TOOLKIT_PROJECT at an existing one")
+    return project
+
+
 def _read_file(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
+    if not path.is_file():
+        raise ConfigError(f"{path} is not a file", f"remove it, or make {path.name} a TOML file")
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path.name} is not valid TOML: {exc}", "fix the file or remove it") from None
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read ({exc.strerror})", "fix its permissions or remove it") from None
     for key, value in data.items():
         if key not in _TYPES:
             raise ConfigError(f"{path.name}: unknown key '{key}'", f"known keys: {', '.join(sorted(_TYPES))}")
@@ -125,9 +148,12 @@ def _parse_env(key: str, raw: str, expected: type | tuple[type, ...]) -> Any:
         raise ConfigError(f"{name}={raw!r} is not a boolean", "use true or false")
     if expected in (int, (int, float)):
         try:
-            return int(raw) if expected is int else float(raw)
+            number = int(raw) if expected is int else float(raw)
         except ValueError:
             raise ConfigError(f"{name}={raw!r} is not a number") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{name}={raw!r} is not a finite number", "use a number such as 30")
+        return number
     return raw
 
 
@@ -136,10 +162,16 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"unknown backend '{config.backend}'", f"use one of: {', '.join(BACKENDS)}")
     if config.concurrency < 1:
         raise ConfigError(f"concurrency must be at least 1, not {config.concurrency}")
-    if config.poll_initial_s <= 0 or config.poll_max_s < config.poll_initial_s:
-        raise ConfigError("poll_initial_s must be positive and poll_max_s at least as large")
-    if config.api_timeout_s <= 0:
-        raise ConfigError(f"api_timeout_s must be positive, not {config.api_timeout_s}")
+    for key in _SECONDS:
+        value = getattr(config, key)
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{key} must be a positive number of seconds, not {value}",
+                              f"set it in {CONFIG_FILE} or TOOLKIT_{key.upper()}, e.g. {getattr(Config, key):g}")
+    if config.poll_max_s < config.poll_initial_s:
+        raise ConfigError(f"poll_max_s ({config.poll_max_s:g}) must be at least "
+                          f"poll_initial_s ({config.poll_initial_s:g})")
+    if config.input_layout not in INPUT_LAYOUTS:
+        raise ConfigError(f"unknown input_layout '{config.input_layout}'", f"use one of: {', '.join(INPUT_LAYOUTS)}")
     if config.max_output_mb < 1:
         raise ConfigError(f"max_output_mb must be at least 1, not {config.max_output_mb}")
 

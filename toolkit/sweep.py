@@ -54,8 +54,13 @@ def load_sweep(path: Path, base: dict[str, Any] | None = None) -> Sweep:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise SpecError(f"sweep file {path} does not exist") from None
+    except IsADirectoryError:
+        raise SpecError(f"sweep file {path} is a folder",
+                        "name a .toml file, such as sweeps/paddy-small.toml") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path.name} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise SpecError(f"sweep file {path} cannot be read ({exc.strerror})") from None
     for key in data:
         if key not in TOP_KEYS:
             close = difflib.get_close_matches(key, TOP_KEYS, n=1)
