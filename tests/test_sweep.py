@@ -75,14 +75,52 @@ def test_small_sweep_is_the_seeds_table():
     assert all(s.bs == 64 and s.accum == 1 for s in specs if s not in accum)
 
 
+# Road to the Top Part 3's `models` table (res = 640, 480): arch, item transform, aug_transforms size.
+PART3_MODELS = [
+    ("convnext_large_in22k", "Resize((640,480))", "224"),
+    ("convnext_large_in22k", "Resize((640,480))", "(320,224)"),
+    ("vit_large_patch16_224", "Resize(480, method='squish')", "224"),
+    ("vit_large_patch16_224", "Resize((640,480))", "224"),
+    ("swinv2_large_window12_192_22k", "Resize(480, method='squish')", "192"),
+    ("swinv2_large_window12_192_22k", "Resize((640,480))", "192"),
+    ("swin_large_patch4_window7_224", "Resize(480, method='squish')", "224"),
+    ("swin_large_patch4_window7_224", "Resize((640,480))", "224"),
+]
+
+
 def test_large_sweep_is_part_3():
     _, specs = specs_of(ROOT / "sweeps" / "paddy-large.toml")
-    archs = [s.arch for s in specs]
-    assert sorted(set(archs)) == sorted(["convnext_large_in22k", "vit_large_patch16_224",
-                                         "swinv2_large_window12_192_22k", "swin_large_patch4_window7_224"])
-    assert all(archs.count(a) == 2 for a in set(archs))
+    table = [(arch, parse_transforms(item), parse_transforms(f"aug_transforms(size={size}, min_scale=0.75)"))
+             for arch, item, size in PART3_MODELS]
+    assert sorted((s.arch, s.item, s.batch) for s in specs) == sorted(table)
     assert all(s.accum == 2 and s.bs == 32 for s in specs)  # Part 3: bs=64//2 with GradientAccumulation(64)
+    assert all(s.epochs == 12 and s.lr == 0.01 and s.pretrained and s.precision == "fp16" for s in specs)
     assert len({s.slug for s in specs}) == 8
+
+
+def test_readme_weights_reproduce_part_3s_average():
+    """Part 3 averaged its 8 runs' predictions plus the two vit_large ones again (`tta_prs += tta_prs[2:4]`):
+    the README's `ksubmit ensemble --weights` line must give each vit_large member weight 2, the rest 1."""
+    import shlex
+    from types import SimpleNamespace
+
+    from toolkit.launch import match_runs
+
+    line = next(line for line in (ROOT / "README.md").read_text().splitlines()
+                if "ksubmit ensemble --run" in line and "--weights" in line)
+    args = shlex.split(line[line.index("ksubmit"):].strip("`"))
+    names = [args[i + 1] for i, a in enumerate(args) if a == "--run"]
+    weights = [float(w) for w in args[args.index("--weights") + 1].split(",")]
+    _, specs = specs_of(ROOT / "sweeps" / "paddy-large.toml")
+    runs = [SimpleNamespace(slug=s.slug, spec=s.to_dict()) for s in specs]
+    members = match_runs(runs, names, lambda name: AssertionError(name))
+    assert len(members) == len(weights) == 8
+    assert weights == [2.0 if "vit_large" in m.spec["arch"] else 1.0 for m in members]
+
+
+def test_a_sweep_file_that_is_a_folder(tmp_path):
+    with pytest.raises(SpecError, match="is a folder"):
+        sweep.load_sweep(tmp_path)
 
 
 @pytest.mark.parametrize("name, count", [("paddy-small.toml", 13), ("paddy-large.toml", 8)])
@@ -184,3 +222,9 @@ def test_greedy_refuses_different_splits(tmp_path):
     c = fake_run(project, tmp_path, "c", [[.9, .1]], [0], seed=1, files=["other.png"])
     with pytest.raises(EnsembleError, match="different images"):
         select.greedy([a, c])
+
+
+@pytest.mark.parametrize("weights", [[float("nan")], [float("inf")], [-1.0], [0.0]])
+def test_choose_refuses_weights_that_are_not_finite_and_positive(weights):
+    with pytest.raises(EnsembleError, match="finite and non-negative"):
+        select.choose([object()], None, None, weights)  # type: ignore[list-item]

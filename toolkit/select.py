@@ -9,6 +9,7 @@ validation split (same seed, same valid_files), else the comparison would be mea
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from .errors import EnsembleError
@@ -29,6 +30,8 @@ def choose(runs: list[Run], top: int | None, select: str | None,
         runs, weights, steps = greedy(runs)
     if weights is not None and len(weights) != len(runs):
         raise EnsembleError(f"{len(weights)} weights for {len(runs)} members", "give one weight per member")
+    if weights is not None and not (all(math.isfinite(w) and w >= 0 for w in weights) and sum(weights) > 0):
+        raise EnsembleError(f"weights {weights} must be finite and non-negative with a positive sum")
     return runs, weights, steps
 
 
