@@ -330,8 +330,11 @@ def _parse_weights(text: Optional[str]) -> Optional[list[float]]:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         raise ToolkitError(f"--weights {text!r} is not a comma-separated list of numbers") from None
-    if any(v < 0 for v in values) or sum(values) <= 0:
-        raise ToolkitError("--weights must be non-negative with a positive sum")
+    import math
+
+    if not all(math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0:  # nan and inf parse as floats
+        raise ToolkitError(f"--weights {text!r} must be finite, non-negative numbers with a positive sum",
+                           "one per member, e.g. --weights 1,2")
     return values
 
 
