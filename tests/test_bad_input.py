@@ -59,6 +59,49 @@ def one_class(c: Path) -> None:
         shutil.rmtree(folder)
 
 
+def _first_class(c: Path) -> Path:
+    return sorted(p for p in (c / "train_images").iterdir() if p.is_dir())[0]
+
+
+def nested_train_image(c: Path) -> None:
+    (_first_class(c) / "batch1").mkdir()
+    shutil.copy(_first_image(_first_class(c)), _first_class(c) / "batch1" / "a.png")
+
+
+def loose_train_image(c: Path) -> None:
+    shutil.copy(_first_image(_first_class(c)), c / "train_images" / "loose.png")
+
+
+def deep_png(c: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray((np.arange(256).reshape(16, 16) * 200).astype("uint16")).save(_first_class(c) / "deep.png")
+
+
+def truncated_jpeg(c: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    path = _first_class(c) / "cut.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(path)
+    path.write_bytes(path.read_bytes()[:-600])
+
+
+def empty_test_images(c: Path) -> None:
+    for image in (c / "test_images").iterdir():
+        image.unlink()
+
+
+def duplicate_sample_id(c: Path) -> None:
+    lines = (c / "sample_submission.csv").read_text().splitlines()
+    (c / "sample_submission.csv").write_text("\n".join(lines + [lines[1]]) + "\n")
+
+
+def utf16_sample(c: Path) -> None:
+    (c / "sample_submission.csv").write_bytes((c / "sample_submission.csv").read_text().encode("utf-16"))
+
+
 def sweep(text: str) -> Callable[[Path], None]:
     return lambda project: (project / "bad.toml").write_text(text)
 
@@ -82,6 +125,11 @@ CASES = [
     ("unknown-transform", ok_train("--batch", "Evil(1)"), None, {}, ["unknown transform 'Evil'", "known transforms"]),
     ("transform-non-literal", ok_train("--item", "Resize(open('x'))"), None, {}, ["is not a literal value"]),
     ("transform-unknown-arg", ok_train("--item", "Resize(16, colour=1)"), None, {}, ["has no argument 'colour'"]),
+    ("transform-size-text", ok_train("--item", "Resize('abc')"), None, {},
+     ["Resize's size must be a positive integer", "not 'abc'", "size=224"]),
+    ("transform-size-negative", ok_train("--item", "Resize(size=-5)"), None, {}, ["Resize's size", "not -5"]),
+    ("transform-probability", ok_train("--batch", "aug_transforms(size=16, p_affine=2)"), None, {},
+     ["p_affine must be a number from 0 to 1"]),
     ("unknown-backend", ok_train("--backend", "nope"), None, {}, ["unknown backend 'nope'", "local, kaggle"]),
     ("unknown-competition", ok_train("-c", "no-such-comp"), None, {}, ["unknown competition 'no-such-comp'",
                                                                       "available: digits-demo"]),
@@ -92,8 +140,10 @@ CASES = [
     ("missing-run-for-ksubmit", ["ksubmit", "ensemble", "--run", "nothing-like-this"], None, {},
      ["no finished run", "nothing-like-this"]),
     ("slug-over-50-chars", ["ksubmit", "ensemble", "--run", "x" * 60 + "-abcdef12"], None, {}, ["no finished run"]),
-    # (the CLI checks for finished runs before it parses --weights: either way, one line)
-    ("bad-weights", ["ksubmit", "ensemble", "--weights", "a,b"], None, {}, ["error:"]),
+    # (--weights is parsed before the members are looked up)
+    ("bad-weights", ["ksubmit", "ensemble", "--weights", "a,b"], None, {}, ["--weights 'a,b'", "comma-separated"]),
+    ("weights-nan", ["ksubmit", "ensemble", "--weights", "nan"], None, {}, ["--weights 'nan'", "finite"]),
+    ("weights-inf", ["ksubmit", "ensemble", "--weights", "1,inf"], None, {}, ["--weights '1,inf'", "finite"]),
     ("bad-pull-format", ["kpull", "outputs", "--format", "xml"], None, {}, ["unknown format 'xml'", "json"]),
     # toolkit.toml and the environment
     ("toml-unknown-key", ok_train(), toml("backnd = 'local'\n"), {}, ["unknown key 'backnd'", "known keys"]),
@@ -109,6 +159,14 @@ CASES = [
     ("toml-train-transform-code", train("--arch", "resnet18"), toml("[train]\nitem = \"exec('x')\"\n"), {},
      ["unknown transform 'exec'"]),
     ("env-not-a-number", ok_train(), None, {"TOOLKIT_CONCURRENCY": "two"}, ["TOOLKIT_CONCURRENCY", "not a number"]),
+    ("toml-is-a-folder", ok_train(), lambda project: (project / "toolkit.toml").mkdir(), {},
+     ["toolkit.toml is not a file", "remove it"]),
+    ("toml-negative-wait", ok_train(), toml("wait_timeout_s = -5\n"), {},
+     ["wait_timeout_s must be a positive number of seconds, not -5"]),
+    ("toml-zero-session", ok_train(), toml("session_timeout_s = 0\n"), {},
+     ["session_timeout_s must be a positive number of seconds, not 0"]),
+    ("env-poll-nan", ok_train(), None, {"TOOLKIT_POLL_INITIAL_S": "nan"}, ["TOOLKIT_POLL_INITIAL_S='nan'", "finite"]),
+    ("env-project-missing", ok_train(), None, {"TOOLKIT_PROJECT": "{missing}"}, ["TOOLKIT_PROJECT=", "does not exist"]),
     ("env-unknown-backend", ok_train(), None, {"TOOLKIT_BACKEND": "colab"}, ["unknown backend 'colab'"]),
     # competition folders
     ("missing-train-images", ok_train(), comp(lambda c: shutil.rmtree(c / "train_images")), {},
@@ -122,8 +180,18 @@ CASES = [
     ("single-class", ok_train(), comp(one_class), {}, ["at least two class folders"]),
     ("no-sample-submission", ok_train(), comp(lambda c: (c / "sample_submission.csv").unlink()), {},
      ["no sample_submission.csv"]),
+    ("nested-train-image", ok_train(), comp(nested_train_image), {},
+     ["batch1/a.png is in a sub-folder", "label it 'batch1'", "folder directly under train_images/"]),
+    ("loose-train-image", ok_train(), comp(loose_train_image), {},
+     ["loose.png is directly in train_images/", "label it 'train_images'"]),
+    ("16-bit-image", ok_train(), comp(deep_png), {}, ["deep.png", "PIL mode I;16", "8 bits"]),
+    ("truncated-jpeg", ok_train(), comp(truncated_jpeg), {}, ["cut.jpg cannot be read", "truncated"]),
+    ("empty-test-images", ok_train(), comp(empty_test_images), {}, ["test_images has no images"]),
+    ("duplicate-sample-id", ok_train(), comp(duplicate_sample_id), {}, ["more than once", "one row per test image"]),
+    ("sample-not-utf8", ok_train(), comp(utf16_sample), {}, ["sample_submission.csv is not UTF-8 text"]),
     # sweep files
     ("sweep-missing-file", ["kpush", "sweep", "nope.toml", "--dry-run"], None, {}, ["nope.toml", "does not exist"]),
+    ("sweep-is-a-folder", ["kpush", "sweep", "kernels", "--dry-run"], None, {}, ["kernels is a folder", ".toml file"]),
     ("sweep-duplicate-names", ["kpush", "sweep", "bad.toml", "--dry-run"],
      sweep(f'{SWEEP_OK_ROW}name = "a"\n{SWEEP_OK_ROW.replace("resnet18", "resnet34")}name = "a"\n'),
      {}, ["duplicate run name 'a'"]),
@@ -173,8 +241,10 @@ def test_bad_input(case, template, tmp_path):
     empty.mkdir()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("TOOLKIT_", "KAGGLE_")) and k not in ("HTTP_PROXY", "http_proxy")}
-    env.update({k: v.replace("{empty}", str(empty)) for k, v in extra_env.items()})
     env.update(TOOLKIT_PROJECT=str(project), COLUMNS="120")
+    missing = tmp_path / "nonexistent"
+    env.update({k: v.replace("{empty}", str(empty)).replace("{missing}", str(missing))
+                for k, v in extra_env.items()})
     before = fingerprint(project)
     result = subprocess.run([str(BIN / command[0]), *command[1:]], cwd=project, env=env, capture_output=True,
                             text=True, timeout=120)
@@ -185,3 +255,4 @@ def test_bad_input(case, template, tmp_path):
     for text in expected:
         assert text in lines[0], (text, lines[0])
     assert fingerprint(project) == before
+    assert not missing.exists()  # a project folder that does not exist is never created
