@@ -97,20 +97,17 @@ def kernel_cells(spec) -> tuple[list[str], list[str]]:
 
 @contextlib.contextmanager
 def kaggle_sandbox(comp: Path):
-    """A Kaggle-shaped run directory (input/<competition>, working/) as the cwd, for executing kernel cells."""
-    import fastkaggle.core
-
+    """A Kaggle-shaped run directory (input/competitions/<competition>, working/) as the cwd, for executing
+    kernel cells."""
     run = Path(tempfile.mkdtemp(prefix="kbench-run-"))
-    (run / "input").mkdir()
+    (run / "input" / "competitions").mkdir(parents=True)
     (run / "working").mkdir()
-    (run / "input" / comp.name).symlink_to(comp.resolve())
-    old_cwd, old_flag = Path.cwd(), fastkaggle.core.iskaggle
+    (run / "input" / "competitions" / comp.name).symlink_to(comp.resolve())
+    old_cwd = Path.cwd()
     os.chdir(run / "working")
-    fastkaggle.core.iskaggle = "Batch"  # what KAGGLE_KERNEL_RUN_TYPE gives a real kernel
     try:
         yield run / "working"
     finally:
-        fastkaggle.core.iskaggle = old_flag
         os.chdir(old_cwd)
 
 

@@ -76,12 +76,13 @@ class Version:
 
 class KaggleEmulator:
     def __init__(self, workdir: Path, competitions_root: Path, username: str = "testuser", key: str = "",
-                 run_kernels: bool = False, gpu_slots: int = 2, polls_to_complete: int = 2,
+                 run_kernels: bool = False, gpu_slots: int = 2, polls_to_complete: int = 2, input_layout: str = "current",
                  scripted_outputs: dict[str, bytes] | None = None):
         self.workdir = Path(workdir)
         self.competitions_root = Path(competitions_root)
         self.username, self.key = username, key
         self.run_kernels, self.gpu_slots, self.polls_to_complete = run_kernels, gpu_slots, polls_to_complete
+        self.input_layout = input_layout  # "current" (input/competitions/<slug>, ...) or the older "flat" one
         self.scripted_outputs = dict(scripted_outputs or {})
         self.kernels: dict[str, dict] = {}  # slug -> {"id", "title", "versions": {n: Version}}
         self.uploads: dict[str, dict] = {}
@@ -139,7 +140,8 @@ class KaggleEmulator:
             project = self.workdir / "runner"
             project.mkdir(parents=True, exist_ok=True)
             (project / "toolkit.toml").write_text(
-                f'competitions_root = "{self.competitions_root.resolve()}"\nconcurrency = 2\n')
+                f'competitions_root = "{self.competitions_root.resolve()}"\nconcurrency = 2\n'
+                f'username = "{self.username}"\ninput_layout = "{self.input_layout}"\n')
             self._runner = LocalBackend(load_config(project, backend="local", concurrency=2))
         return self._runner
 
@@ -240,7 +242,7 @@ class KaggleEmulator:
         folder = self.workdir / "pushed" / slug / f"v{version.number}"
         folder.mkdir(parents=True)
         (folder / f"{slug}.ipynb").write_text(body.get("text", ""))
-        meta = {"id": f"local/{slug}", "code_file": f"{slug}.ipynb",
+        meta = {"id": f"{self.username}/{slug}", "code_file": f"{slug}.ipynb",
                 "competition_sources": body.get("competitionDataSources", []),
                 "kernel_sources": [self._local_ref(ref) for ref in body.get("kernelDataSources", [])]}
         (folder / "kernel-metadata.json").write_text(json.dumps(meta))
@@ -252,7 +254,7 @@ class KaggleEmulator:
     def _local_ref(self, ref: str) -> str:
         parts = ref.split("/")
         version = self.version(parts[1], int(parts[2]) if len(parts) > 2 else None)
-        return f"local/{parts[1]}/{version.local}"
+        return f"{self.username}/{parts[1]}/{version.local}"
 
     def _refresh(self, slug: str, version: Version) -> Version:
         if version.status not in ACTIVE:

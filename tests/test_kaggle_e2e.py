@@ -97,11 +97,12 @@ def test_exhausted_weekly_quota_ends_kpush_with_one_line(tmp_path, monkeypatch, 
 
 
 @pytest.mark.e2e
-def test_cli_end_to_end_over_the_emulator(tmp_path, monkeypatch):
+@pytest.mark.parametrize("layout", ["current", "flat"])  # where Kaggle mounts inputs today, and before
+def test_cli_end_to_end_over_the_emulator(tmp_path, monkeypatch, layout):
     from toolkit.demo import build_competition
 
     build_competition(tmp_path / "competitions", limit=120)
-    emu = start(tmp_path, monkeypatch, tmp_path / "competitions", run_kernels=True)
+    emu = start(tmp_path, monkeypatch, tmp_path / "competitions", run_kernels=True, input_layout=layout)
     runner = CliRunner()
     try:
         pushed = runner.invoke(cli.push_app, ["train", "--arch", "resnet18", *TINY, "--backend", "kaggle"],
@@ -120,7 +121,8 @@ def test_cli_end_to_end_over_the_emulator(tmp_path, monkeypatch):
     assert train["competitionDataSources"] == ["digits-demo"] and train["sessionTimeoutSeconds"] == 43200
     assert json.loads(train["text"])["metadata"]["kernelspec"]["name"] == "python3"
     slug = train["slug"].split("/")[1]
-    assert ensemble["kernelDataSources"] == [f"{USER}/{slug}/1"] and "machineShape" not in ensemble
+    # The documented kernel source form (owner/slug); the kernel checks it got the version pulled here.
+    assert ensemble["kernelDataSources"] == [f"{USER}/{slug}"] and "machineShape" not in ensemble
     assert ensemble["enableInternet"] is False and ensemble["isPrivate"] is True
     assert json.loads(ensemble["text"])["metadata"]["kernelspec"]["name"] == "python3"
     for request in emu.requests:  # the key travels only in the Authorization header

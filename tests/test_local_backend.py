@@ -49,7 +49,7 @@ def test_a_failing_cell_is_an_error_naming_the_cell(backend, tmp_path):
 
 def test_versions_queue_and_see_kaggle_layout_without_hidden_labels(backend, tmp_path):
     probe = ("import json, os; from pathlib import Path\n"
-             "comp = Path('../input/digits-demo')\n"
+             "comp = Path('../input/competitions/digits-demo')\n"
              "Path('seen.json').write_text(json.dumps({'cwd': Path.cwd().name, 'entries': sorted(os.listdir(comp)),"
              " 'kaggle': os.environ.get('KAGGLE_KERNEL_RUN_TYPE')}))")
     folder = _kernel(tmp_path / "kernels", "probe-abc12345", probe)
@@ -62,3 +62,52 @@ def test_versions_queue_and_see_kaggle_layout_without_hidden_labels(backend, tmp
     seen = json.loads(out[0].read_text())
     assert seen == {"cwd": "working", "entries": ["sample_submission.csv", "test_images", "train_images"],
                     "kaggle": "Batch"}
+
+
+def test_the_flat_layout_of_older_sessions(tmp_path):
+    build_competition(tmp_path / "competitions", limit=40)
+    backend = LocalBackend(load_config(tmp_path, input_layout="flat"))
+    folder = _kernel(tmp_path / "kernels", "flat-abc12345", "import os; print(sorted(os.listdir('../input')))")
+    pushed = backend.push(folder)
+    assert _wait(backend, "flat-abc12345", pushed.version).status == Status.COMPLETE
+    assert "['digits-demo']" in backend.logs("flat-abc12345", pushed.version)
+
+
+def test_a_package_missing_from_kaggles_image_fails_as_it_would_there(backend, tmp_path):
+    """fastkaggle (and the toolkit itself) are installed here but not in Kaggle's image: a kernel importing
+    them fails here exactly as on Kaggle, while the image's packages import at the image's versions."""
+    folder = _kernel(tmp_path / "kernels", "imports-abc12345",
+                     "import fastai, timm, fastcore, importlib.util\n"
+                     "print(fastai.__version__, timm.__version__, fastcore.__version__)\n"
+                     "assert importlib.util.find_spec('toolkit') is None",
+                     "import fastkaggle")
+    pushed = backend.push(folder)
+    state = _wait(backend, "imports-abc12345", pushed.version)
+    log = backend.logs("imports-abc12345", pushed.version)
+    assert state.status == Status.ERROR and "cell 1: ModuleNotFoundError" in state.failure_message, state
+    assert "No module named 'fastkaggle'" in log
+    assert "2.8.7 1.0.26 1.12.36" in log  # fastai, timm, fastcore as in Kaggle's image
+
+
+def test_inputs_are_read_only_to_a_kernel(backend, tmp_path):
+    """Kaggle mounts inputs read-only: writing under input/, directly or through the link to the real
+    competition folder, fails with EROFS; the working directory stays writable."""
+    comp = tmp_path / "competitions" / "digits-demo"
+    folder = _kernel(tmp_path / "kernels", "writes-abc12345",
+                     "open('mine.txt', 'w').write('fine')",
+                     "import errno, os, shutil\n"
+                     "real = os.path.realpath('../input/competitions/digits-demo/train_images')\n"
+                     "attempts = [lambda: open('../input/competitions/digits-demo/new.csv', 'w'),\n"
+                     "            lambda: os.remove('../input/competitions/digits-demo/sample_submission.csv'),\n"
+                     "            lambda: shutil.rmtree(real), lambda: os.mkdir(real + '/new-class')]\n"
+                     "for attempt in attempts:\n"
+                     "    try: attempt()\n"
+                     "    except OSError as e: assert e.errno == errno.EROFS, e\n"
+                     "    else: raise AssertionError('a write under input/ went through')",
+                     "open('../input/competitions/digits-demo/new.csv', 'w')")
+    pushed = backend.push(folder)
+    state = _wait(backend, "writes-abc12345", pushed.version)
+    assert state.status == Status.ERROR and state.failure_message.startswith("cell 2: OSError"), state
+    assert "Read-only file system" in backend.logs("writes-abc12345", pushed.version)
+    assert (comp / "sample_submission.csv").is_file() and (comp / "train_images").is_dir()
+    assert not (comp / "new.csv").exists()

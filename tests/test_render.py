@@ -62,13 +62,14 @@ def test_train_notebook_is_valid():
 
 
 def test_train_notebook_carries_the_spec_as_literals():
-    nb = render_train_notebook(SPEC, weights_file="../input/timm-weights/w.pth")
+    nb = render_train_notebook(SPEC, weights=("someone/timm-weights", "w.pth"))
     values = literal_assignments(nb)
     assert SPEC.to_dict() in values.values(), "the whole spec should be written as one literal"
     for field, value in SPEC.to_dict().items():
         if field not in ("item", "batch", "name"):
             assert value in values.values(), field
-    assert "../input/timm-weights/w.pth" in values.values()
+    assert ("someone/timm-weights", "w.pth") in values.values()
+    assert {"slug": SPEC.slug, "spec_hash": SPEC.content_hash} in values.values()
     code = "\n".join(code_cells(nb))
     assert "Resize((640, 480))" in code
     assert "aug_transforms(size=(288, 224), min_scale=0.75)" in code
@@ -207,7 +208,15 @@ def test_write_kernel_folder_refuses_an_invalid_notebook(tmp_path):
 
 # -- ensemble notebook -----------------------------------------------------------------------
 
-MEMBERS = ["resnet18-aaaaaaaa", "convnext-small-bbbbbbbb"]
+NAMES = ["resnet18-aaaaaaaa", "convnext-small-bbbbbbbb"]
+
+
+def _member(name: str, sha256: str = "0" * 64) -> dict:
+    return {"name": name, "source": f"alice/{name}", "version": 1, "tta": "tta.pkl",
+            "identity": {"slug": name, "spec_hash": name[-8:]}, "sha256": sha256}
+
+
+MEMBERS = [_member(n) for n in NAMES]
 
 
 def test_ensemble_notebook_is_valid_and_inlines_ensemble_py():
@@ -219,6 +228,7 @@ def test_ensemble_notebook_is_valid_and_inlines_ensemble_py():
     values = literal_assignments(nb)
     assert MEMBERS in values.values() and [1.0, 2.0] in values.values()
     assert slugify(nb.cells[0].source.splitlines()[0].lstrip("# ")) == "ensemble-12345678"
+    assert "fastkaggle" not in code
 
 
 def test_ensemble_notebook_without_weights():
@@ -227,29 +237,71 @@ def test_ensemble_notebook_without_weights():
     assert literal_assignments(nb).get("WEIGHTS", "missing") is None
 
 
-def test_ensemble_notebook_runs_in_a_kaggle_layout(tmp_path, monkeypatch):
-    """Execute the rendered ensemble cells as a kernel would: ../input/<member>/tta.pkl -> submission.csv."""
+def _ensemble_inputs(inputs, layout: str, identity_of=None) -> list[dict]:
+    """Kaggle-shaped inputs for the ensemble kernel (`layout`: current or flat); returns its members."""
+    import hashlib
+
     import torch
 
-    inputs, working = tmp_path / "input", tmp_path / "working"
-    (inputs / "digits-demo").mkdir(parents=True)
-    working.mkdir()
-    files, vocab = ["b.png", "a.png", "c.png"], ["cat", "dog"]
-    with open(inputs / "digits-demo" / "sample_submission.csv", "w", newline="") as fh:
+    comp = inputs / ("competitions/digits-demo" if layout == "current" else "digits-demo")
+    comp.mkdir(parents=True)
+    with open(comp / "sample_submission.csv", "w", newline="") as fh:
         csv.writer(fh).writerows([["image_id", "label"], ["c.png", "cat"], ["a.png", "cat"], ["b.png", "cat"]])
-    probs = {MEMBERS[0]: [[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]], MEMBERS[1]: [[0.6, 0.4], [0.3, 0.7], [0.4, 0.6]]}
-    for member in MEMBERS:
-        (inputs / member).mkdir()
-        torch.save({"probs": torch.tensor(probs[member]), "files": files, "vocab": vocab,
-                    "metrics": {"tta_error": 0.1}}, inputs / member / "tta.pkl")
-    nb = render_ensemble_notebook("ensemble-12345678", "digits-demo", MEMBERS, [1.0, 3.0])
+    files, vocab, members = ["b.png", "a.png", "c.png"], ["cat", "dog"], []
+    probs = {NAMES[0]: [[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]], NAMES[1]: [[0.6, 0.4], [0.3, 0.7], [0.4, 0.6]]}
+    for name in NAMES:
+        folder = inputs / (f"notebooks/alice/{name}" if layout == "current" else name)
+        folder.mkdir(parents=True)
+        identity = (identity_of or {}).get(name, _member(name)["identity"])
+        torch.save({"probs": torch.tensor(probs[name]), "files": files, "vocab": vocab, "identity": identity,
+                    "metrics": {"tta_error": 0.1}}, folder / "tta.pkl")
+        members.append(_member(name, hashlib.sha256((folder / "tta.pkl").read_bytes()).hexdigest()))
+    return members
+
+
+def _run_ensemble(tmp_path, monkeypatch, members, weights) -> None:
+    working = tmp_path / "working"
+    working.mkdir()
+    nb = render_ensemble_notebook("ensemble-12345678", "digits-demo", members, weights)
     monkeypatch.chdir(working)
     namespace: dict = {"__name__": "__main__"}
     for source in code_cells(nb):
         exec(compile(python_only(source), "<ensemble>", "exec"), namespace)  # noqa: S102
-    with open(working / "submission.csv", newline="") as fh:
+
+
+@pytest.mark.parametrize("layout", ["current", "flat"])
+def test_ensemble_notebook_runs_in_both_kaggle_layouts(tmp_path, monkeypatch, layout):
+    """Execute the rendered ensemble cells as a kernel would, with inputs where Kaggle mounts them today
+    (../input/notebooks/<owner>/<slug>) or did before (../input/<slug>) -> submission.csv."""
+    members = _ensemble_inputs(tmp_path / "input", layout)
+    _run_ensemble(tmp_path, monkeypatch, members, [1.0, 3.0])
+    with open(tmp_path / "working" / "submission.csv", newline="") as fh:
         rows = list(csv.reader(fh))
     # Weights 1:3 -> c is (0.7 + 3*0.4)/4 = 0.475 cat, so dog (unweighted it would be cat); rows follow the sample.
     assert rows == [["image_id", "label"], ["c.png", "dog"], ["a.png", "dog"], ["b.png", "cat"]]
-    summary = json.loads((working / "ensemble.json").read_text())
-    assert summary["members"] == MEMBERS and summary["weights"] == [1.0, 3.0] and summary["rows"] == 3
+    summary = json.loads((tmp_path / "working" / "ensemble.json").read_text())
+    assert summary["members"] == NAMES and summary["weights"] == [1.0, 3.0] and summary["rows"] == 3
+
+
+def test_ensemble_notebook_refuses_outputs_of_another_run(tmp_path, monkeypatch):
+    other = {"slug": NAMES[0], "spec_hash": "ffffffff"}
+    members = _ensemble_inputs(tmp_path / "input", "current", identity_of={NAMES[0]: other})
+    with pytest.raises(Exception, match="belongs to run .*ffffffff.*not"):
+        _run_ensemble(tmp_path, monkeypatch, members, None)
+
+
+def test_ensemble_notebook_refuses_another_version_of_the_same_run(tmp_path, monkeypatch):
+    """Kaggle attaches a kernel's latest version: outputs of the same run but not the version the toolkit
+    pulled (another sha256) are refused, in one line."""
+    members = _ensemble_inputs(tmp_path / "input", "current")
+    members[1] = {**members[1], "sha256": "1" * 64}
+    with pytest.raises(Exception, match=f"is not version 1 of alice/{NAMES[1]}: Kaggle attached another version"):
+        _run_ensemble(tmp_path, monkeypatch, members, None)
+
+
+def test_ensemble_notebook_says_which_input_is_missing(tmp_path, monkeypatch):
+    members = _ensemble_inputs(tmp_path / "input", "current")
+    members[0] = {**members[0], "source": "alice/not-attached-1234"}
+    with pytest.raises(FileNotFoundError, match="input alice/not-attached-1234 not found: no tta.pkl in "
+                                                "../input/notebooks/alice/not-attached-1234 or ../input/not-attached"):
+        _run_ensemble(tmp_path, monkeypatch, members, None)

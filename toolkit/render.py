@@ -66,11 +66,20 @@ def percent_to_notebook(source: str) -> nbformat.NotebookNode:
     return notebook
 
 
-def render_train_notebook(spec: RunSpec, weights_file: str | None = None, out_dir: str = ".") -> nbformat.NotebookNode:
+def render_train_notebook(spec: RunSpec, weights: tuple[str, str] | None = None,
+                          out_dir: str = ".") -> nbformat.NotebookNode:
+    """`weights`: (dataset 'owner/slug', file name) of pretrained weights the kernel finds among its inputs."""
+    from .competition import IMAGE_EXTENSIONS
+
     text = _environment().get_template("train.py.j2").render(
-        spec=spec, spec_dict=spec.to_dict(), item=spec.item, batch=spec.batch,
-        weights_file=weights_file, out_dir=out_dir, title=title_for(spec.slug))
+        spec=spec, spec_dict=spec.to_dict(), item=spec.item, batch=spec.batch, weights=weights, out_dir=out_dir,
+        identity=run_identity(spec), image_extensions=sorted(IMAGE_EXTENSIONS), title=title_for(spec.slug))
     return percent_to_notebook(text)
+
+
+def run_identity(spec: RunSpec) -> dict[str, str]:
+    """What a training kernel writes into its outputs to say which run they belong to."""
+    return {"slug": spec.slug, "spec_hash": spec.content_hash}
 
 
 def render_pack_notebook(slug: str, members: dict[str, str]) -> nbformat.NotebookNode:
@@ -84,8 +93,9 @@ def notebook_code(notebook: nbformat.NotebookNode) -> str:
     return "\n\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code") + "\n"
 
 
-def render_ensemble_notebook(slug: str, competition: str, members: list[str],
+def render_ensemble_notebook(slug: str, competition: str, members: list[dict],
                              weights: list[float] | None) -> nbformat.NotebookNode:
+    """`members`: one dict per run (see submit.ensemble_member): where its outputs are and which run they must be."""
     text = _environment().get_template("ensemble.py.j2").render(
         competition=competition, members=members, weights=weights, title=title_for(slug),
         ensemble_source=ENSEMBLE_SOURCE.read_text().strip())

@@ -30,6 +30,15 @@ from .base import KernelState, PushResult, Quota, Status, SubmissionResult
 from .sandbox import copy_outputs
 
 CREDENTIAL_VARS = ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR")
+# Loaded by the kernel's Python processes: Kaggle's package set and read-only inputs (see its docstring).
+KAGGLE_SITE = Path(__file__).resolve().parent / "kaggle_site"
+KAGGLE_IMAGE = Path(__file__).resolve().parent.parent / "data" / "kaggle_image_packages.txt"
+
+
+def _kernel_env(read_only: list[str]) -> dict[str, str]:
+    """What the kernel process gets on top of the runner's environment."""
+    path = os.pathsep.join(p for p in (str(KAGGLE_SITE), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, "TOOLKIT_KAGGLE_IMAGE": str(KAGGLE_IMAGE), "TOOLKIT_READONLY": os.pathsep.join(read_only)}
 
 
 class LocalBackend:
@@ -54,10 +63,10 @@ class LocalBackend:
             version, run_dir = self._new_version(slug)
             try:
                 shutil.copytree(folder, run_dir / "kernel")
-                self._build_inputs(run_dir / "input", inputs)
+                read_only = self._build_inputs(run_dir / "input", inputs)
                 (run_dir / "working").mkdir()
                 _write_state(run_dir, {"status": Status.QUEUED.value, "queued_at": time.time(),
-                                       "code_file": meta["code_file"]})
+                                       "code_file": meta["code_file"], "kernel_env": _kernel_env(read_only)})
             except BaseException:
                 shutil.rmtree(run_dir, ignore_errors=True)
                 raise
@@ -83,22 +92,28 @@ class LocalBackend:
                 shutil.rmtree(run_dir, ignore_errors=True)
 
     def _resolve_sources(self, meta: dict) -> dict[str, Path]:
-        """Map each input folder name to what it links to; refuse sources that do not exist."""
+        """Map each input's mount point (relative to input/) to what it links to; refuse unknown sources."""
         inputs: dict[str, Path] = {}
         root = self.config.resolve(self.config.competitions_root)
         for name in meta.get("competition_sources", []):
-            inputs[name] = competitions.find_competition(root, name)
+            inputs[self._mount("competitions", name)] = competitions.find_competition(root, name)
         for ref in meta.get("dataset_sources", []):
-            slug = ref.split("/")[1] if "/" in ref else ref
+            owner, slug = ref.split("/")[:2] if "/" in ref else (self.username, ref)
             path = self.config.resolve(self.config.datasets_root) / slug
             if not path.is_dir():
                 raise BackendError(f"dataset source '{ref}' not found (no folder {path})")
-            inputs[slug] = path
+            inputs[self._mount("datasets", f"{owner}/{slug}")] = path
         for ref in meta.get("kernel_sources", []):
             parts = ref.split("/")
-            slug, version = parts[1], (int(parts[2]) if len(parts) > 2 else None)
-            inputs[slug] = self._completed_working_dir(slug, version, ref)
+            owner, slug, version = parts[0], parts[1], (int(parts[2]) if len(parts) > 2 else None)
+            inputs[self._mount("notebooks", f"{owner}/{slug}")] = self._completed_working_dir(slug, version, ref)
         return inputs
+
+    def _mount(self, kind: str, ref: str) -> str:
+        """Where Kaggle mounts an input. Today (2026, as kernels pushed from the CLI report it):
+        /kaggle/input/competitions/<slug>, /kaggle/input/notebooks/<owner>/<slug>,
+        /kaggle/input/datasets/<owner>/<slug>; older sessions saw /kaggle/input/<slug> for all three."""
+        return f"{kind}/{ref}" if self.config.input_layout == "current" else ref.rsplit("/", 1)[-1]
 
     def _completed_working_dir(self, slug: str, version: int | None, ref: str) -> Path:
         versions = self._versions(slug)
@@ -111,18 +126,24 @@ class LocalBackend:
             raise BackendError(f"kernel source '{ref}' has not completed", "wait for it with kpull outputs")
         return run_dir / "working"
 
-    def _build_inputs(self, input_dir: Path, inputs: dict[str, Path]) -> None:
+    def _build_inputs(self, input_dir: Path, inputs: dict[str, Path]) -> list[str]:
+        """Lay out input/ and return every path the kernel must not write to (Kaggle mounts inputs
+        read-only): input/ itself and what its links point at."""
         input_dir.mkdir()
         comp_root = self.config.resolve(self.config.competitions_root).resolve()
-        for name, target in inputs.items():
-            target = target.resolve()
+        read_only = [str(input_dir.resolve())]
+        for mount, target in inputs.items():
+            target, link = target.resolve(), input_dir / mount
+            link.parent.mkdir(parents=True, exist_ok=True)
+            read_only.append(str(target))
             if target.parent == comp_root:
                 # A real folder of links, so the hidden solution.csv never reaches the kernel.
-                (input_dir / name).mkdir()
+                link.mkdir()
                 for entry in competitions.public_entries(target):
-                    (input_dir / name / entry.name).symlink_to(entry.resolve())
+                    link.joinpath(entry.name).symlink_to(entry.resolve())
             else:
-                (input_dir / name).symlink_to(target, target_is_directory=True)
+                link.symlink_to(target, target_is_directory=True)
+        return read_only
 
     def _new_version(self, slug: str) -> tuple[int, Path]:
         version = (self._versions(slug) or [0])[-1] + 1
@@ -191,6 +212,23 @@ class LocalBackend:
     def logs(self, slug: str, version: int) -> str:
         log = self._existing(slug, version) / "log.txt"
         return log.read_text(errors="replace") if log.exists() else ""
+
+    def stop(self, slug: str, version: int) -> KernelState:
+        """Stop a queued or running version (kstop): kill its processes, record it as stopped by the user,
+        and start the next queued kernel. A version that already ended is left as it is."""
+        from .local_runner import stop_processes
+
+        run_dir = self._existing(slug, version)
+        with self._lock():  # the runner records its end under this lock too: one of the two wins
+            state = _read_state(run_dir)
+            if Status(state.get("status", Status.ERROR.value)).terminal:
+                return KernelState(Status(state["status"]), state.get("failure_message", ""))
+            stop_processes(run_dir, state.get("pid"))
+            state.update(status=Status.CANCEL_ACKNOWLEDGED.value, failure_message="stopped by the user",
+                         finished_at=time.time())
+            _write_state(run_dir, state)
+        self.dispatch()
+        return KernelState(Status.CANCEL_ACKNOWLEDGED, "stopped by the user")
 
     def _existing(self, slug: str, version: int) -> Path:
         run_dir = self._run_dir(slug, version)

@@ -1,0 +1,110 @@
+"""Loaded by every Python process of a locally run kernel (the local backend puts this folder on
+PYTHONPATH), so the kernel meets Kaggle's limits here first instead of after a GPU session started:
+
+- Imports: a package whose distribution is not in Kaggle's image (TOOLKIT_KAGGLE_IMAGE, the package
+  list in toolkit/data) fails as it would there: `ModuleNotFoundError: No module named 'fastkaggle'`.
+  The Jupyter kernel's own machinery (ipykernel and what it needs) is exempt: Kaggle runs its own.
+- Inputs: Kaggle mounts /kaggle/input read-only, so writing under the paths in TOOLKIT_READONLY
+  fails with `OSError: [Errno 30] Read-only file system`, through an audit hook (PEP 578) because
+  the runner is often root, for whom file permissions would not stop anything.
+
+It must not import the toolkit: the toolkit is not in Kaggle's image either.
+"""
+
+import errno
+import os
+import re
+import sys
+from importlib import metadata
+from importlib.abc import MetaPathFinder
+
+# Jupyter's kernel machinery: present in every Kaggle session, whatever versions this machine has.
+INFRASTRUCTURE = ("ipykernel",)
+
+
+def _norm(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _image_distributions(path):
+    with open(path) as fh:
+        return {_norm(line.split("==")[0]) for line in fh if line.strip() and not line.startswith("#")}
+
+
+def _requirement_closure(roots):
+    """Distributions that `roots` need, transitively (extras left out)."""
+    seen, todo = set(), [_norm(r) for r in roots]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for req in requires:
+            if "extra ==" not in req:
+                todo.append(_norm(re.match(r"[A-Za-z0-9._-]+", req).group(0)))
+    return seen
+
+
+def _absent_modules(image):
+    """Top-level module names that only distributions missing from Kaggle's image provide."""
+    allowed = image | _requirement_closure(INFRASTRUCTURE)
+    return {module for module, dists in metadata.packages_distributions().items()
+            if not any(_norm(d) in allowed for d in dists)}
+
+
+class KaggleImageOnly(MetaPathFinder):
+    """Wraps one import finder so that it does not see modules absent from Kaggle's image: importing one
+    then fails with Python's own ModuleNotFoundError, and importlib.util.find_spec says None, as there."""
+
+    def __init__(self, finder, absent):
+        self.finder, self.absent = finder, absent
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.partition(".")[0] in self.absent:
+            return None
+        return self.finder.find_spec(fullname, path, target)
+
+    def __getattr__(self, name):  # invalidate_caches, find_distributions, ...
+        return getattr(self.finder, name)
+
+
+def _read_only_hook(roots):
+    roots = tuple(os.path.join(r, "") for r in roots)
+    writes = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+    path_events = {"os.mkdir", "os.rmdir", "os.remove", "os.rename", "os.symlink", "os.link", "os.chmod",
+                   "os.chown", "os.truncate", "os.utime", "shutil.rmtree", "shutil.copyfile", "shutil.move"}
+
+    def refuse(path):
+        if isinstance(path, (str, bytes, os.PathLike)):
+            full = os.path.abspath(os.fsdecode(path))
+            if os.path.join(full, "").startswith(roots) or os.path.join(os.path.realpath(full), "").startswith(roots):
+                raise OSError(errno.EROFS, "Read-only file system", full)
+
+    def hook(event, args):
+        if event == "open":
+            path, mode, flags = args
+            if (mode and any(c in mode for c in "wax+")) or (mode is None and flags & writes):
+                refuse(path)
+        elif event in path_events:
+            targets = args[:2] if event in ("os.rename", "os.link", "shutil.copyfile", "shutil.move") else args[:1]
+            for path in targets[1:] if event == "shutil.copyfile" else targets:
+                refuse(path)
+
+    return hook
+
+
+def install():
+    image = os.environ.get("TOOLKIT_KAGGLE_IMAGE")
+    if image:
+        absent = _absent_modules(_image_distributions(image))
+        sys.meta_path[:] = [KaggleImageOnly(f, absent) if hasattr(f, "find_spec") else f for f in sys.meta_path]
+    read_only = [p for p in os.environ.get("TOOLKIT_READONLY", "").split(os.pathsep) if p]
+    if read_only:
+        sys.addaudithook(_read_only_hook([os.path.realpath(p) for p in read_only]))
+
+
+install()
