@@ -42,6 +42,7 @@ class Config:
     api_timeout_s: float = 300.0  # the kaggle client sets no timeouts: one call may take this long at most
     code_competition: bool = False
     input_layout: str = "current"
+    rerun_limit_h: float = 9.0  # a code competition's limit on the rerun of the submitted notebook
     train: dict[str, Any] = field(default_factory=dict)
     given: frozenset[str] = frozenset()  # keys set by a flag, the environment or toolkit.toml
 
@@ -77,7 +78,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "username": str, "concurrency": int, "poll_initial_s": (int, float), "poll_max_s": (int, float),
     "wait_timeout_s": (int, float), "max_output_mb": int, "accelerator": str, "internet": bool,
     "private": bool, "session_timeout_s": int, "api_timeout_s": (int, float), "code_competition": bool,
-    "input_layout": str, "train": dict,
+    "input_layout": str, "rerun_limit_h": (int, float), "train": dict,
 }
 _PATHS = {"competitions_root", "datasets_root"}
 # Durations that must be finite and above zero (a NaN would pass every `<` test and poll or wait forever).
@@ -170,6 +171,8 @@ def _validate(config: Config) -> None:
     if config.poll_max_s < config.poll_initial_s:
         raise ConfigError(f"poll_max_s ({config.poll_max_s:g}) must be at least "
                           f"poll_initial_s ({config.poll_initial_s:g})")
+    if not (math.isfinite(config.rerun_limit_h) and config.rerun_limit_h > 0):
+        raise ConfigError(f"rerun_limit_h must be a positive number of hours, not {config.rerun_limit_h}")
     if config.input_layout not in INPUT_LAYOUTS:
         raise ConfigError(f"unknown input_layout '{config.input_layout}'", f"use one of: {', '.join(INPUT_LAYOUTS)}")
     if config.max_output_mb < 1:

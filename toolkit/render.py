@@ -93,12 +93,16 @@ def notebook_code(notebook: nbformat.NotebookNode) -> str:
     return "\n\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code") + "\n"
 
 
-def render_ensemble_notebook(slug: str, competition: str, members: list[dict],
-                             weights: list[float] | None) -> nbformat.NotebookNode:
-    """`members`: one dict per run (see submit.ensemble_member): where its outputs are and which run they must be."""
+def render_ensemble_notebook(slug: str, competition: str, members: list[dict], weights: list[float] | None,
+                             predict: bool = False) -> nbformat.NotebookNode:
+    """`members`: one dict per run (see submit.ensemble_member): where its outputs are, which run they must be
+    and its transforms. `predict`: rebuild each member's model and predict on the test images present when
+    the kernel runs (code competitions), instead of averaging the stored test probabilities."""
+    from .competition import IMAGE_EXTENSIONS
+
     text = _environment().get_template("ensemble.py.j2").render(
-        competition=competition, members=members, weights=weights, title=title_for(slug),
-        ensemble_source=ENSEMBLE_SOURCE.read_text().strip())
+        competition=competition, members=members, weights=weights, title=title_for(slug), predict=predict,
+        image_extensions=sorted(IMAGE_EXTENSIONS), ensemble_source=ENSEMBLE_SOURCE.read_text().strip())
     return percent_to_notebook(text)
 
 
