@@ -126,7 +126,7 @@ CASES = [
     ("transform-non-literal", ok_train("--item", "Resize(open('x'))"), None, {}, ["is not a literal value"]),
     ("transform-unknown-arg", ok_train("--item", "Resize(16, colour=1)"), None, {}, ["has no argument 'colour'"]),
     ("transform-size-text", ok_train("--item", "Resize('abc')"), None, {},
-     ["Resize's size must be a positive integer", "not 'abc'", "size=224"]),
+     ["Resize's size must be a whole number of pixels", "not 'abc'", "size=224"]),
     ("transform-size-negative", ok_train("--item", "Resize(size=-5)"), None, {}, ["Resize's size", "not -5"]),
     ("transform-probability", ok_train("--batch", "aug_transforms(size=16, p_affine=2)"), None, {},
      ["p_affine must be a number from 0 to 1"]),

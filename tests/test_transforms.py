@@ -20,8 +20,8 @@ ACCEPTED = [
      "Resize(640, method=ResizeMethod.Pad, pad_mode=PadMode.Zeros)"),
     ("[Resize(480), Flip(p=0.5)]", "[Resize(480), Flip(p=0.5)]"),
     ("(Resize(480),)", "[Resize(480)]"),
-    ("[Rotate(max_deg=-10), Brightness(0.2), RandomErasing(p=0.1, max_count=2)]",
-     "[Rotate(max_deg=-10), Brightness(0.2), RandomErasing(p=0.1, max_count=2)]"),
+    ("[Rotate(max_deg=10), Brightness(0.2), RandomErasing(p=0.1, max_count=2)]",
+     "[Rotate(max_deg=10), Brightness(0.2), RandomErasing(p=0.1, max_count=2)]"),
     ("RandomResizedCrop(224, min_scale=0.35)", "RandomResizedCrop(224, min_scale=0.35)"),
     ("aug_transforms(size=224, min_scale=0.75, do_flip=True, max_rotate=5.0)",
      "aug_transforms(size=224, min_scale=0.75, do_flip=True, max_rotate=5.0)"),
@@ -99,11 +99,11 @@ def test_unknown_kwarg_lists_the_arguments():
 # -- argument values: what fastai would fail on later is refused now -------------------------------
 
 BAD_VALUES = [
-    ("Resize('abc')", "Resize's size must be a positive integer"),
-    ("Resize(size=-5)", "Resize's size must be a positive integer"),
-    ("Resize(0)", "not 0"), ("Resize(224.0)", "not 224.0"), ("Resize(True)", "not True"),
+    ("Resize('abc')", "Resize's size must be a whole number of pixels"),
+    ("Resize(size=-5)", "Resize's size must be a whole number of pixels"),
+    ("Resize(0)", "not 0"), ("Resize(1)", "from 2 to"), ("Resize(224.0)", "not 224.0"), ("Resize(True)", "not True"),
     ("Resize((640, 480, 3))", "or a pair of them"), ("Resize((640, -480))", "or a pair of them"),
-    (f"Resize({MAX_SIZE + 1})", f"at most {MAX_SIZE}"), ("Resize(None)", "Resize's size"),
+    (f"Resize({MAX_SIZE + 1})", f"from 2 to {MAX_SIZE}"), ("Resize(None)", "Resize's size"),
     ("Resize()", "Resize needs a size"), ("RandomResizedCrop(min_scale=0.5)", "RandomResizedCrop needs a size"),
     ("aug_transforms(size='224')", "aug_transforms's size"), ("aug_transforms(size=(0, 224))", "size"),
     ("Resize(480, method='squash')", "method must be 'crop', 'pad', 'squish'"),
@@ -115,10 +115,16 @@ BAD_VALUES = [
     ("aug_transforms(p_affine=2)", "p_affine must be a number from 0 to 1"), ("Flip(p=-0.1)", "Flip's p"),
     ("Brightness(max_lighting=1)", "max_lighting must be a number from 0 up to"),
     ("aug_transforms(max_rotate='10')", "max_rotate must be a number"), ("Rotate(max_deg=1e999)", "max_deg"),
+    ("Rotate(max_deg=-10)", "max_deg must be a number of at least 0"), ("aug_transforms(max_rotate=-1)", "max_rotate"),
     ("aug_transforms(do_flip=1)", "do_flip must be True or False"), ("aug_transforms(min_zoom=0)", "min_zoom"),
     ("RandomErasing(max_count=0)", "max_count must be a positive integer"), ("Warp(magnitude=-1)", "magnitude"),
-    ("aug_transforms(xtra_tfms=[1])", "xtra_tfms must be None"), ("Zoom(draw='x')", "draw must be"),
-    ("[Resize(480), Flip(p=5)]", "Flip's p"),
+    ("aug_transforms(xtra_tfms=[1])", "xtra_tfms must be None"), ("Zoom(draw=1.1)", "draw must be None"),
+    ("[Resize(480), Flip(p=5)]", "Flip's p"), ("Dihedral(draw=3)", "draw must be None"),
+    ("Hue(max_hue=1)", "max_hue must be a number from 0 up to"),
+    ("Zoom(min_zoom=2)", "min_zoom (2) is above its max_zoom (1.1)"),
+    ("aug_transforms(min_zoom=1.5, max_zoom=1.2)", "min_zoom (1.5) is above its max_zoom (1.2)"),
+    ("aug_transforms(mult=5)", "mult x max_lighting must stay below 1, not 1"),
+    ("aug_transforms(mult=2, max_lighting=0.6)", "mult x max_lighting"),
 ]
 
 
@@ -136,8 +142,8 @@ def test_a_bad_size_says_how_to_write_one():
 
 
 GOOD_VALUES = ["Resize((640, 480))", "Resize([640, 480])", f"Resize({MAX_SIZE})", "Flip(size=None)",
-               "aug_transforms(size=(320, 224), min_scale=1, max_rotate=-5, mult=0, mode='nearest')",
-               "Resize(64, 'pad', PadMode.Border, (3, 0))", "Zoom(draw=1.1)", "Zoom(draw=[1.0, 1.2])",
+               "aug_transforms(size=(320, 224), min_scale=1, max_rotate=5, mult=0, mode='nearest')",
+               "Resize(64, 'pad', PadMode.Border, (3, 0))", "Hue(max_hue=0.5)", "Zoom(min_zoom=0.5, max_zoom=0.9)",
                "Rotate(draw=None)", "RandomResizedCrop(224, ratio=(0.75, 1.25), max_scale=1.0, val_xtra=0)"]
 
 

@@ -98,6 +98,7 @@ def _check_call(node: ast.AST, what: str, text: str) -> None:
         raise SpecError(f"{what} {text!r}: {name} needs a size", f"for example {name}(224)")
     for param, value in given.items():
         _check_value(name, param, value, what, text)
+    _check_together(name, {k: _value(v) for k, v in given.items()}, what, text)
 
 
 def _check_literal(node: ast.AST, what: str, text: str) -> None:
@@ -154,17 +155,18 @@ def _choice(holder: str | None, *names: str) -> Callable[[Any], bool]:
     return lambda v: (isinstance(v, str) and v in names) or (isinstance(v, _Constant) and v.holder == holder)
 
 
-_side = _integer(1, MAX_SIZE)
+_side = _integer(2, MAX_SIZE)  # fastai's affine transforms divide by size - 1
 _finite = _number()
-_DRAW = (lambda v: v is None or _finite(v) or (isinstance(v, list) and all(_finite(x) for x in v)),
-         "None, a number or a list of numbers")
+# fastai's draw arguments fix the random choice for every image (its own tests use them), and each
+# transform reads them differently (a Dihedral index, a Brightness logit, a list as long as every batch).
+_DRAW = (lambda v: v is None, "None: leave it out, it fixes the augmentation for every image")
 _PROBABILITY = (_number(0, 1), "a number from 0 to 1")
 _POSITIVE = (_number(0, open_low=True), "a number greater than 0")
 _NON_NEGATIVE = (_number(0), "a number of at least 0")
 _FLAG = (lambda v: isinstance(v, bool), "True or False")
 # One rule per parameter name in KNOWN_TRANSFORMS: (accepts the value, what it must be).
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "size": (lambda v: _side(v) or _pair(_side)(v), f"a positive integer (at most {MAX_SIZE}) or a pair of them"),
+    "size": (lambda v: _side(v) or _pair(_side)(v), f"a whole number of pixels from 2 to {MAX_SIZE} or a pair of them"),
     "method": (_choice("ResizeMethod", "crop", "pad", "squish"), "'crop', 'pad', 'squish' or ResizeMethod.X"),
     "pad_mode": (_choice("PadMode", "zeros", "border", "reflection"), "'zeros', 'border', 'reflection' or PadMode.X"),
     "mode": (_choice(None, "bilinear", "nearest", "bicubic"), "'bilinear', 'nearest' or 'bicubic'"),
@@ -175,9 +177,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "max_lighting": (_number(0, 1, open_high=True), "a number from 0 up to (not including) 1"),
     "p": _PROBABILITY, "p_affine": _PROBABILITY, "p_lighting": _PROBABILITY, "sl": _PROBABILITY, "sh": _PROBABILITY,
     "mult": _NON_NEGATIVE, "val_xtra": _NON_NEGATIVE, "max_warp": _NON_NEGATIVE, "magnitude": _NON_NEGATIVE,
-    "max_hue": _NON_NEGATIVE,
+    "max_hue": (_number(0, 1, open_high=True), "a number from 0 up to (not including) 1"),
     "min_zoom": _POSITIVE, "max_zoom": _POSITIVE, "min_aspect": _POSITIVE,
-    "max_rotate": (_finite, "a number"), "max_deg": (_finite, "a number"),
+    "max_rotate": _NON_NEGATIVE, "max_deg": _NON_NEGATIVE,  # fastai draws from (-max, max)
     "max_count": (_integer(1, 1000), "a positive integer"),
     "do_flip": _FLAG, "flip_vert": _FLAG, "align_corners": _FLAG, "batch": _FLAG,
     "draw": _DRAW, "draw_x": _DRAW, "draw_y": _DRAW,
@@ -193,3 +195,17 @@ def _check_value(name: str, param: str, node: ast.AST, what: str, text: str) -> 
     if not accepts(value):
         hint = "for example size=224 or size=(320, 224)" if param == "size" else ""
         raise SpecError(f"{what} {text!r}: {name}'s {param} must be {wanted}, not {ast.unparse(node)}", hint)
+
+
+def _check_together(name: str, values: dict[str, Any], what: str, text: str) -> None:
+    """Limits that involve two arguments (fastai's defaults fill in the one not given)."""
+    if name in ("aug_transforms", "Zoom"):
+        low, high = values.get("min_zoom", 1.0), values.get("max_zoom", 1.1)
+        if low > high:
+            raise SpecError(f"{what} {text!r}: {name}'s min_zoom ({low}) is above its max_zoom ({high})",
+                            "fastai's default max_zoom is 1.1")
+    if name == "aug_transforms":
+        lighting = values.get("mult", 1.0) * values.get("max_lighting", 0.2)
+        if lighting >= 1:
+            raise SpecError(f"{what} {text!r}: mult x max_lighting must stay below 1, not {lighting:g}",
+                            "fastai multiplies max_lighting by mult; the default max_lighting is 0.2")
