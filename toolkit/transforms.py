@@ -159,7 +159,7 @@ _side = _integer(2, MAX_SIZE)  # fastai's affine transforms divide by size - 1
 _finite = _number()
 # fastai's draw arguments fix the random choice for every image (its own tests use them), and each
 # transform reads them differently (a Dihedral index, a Brightness logit, a list as long as every batch).
-_DRAW = (lambda v: v is None, "None: leave it out, it fixes the augmentation for every image")
+_DRAW = (lambda v: v is None, "left out (it would fix the augmentation for every image)")
 _PROBABILITY = (_number(0, 1), "a number from 0 to 1")
 _POSITIVE = (_number(0, open_low=True), "a number greater than 0")
 _NON_NEGATIVE = (_number(0), "a number of at least 0")
