@@ -27,6 +27,7 @@ import re
 import threading
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,6 +39,8 @@ SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 MAX_TIMEOUT_S = 12 * 3600
 ACTIVE = ("QUEUED", "RUNNING")
 DENIED = {"code": 403, "message": "Permission 'kernels.get' was denied"}  # see KaggleEmulator._missing
+# Kaggle's 403 for a competition download before its rules are accepted (as kaggle-cli#152 and mle-bench#29 quote it).
+RULES_NOT_ACCEPTED = "You must accept this competition's rules before you'll be able to download files."
 
 
 def slugify(text: str) -> str:
@@ -93,6 +96,7 @@ class KaggleEmulator:
         self.gpu_seconds_allowed = 30 * 3600
         self.gpu_seconds_reserved = 0
         self.cpu_slots = 5  # CPU kernels' own batch session limit (5 in public push logs)
+        self.rules_unaccepted: set[str] = set()  # competitions whose data download answers 403 (rules not accepted)
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self.lock = threading.RLock()
@@ -447,6 +451,39 @@ class KaggleEmulator:
                              "totalTimeAllowed": f"{self.gpu_seconds_allowed}s", "hasEverRun": True},
                 "tpuQuota": {"timeUsed": "0s", "totalTimeAllowed": "72000s"}}
 
+    # -- competition data ----------------------------------------------------------------------
+    # Checked against kaggle 2.2.5 / kagglesdk 0.1.38: competition_download_cli(c) -> competition_download_files
+    # -> CompetitionApiService/DownloadDataFiles {competitionName}, reply type HttpRedirect. requests follows the
+    # 302 (as a GET, dropping Authorization on the new host, as for Kaggle's signed storage URL); the client names
+    # the file <competition>.<extension of the final URL's path>, so that path ends in .zip.
+
+    def download_data_files(self, body: dict) -> tuple[int, dict]:
+        competition = body.get("competitionName", "")
+        if competition in self.rules_unaccepted:
+            return 403, {"code": 403, "message": RULES_NOT_ACCEPTED}
+        if not SLUG_RE.match(competition) or not (self.competitions_root / competition).is_dir():
+            return 404, {"code": 404, "message": f"Competition '{competition}' not found"}
+        url = f"http://127.0.0.1:{self.port}/competition-data/{competition}/{competition}.zip?Expires=9999999999"
+        return 302, {"url": url}
+
+    def competition_zip(self, path: str) -> bytes | None:
+        """The competition's public files as one zip: never solution.csv or hidden_test/ (kept from entrants).
+        Fixed timestamps, so repeated requests (a resumed download) get the same bytes."""
+        parts = path.split("/")  # "", "competition-data", slug, "<slug>.zip"
+        if len(parts) != 4 or not SLUG_RE.match(parts[2]) or parts[3] != f"{parts[2]}.zip":
+            return None
+        folder = self.competitions_root / parts[2]
+        if not folder.is_dir():
+            return None
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+                name = file.relative_to(folder).as_posix()
+                if name == "solution.csv" or name.startswith("hidden_test/") or "/." in f"/{name}":
+                    continue
+                archive.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), file.read_bytes())
+        return buffer.getvalue()
+
     # -- routing -------------------------------------------------------------------------------
 
     def authorized(self, headers: Any) -> bool:
@@ -461,7 +498,7 @@ class KaggleEmulator:
                   "GetKernel": self.get_kernel,
                   "StartSubmissionUpload": self.start_upload, "CreateSubmission": self.create_submission,
                   "CreateCodeSubmission": self.create_code_submission, "GetSubmission": self.get_submission,
-                  "ListSubmissions": self.list_submissions}
+                  "ListSubmissions": self.list_submissions, "DownloadDataFiles": self.download_data_files}
         if method == "SaveKernel":
             return 200, self.save_kernel(body, fault)
         if method in simple:
@@ -559,7 +596,7 @@ def _handler(emulator: KaggleEmulator) -> type[BaseHTTPRequestHandler]:
             code, payload = emulator.rpc(method, body, fault)
             if fault is not None and fault.kind == "drop_after":  # done on the server; the reply is lost
                 return self._hang_up()
-            self._reply(code, payload)
+            self._reply(code, payload, headers={"Location": payload["url"]} if code == 302 else None)
 
         def _hang_up(self) -> None:
             self.close_connection = True
@@ -583,7 +620,7 @@ def _handler(emulator: KaggleEmulator) -> type[BaseHTTPRequestHandler]:
             fault = emulator.take_fault("download")
             if self._generic_fault(fault):
                 return
-            data = emulator.download(path) if path.startswith("/download/") else None
+            data = emulator.download(path) if path.startswith("/download/") else emulator.competition_zip(path)
             if data is None:
                 return self._reply(404, {"code": 404, "message": "not found"})
             self._send_file(data, truncate=fault is not None and fault.kind == "truncate")

@@ -274,6 +274,23 @@ def _solution(project, competition: str) -> Optional[Path]:
     return project.config.resolve(project.config.competitions_root) / competition / "solution.csv"
 
 
+@pull_app.command("data")
+def pull_data(
+    competition: Optional[str] = CompetitionOpt,
+    force: bool = typer.Option(False, "--force", help="Replace the competition folder if it exists."),
+):
+    """Download a competition from Kaggle into competitions/<slug>/ for the local backend (needs credentials)."""
+    from .config import load_config
+    from .fetch_data import fetch
+
+    config = load_config(competition=competition)
+    with errors.status(f"Downloading {escape(config.competition)}") as spinner:
+        got = fetch(config, config.competition, force, lambda line: spinner.update(escape(line)))
+    where = got.path.relative_to(config.project_dir) if got.path.is_relative_to(config.project_dir) else got.path
+    console.print(f"ready: {where} ({got.train_images} training images in {got.classes} classes, "
+                  f"{got.test_images} test images)", highlight=False)
+
+
 @submit_app.command("ensemble")
 def submit_ensemble(
     competition: Optional[str] = CompetitionOpt,
