@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from .backends.base import Status
-from .errors import UnsafeOutput
+from .errors import ToolkitError, UnsafeOutput
 from .launch import sync
 from .poll import wait
 from .procs import pid_alive
@@ -18,6 +18,27 @@ from .store import Run
 
 TRAIN_OUTPUTS = ("tta.pkl", "metrics.json")
 ENSEMBLE_OUTPUTS = ("submission.csv", "ensemble.json")
+RUNS_FAILED_EXIT = 3  # a command that waited for runs, when any of them ended in ERROR
+
+
+class RunsFailed(ToolkitError):
+    """Runs a command waited for ended in ERROR; everything else it could do was done first."""
+
+    exit_code = RUNS_FAILED_EXIT
+
+
+def check_finished(runs: list[Run]) -> None:
+    """Raise RunsFailed naming the runs that ended in ERROR (the last step of a command that waited)."""
+    failed = [r.slug for r in runs if r.status == Status.ERROR]
+    if failed:
+        shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+        raise RunsFailed(f"{len(failed)} of {len(runs)} runs failed: {shown}",
+                         "the causes are above; kpush retry pushes them again")
+
+
+def has_outputs(run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) -> bool:
+    """Whether the run's downloaded outputs are still on disk (outputs/ may have been deleted since)."""
+    return bool(run.output_dir) and all((Path(run.output_dir) / n).is_file() for n in names)
 
 
 def wait_for(project: Project, competition: str | None, on_update: Callable[[list[Run]], None] | None = None,
@@ -64,8 +85,9 @@ def download(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS)
         try:
             os.replace(partial, dest)
         except OSError:
-            if not all((dest / n).is_file() for n in names):
-                raise
+            if not all((dest / n).is_file() for n in names):  # a folder someone emptied by hand
+                shutil.rmtree(dest)
+                os.replace(partial, dest)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return project.store.set_outputs(run.id, dest, metrics)
@@ -116,17 +138,54 @@ def _read_metrics(path: Path) -> dict:
     return metrics
 
 
+def competitions(project: Project) -> list[str]:
+    """What a command without --competition is about: the configured competition when one is set (flag,
+    environment or toolkit.toml), else those of the recorded training runs, else the default one."""
+    config = project.config
+    if "competition" in config.given:
+        return [config.competition]
+    recorded = dict.fromkeys(r.competition for r in project.store.runs(backend=config.backend, kind="train"))
+    return list(recorded) or [config.competition]
+
+
 def pull_outputs(project: Project, competition: str | None, on_update=None, do_wait: bool = True) -> list[Run]:
-    """Wait for this competition's training runs (optional), download finished ones, return them all."""
+    """Wait for the training runs of `competition` (None: every competition), if asked; download finished
+    ones whose outputs are not on disk (never downloaded, or deleted since); return them all."""
     runs = wait_for(project, competition, on_update) if do_wait else sync(project, competition)
-    pulled = []
-    for run in runs:
-        if run.kind == "train" and run.status == Status.COMPLETE and not run.output_dir:
-            run = download(project, run)
-        pulled.append(run)
-    return [r for r in pulled if r.kind == "train"]
+    return [fetch_missing(project, r) for r in runs if r.kind == "train"]
+
+
+def fetch_missing(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) -> Run:
+    """A finished run's outputs: those on record, else a complete folder already on disk, else downloaded
+    again from the backend (outputs/ was deleted, or the registry rebuilt)."""
+    if run.status != Status.COMPLETE or has_outputs(run, names):
+        return run
+    try:
+        adopted = adopt(project, run, names)
+    except UnsafeOutput:  # what is on disk is not sound: the backend's copy replaces it
+        shutil.rmtree(output_dir(project, run), ignore_errors=True)
+        adopted = None
+    return adopted or download(project, run, names)
+
+
+def adopt(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) -> Run | None:
+    """Record a complete outputs folder found on disk (checked like a download); None when there is none."""
+    from .ensemble import load_tta
+
+    dest = output_dir(project, run)
+    if run.version is None or not all((dest / n).is_file() for n in names):
+        return None
+    return project.store.set_outputs(run.id, dest, _check_outputs(project, dest, names, load_tta))
 
 
 def log_tail(project: Project, run: Run, lines: int = 15) -> str:
-    text = project.backend.logs(run.kernel, run.version) if run.version else ""
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+    """The end of the run's log; for a packed run, only its own lines (the pack prefixes them)."""
+    try:
+        text = project.backend.logs(run.kernel, run.version) if run.version else ""
+    except ToolkitError:  # the version is gone from the backend: the message is all there is
+        return ""
+    rows = text.rstrip().splitlines()
+    if run.host:
+        prefix = f"[{run.slug}] "
+        rows = [row[len(prefix):] for row in rows if row.startswith(prefix)]
+    return "\n".join(rows[-lines:])

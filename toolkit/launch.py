@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import competition as competitions
-from .backends.base import Status
+from .backends.base import KernelState, Status
 from .errors import BackendError, SlotsFull, SpecError, ToolkitError
 from .project import Project
 from .render import KernelOptions, kernel_metadata, render_train_notebook, write_kernel_folder
@@ -112,13 +112,10 @@ def sync(project: Project, competition: str | None = None) -> list[Run]:
     """Refresh every unfinished run's status, then push waiting runs while slots are free."""
     store, backend = project.store, project.backend
     runs = store.runs(backend=project.config.backend, competition=competition)
-    states = {}  # one status call per kernel version, however many runs it trains
+    states: dict = {}  # one status call per kernel version, however many runs it trains
     for run in runs:
         if run.version is not None and not run.status.terminal and run.status != Status.NEW:
-            key = (run.kernel, run.version)
-            if key not in states:
-                states[key] = backend.status(run.kernel, run.version)
-            state = states[key]
+            state = _run_state(project, run, states)
             if state.status != run.status or state.failure_message != run.failure_message:
                 store.observe(run.id, state.status, state.failure_message)
     waiting = [r for r in store.runs(backend=project.config.backend, competition=competition)
@@ -133,6 +130,20 @@ def sync(project: Project, competition: str | None = None) -> list[Run]:
             break
         active += 1
     return store.runs(backend=project.config.backend, competition=competition)
+
+
+def _run_state(project: Project, run: Run, cache: dict) -> KernelState:
+    """The run's state: its kernel's, or for a packed run that ended, its own line of the pack's results."""
+    key = (run.kernel, run.version)
+    if key not in cache:
+        state = project.backend.status(run.kernel, run.version)
+        members = {}
+        if run.host:
+            from .pack import member_states
+            members = member_states(project, run.kernel, run.version, state)
+        cache[key] = (state, members)
+    state, members = cache[key]
+    return members.get(run.slug, state)
 
 
 def push_run(project: Project, run: Run) -> Run | None:

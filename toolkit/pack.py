@@ -2,14 +2,19 @@
 
 Each packed run keeps its own row in the store (its spec, metrics and outputs), with `host` naming
 the pack kernel; pushing, status and downloads go through that kernel, and the run's outputs live
-in `<run-slug>/` inside it.
+in `<run-slug>/` inside it. Each run also ends on its own: the kernel writes `pack.json` (COMPLETE or
+ERROR and the cause, per run), so one run's failure never costs its partner's finished outputs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import tempfile
+from pathlib import Path
 
-from .errors import SpecError
+from .backends.base import KernelState, Status
+from .errors import SpecError, ToolkitError
 from .launch import Planned, train_options
 from .project import Project
 from .render import kernel_metadata, notebook_code, render_pack_notebook, render_train_notebook, write_kernel_folder
@@ -17,6 +22,7 @@ from .spec import make_slug
 from .store import Run
 
 MAX_PACK = 4
+RESULTS_FILE = "pack.json"
 
 
 def pack_slug(members: list[Planned]) -> str:
@@ -55,3 +61,31 @@ def _render_pack(project: Project, members: list[Planned]) -> str:
     write_kernel_folder(project.config.kernels_dir / slug, render_pack_notebook(slug, codes),
                         kernel_metadata(slug, members[0].spec.competition, train_options(project, sources)))
     return slug
+
+
+def member_states(project: Project, kernel: str, version: int, state: KernelState) -> dict[str, KernelState]:
+    """Each packed run's own end, read from the finished pack kernel's pack.json. Empty while it runs, or
+    when it wrote none (killed, stopped, or rendered before per-run results): every run then shares the
+    kernel's state."""
+    if not state.status.terminal or state.status == Status.CANCEL_ACKNOWLEDGED:
+        return {}
+    data = _read_results(project, kernel, version)
+    states = {}
+    for slug, entry in data.items():
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("status") == Status.COMPLETE.value:
+            states[slug] = KernelState(Status.COMPLETE)
+        else:
+            states[slug] = KernelState(Status.ERROR, str(entry.get("message") or "the run failed")[:500])
+    return states
+
+
+def _read_results(project: Project, kernel: str, version: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            project.backend.output(kernel, version, Path(tmp), (RESULTS_FILE,))
+            data = json.loads((Path(tmp) / RESULTS_FILE).read_text())
+        except (ToolkitError, OSError, ValueError):  # no such file, or not JSON: fall back on the kernel
+            return {}
+    return data if isinstance(data, dict) else {}

@@ -49,7 +49,8 @@ def _minutes(seconds: object) -> float | None:
 
 
 def _test_accuracy(run: Run, solution: Path | None) -> float | None:
-    if solution is None or not solution.is_file() or not run.output_dir:
+    if solution is None or not solution.is_file() or not run.output_dir \
+            or not (Path(run.output_dir) / "tta.pkl").is_file():  # outputs/ may have been deleted
         return None
     from .ensemble import load_tta
     from .scoring import probs_accuracy

@@ -66,7 +66,7 @@ CLAIM_STALE_S = 15 * 60.0
 
 # Which status may follow which. A terminal run goes back to NEW only through requeue().
 ALLOWED = {
-    Status.NEW: {Status.QUEUED, Status.RUNNING, Status.COMPLETE, Status.ERROR},
+    Status.NEW: {Status.QUEUED, Status.RUNNING, Status.COMPLETE, Status.ERROR, Status.CANCEL_ACKNOWLEDGED},
     Status.QUEUED: {Status.QUEUED, Status.RUNNING, Status.COMPLETE, Status.ERROR, Status.CANCEL_REQUESTED,
                     Status.CANCEL_ACKNOWLEDGED},
     Status.RUNNING: {Status.RUNNING, Status.COMPLETE, Status.ERROR, Status.CANCEL_REQUESTED,
@@ -187,10 +187,29 @@ def _move(db: sqlite3.Connection, run_id: int, status: Status, failure_message: 
 
 class Store:
     def __init__(self, path: Path):
+        from .recover import Damaged, drop_orphan_journals, file_lock, is_damage, set_aside
+
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.set_aside: Path | None = None  # where an unreadable registry file was moved, and why
+        self.damage = ""
+        with file_lock(self.path):  # one command at a time decides whether the file is sound
+            drop_orphan_journals(self.path)
+            try:
+                self._create(Damaged)
+            except Exception as exc:
+                if not is_damage(exc):
+                    raise
+                self.damage = str(exc) or type(exc).__name__
+                self.set_aside = set_aside(self.path)
+                self._create(Damaged)
+
+    def _create(self, damaged: type[Exception]) -> None:
         db = self._connect()
         try:
+            problems = [r[0] for r in db.execute("PRAGMA quick_check").fetchall() if r[0] != "ok"]
+            if problems:
+                raise damaged(problems[0])
             db.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
             columns = {r["name"] for r in db.execute("PRAGMA table_info(runs)")}
             for name, declaration in MIGRATIONS:
@@ -207,9 +226,13 @@ class Store:
         # A long busy timeout instead of "database is locked" when two commands run at once.
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA busy_timeout=60000")
-        db.execute("PRAGMA foreign_keys=ON")
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=60000")
+            db.execute("PRAGMA foreign_keys=ON")
+        except BaseException:
+            db.close()
+            raise
         return db
 
     @contextmanager
@@ -269,6 +292,29 @@ class Store:
                 params.append(value)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         return [Run.from_row(r) for r in self._query(f"SELECT * FROM runs {where} ORDER BY id", tuple(params))]
+
+    def has_runs(self) -> bool:
+        return bool(self._query("SELECT 1 FROM runs LIMIT 1"))
+
+    def restore_run(self, slug: str, kind: str, backend: str, competition: str, spec_hash: str,
+                    spec: dict[str, Any], state: tuple[Status, str], version: int, url: str, host: str = "") -> Run:
+        """Record a run the backend already holds (rebuilding a lost registry): inserted, or the slug's
+        row updated to this newer version (a packed run later retried in a kernel of its own)."""
+        now = time.time()
+        status, message = state
+        with self._transaction() as db:
+            row = db.execute("SELECT id FROM runs WHERE slug = ? AND backend = ?", (slug, backend)).fetchone()
+            if row is None:
+                row = db.execute(
+                    "INSERT INTO runs (slug, kind, backend, competition, spec_hash, spec_json, status, created_at,"
+                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (slug, kind, backend, competition, spec_hash, json.dumps(spec, sort_keys=True), status.value,
+                     now, now)).fetchone()
+            # When it was pushed and ended is not known here: left empty rather than made up.
+            db.execute("UPDATE runs SET status = ?, version = ?, url = ?, failure_message = ?, host = ?,"
+                       " pushed_at = NULL, finished_at = NULL, output_dir = '', metrics_json = '{}', updated_at = ?"
+                       " WHERE id = ?", (status.value, version, url, message, host, now, row["id"]))
+            return _run_in(db, row["id"])
 
     def latest(self, slug: str, backend: str) -> Run | None:
         found = self.runs(slug=slug, backend=backend)

@@ -8,7 +8,7 @@ from pathlib import Path
 from dataclasses import dataclass
 
 from .backends.base import Status
-from .collect import ENSEMBLE_OUTPUTS, download, wait_for
+from .collect import ENSEMBLE_OUTPUTS, competitions, fetch_missing, wait_for
 from .errors import BackendError, EnsembleError, RunNotFound
 from .launch import match_runs, push_run
 from .poll import wait
@@ -27,17 +27,31 @@ class EnsembleResult:
     resubmitted: bool = True  # False when an earlier submission of this same ensemble was reused
 
 
+def choose_competition(project: Project) -> str:
+    """--competition, else the one competition of the recorded runs; several: the user picks."""
+    found = competitions(project)
+    if len(found) > 1:
+        raise EnsembleError(f"runs of {len(found)} competitions are recorded: {', '.join(found)}",
+                            "pick one with --competition NAME")
+    return found[0]
+
+
 def choose_members(project: Project, competition: str, names: list[str] | None = None) -> list[Run]:
-    """Completed training runs with downloaded outputs; `names` picks by slug, spec name or arch."""
-    done = [r for r in project.store.runs(backend=project.config.backend, competition=competition, kind="train")
-            if r.status == Status.COMPLETE and r.output_dir]
-    if not names:
-        if not done:
-            raise EnsembleError(f"no finished runs with outputs for {competition}",
-                                "run kpush train, then kpull outputs")
-        return done
-    return match_runs(done, names, lambda name: RunNotFound(f"no finished run with outputs matches '{name}'",
-                                                            "kpull outputs lists the runs that can be ensembled"))
+    """Completed training runs, their outputs on disk (fetched again from the backend when missing);
+    `names` picks by slug, spec name or arch."""
+    runs = project.store.runs(backend=project.config.backend, competition=competition, kind="train")
+    done = [r for r in runs if r.status == Status.COMPLETE]
+    if not names and not done:
+        unfinished = sum(not r.status.terminal for r in runs)
+        if unfinished:
+            raise EnsembleError(f"no finished runs for {competition} yet ({unfinished} still to finish)",
+                                "kpull outputs waits for them")
+        raise EnsembleError(f"no finished runs for {competition}",
+                            "kpush train --arch NAME trains one" if not runs else "kstatus shows why they failed")
+    chosen = done if not names else match_runs(
+        done, names, lambda name: RunNotFound(f"no finished run matches '{name}'",
+                                              "kpull outputs lists the runs that can be ensembled"))
+    return [fetch_missing(project, r) for r in chosen]
 
 
 def ensemble_slug(competition: str, members: list[Run], weights: list[float] | None) -> str:
@@ -55,8 +69,7 @@ def run_ensemble(project: Project, competition: str, members: list[Run], weights
     run = next(r for r in wait_for(project, competition, on_update, slugs={run.slug}) if r.id == run.id)
     if run.status != Status.COMPLETE:
         raise BackendError(f"ensemble kernel {run.slug} ended {run.status.value}: {run.failure_message}")
-    if not run.output_dir:
-        run = download(project, run, ENSEMBLE_OUTPUTS)
+    run = fetch_missing(project, run, ENSEMBLE_OUTPUTS)  # never downloaded, or outputs/ deleted since
     submission, sent = _submit(project, competition, run, members, weights or [1.0] * len(members), message, force)
     return EnsembleResult(run, members, weights or [1.0] * len(members), submission, sent)
 

@@ -1,0 +1,191 @@
+"""Recovering the run registry: an unreadable file is set aside, a lost one is rebuilt from the backend.
+
+The backend is the record of what ran. For every kernel rendered in `kernels/` it knows the latest
+version (`find_pushed`), its status and its outputs (a pack's `pack.json` says how each run ended), so
+a deleted, emptied or damaged `.toolkit/runs.sqlite` costs nothing that was trained: the next command
+records those runs again, and pushing the same spec finds it already pushed. Not rebuilt: runs only
+rendered (never pushed), ensemble kernels and submissions, which the backend cannot tie back to a run.
+"""
+
+from __future__ import annotations
+
+import ast
+import fcntl
+import json
+import os
+import time
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+JOURNALS = ("-wal", "-shm")
+DAMAGE = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}  # SQLite's names for a file that is not a sound database
+
+
+class Damaged(Exception):
+    """SQLite's own check found the registry file unsound."""
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock beside the registry: opening, setting aside and rebuilding take turns."""
+    with open(path.with_name(path.name + ".lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def drop_orphan_journals(path: Path) -> None:
+    """A write-ahead log left beside a deleted registry belongs to no file; SQLite would replay it
+    into the new one."""
+    if not path.exists():
+        for suffix in JOURNALS:
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def is_damage(exc: BaseException) -> bool:
+    """A damaged file, as opposed to a busy or locked one (which only needs waiting for)."""
+    return isinstance(exc, Damaged) or getattr(exc, "sqlite_errorname", "") in DAMAGE
+
+
+def set_aside(path: Path) -> Path:
+    """Move the unreadable file (and its journals) out of the way, keeping it for inspection."""
+    target = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    os.replace(path, target)
+    for suffix in JOURNALS:
+        if Path(f"{path}{suffix}").exists():
+            os.replace(f"{path}{suffix}", f"{target}{suffix}")
+    return target
+
+
+def ensure(project, say: Callable[[str], None]) -> None:
+    """Open the registry; when it holds no runs but `kernels/` holds rendered kernels (it was deleted,
+    emptied or set aside), rebuild it from the backend. `say` gets one line for the user."""
+    store = project.store
+    where = _relative(project, store.path)
+    runs = []
+    folders = rendered(project)
+    if folders and not store.has_runs():
+        with file_lock(store.path):
+            if not store.has_runs():  # (another command may have rebuilt it meanwhile)
+                runs = rebuild(project, folders)
+    states = ", ".join(f"{n} {s}" for s, n in Counter(r.status.value for r in runs).items())
+    rebuilt = (f"rebuilt {len(runs)} runs from the {project.config.backend} backend ({states}); submissions are not "
+               "rebuilt") if runs else ""
+    if store.set_aside is not None:
+        say(f"{where} could not be read ({store.damage}): moved it to {_relative(project, store.set_aside)}, "
+            f"delete that once you no longer need it; {rebuilt or 'the registry starts again empty'}")
+    elif runs:
+        say(f"{where} had no runs: {rebuilt}")
+
+
+def rendered(project) -> list[Path]:
+    folder = project.config.kernels_dir
+    if not folder.is_dir():
+        return []
+    return sorted(d for d in folder.iterdir() if (d / "kernel-metadata.json").is_file())
+
+
+def rebuild(project, folders: list[Path]) -> list:
+    """Record every training run the backend holds a version of: packs first, so that a run retried in
+    a kernel of its own afterwards ends with that newer version."""
+    params = {folder.name: _parameters(folder) for folder in folders}
+    restored = []
+    for slug in [s for s, p in params.items() if isinstance(p.get("MEMBERS"), dict)]:
+        restored += _restore_pack(project, slug, params[slug]["MEMBERS"])
+    for slug in [s for s, p in params.items() if isinstance(p.get("SPEC"), dict)]:
+        restored += _restore(project, slug, params[slug]["SPEC"], host="")
+    latest = {run.slug: run for run in restored}
+    return [_with_outputs(project, run) for run in latest.values()]
+
+
+def _with_outputs(project, run):
+    """Outputs already downloaded count again (their metrics feed estimates and the results table)."""
+    from .collect import adopt
+    from .errors import ToolkitError
+
+    if run.status.value != "COMPLETE":
+        return run
+    try:
+        return adopt(project, run) or run
+    except ToolkitError:  # not sound: the next kpull downloads it again
+        return run
+
+
+def _restore_pack(project, slug: str, members: dict) -> list:
+    from .pack import member_states
+
+    found = project.backend.find_pushed(slug, 0.0)
+    if found is None:
+        return []
+    state = project.backend.status(slug, found.version)
+    own = member_states(project, slug, found.version, state)
+    runs = []
+    for member, code in members.items():
+        spec = _literals(str(code)).get("SPEC")
+        if isinstance(spec, dict):
+            runs += _restore(project, member, spec, host=slug, pushed=(found, own.get(member, state)))
+    return runs
+
+
+def _restore(project, slug: str, values: dict, host: str, pushed=None) -> list:
+    from .errors import ToolkitError
+    from .spec import build_spec
+
+    try:
+        spec = build_spec(values)
+    except ToolkitError:  # rendered by a toolkit whose specs no longer validate: leave it out
+        return []
+    if spec.slug != slug:
+        return []
+    if pushed is None:
+        found = project.backend.find_pushed(slug, 0.0)
+        if found is None:
+            return []
+        pushed = (found, project.backend.status(slug, found.version))
+    found, state = pushed
+    run = project.store.restore_run(slug, "train", project.config.backend, spec.competition, spec.content_hash,
+                                    spec.to_dict(), (state.status, state.failure_message), found.version,
+                                    found.url, host)
+    return [run]
+
+
+def _parameters(folder: Path) -> dict[str, Any]:
+    """The literal assignments in a rendered kernel's notebook (SPEC: a training kernel; MEMBERS: a pack)."""
+    try:
+        meta = json.loads((folder / "kernel-metadata.json").read_text())
+        notebook = json.loads((folder / str(meta["code_file"])).read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    values: dict[str, Any] = {}
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            values.update(_literals("".join(source) if isinstance(source, list) else str(source)))
+    return values
+
+
+def _literals(source: str) -> dict[str, Any]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    values = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                and node.targets[0].id in ("SPEC", "MEMBERS"):
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError, RecursionError):
+                pass
+    return values
+
+
+def _relative(project, path: Path) -> str:
+    try:
+        return str(path.relative_to(project.config.project_dir))
+    except ValueError:
+        return str(path)
