@@ -1,4 +1,4 @@
-"""Console scripts kpush / kpull / ksubmit / kstatus. Each command parses, calls one function, prints.
+"""Console scripts kpush / kpull / ksubmit / kstatus / kstop. Each command parses, calls one function, prints.
 
 One error boundary (`_main`): a ToolkitError or usage error becomes one line on stderr and a
 non-zero exit; a traceback only with --debug (anywhere on the line) or TOOLKIT_DEBUG=1.
@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from .errors import ToolkitError
-
-# Wide tables stay readable when output goes to a file or CI log instead of a terminal.
-console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 220)
-errors = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 220)
+from .report import console, errors  # the consoles every command prints to
+from .report import live_waiter as _live_waiter, need_competitions as _need_competitions
+from .report import note as _note, notices as _notices, say_durations as _say_durations
+from .report import show_failure as _show_failure, show_results as _show_results, solution as _solution
 
 push_app = typer.Typer(help="Render run specs into kernel folders and push them.", no_args_is_help=True,
                        pretty_exceptions_enable=False, add_completion=False)
@@ -29,6 +28,7 @@ submit_app = typer.Typer(help="Ensemble finished runs and submit.", no_args_is_h
                          pretty_exceptions_enable=False, add_completion=False)
 status_app = typer.Typer(help="Show every run and submission.", pretty_exceptions_enable=False,
                          add_completion=False)
+stop_app = typer.Typer(help="Stop queued or running runs.", pretty_exceptions_enable=False, add_completion=False)
 
 @push_app.callback()
 def _push_group() -> None:
@@ -53,11 +53,16 @@ InternetOpt = typer.Option(None, "--internet/--no-internet", help="Internet in t
 PackOpt = typer.Option(1, "--pack", min=1, max=4, help="Runs trained together in one kernel, one per GPU (2 fits Kaggle's T4 x2).")
 
 
-def _project(backend: Optional[str] = None, public: Optional[bool] = None, **flags):
+def _project(backend: Optional[str] = None, public: Optional[bool] = None, ready: bool = True, **flags):
+    """The project; `ready`: its run registry open, and rebuilt from the backend if it was lost."""
     from .config import load_config
     from .project import Project
     private = None if public is None else not public
-    return Project(load_config(backend=backend, private=private, **flags))
+    project = Project(load_config(backend=backend, private=private, **flags))
+    if ready:
+        from .recover import ensure
+        ensure(project, _note)
+    return project
 
 
 def _push_and_show(project, recorded, wait: bool, title: str, planned=(), pack: int = 1) -> None:
@@ -83,6 +88,9 @@ def _push_and_show(project, recorded, wait: bool, title: str, planned=(), pack: 
         finally:
             stop()
     console.print(status_table(runs, title=title))
+    if wait:
+        from .collect import check_finished
+        check_finished(runs)
 
 
 def _show_quota(project) -> None:
@@ -91,28 +99,6 @@ def _show_quota(project) -> None:
         reserved = f" + {quota.reserved_hours:.1f} h reserved by running sessions" if quota.reserved_hours else ""
         console.print(f"GPU quota: {quota.used_hours:.1f} h used{reserved} of {quota.allowed_hours:.1f} h "
                       f"({quota.left_hours:.1f} h left), refreshes {quota.refresh or 'weekly'}")
-
-
-def _live_waiter(title: str) -> tuple[Callable, Callable]:
-    """A live status table for long waits: (on_update, stop)."""
-    from rich.live import Live
-    from .views import status_table
-
-    live = Live(console=console, refresh_per_second=2, transient=False)
-    started = []
-
-    def update(runs) -> None:
-        if not started:
-            live.start()
-            started.append(True)
-        live.update(status_table(runs, title=title))
-
-    def stop() -> None:
-        if started:
-            live.stop()
-            console.print()
-
-    return update, stop
 
 
 @push_app.command("train")
@@ -141,19 +127,20 @@ def push_train(
     """Render a training kernel per architecture and push it."""
     from . import launch
 
-    project = _project(backend, public, accelerator=accelerator, internet=internet)
+    project = _project(backend, public, ready=not dry_run, accelerator=accelerator, internet=internet)
     params = dict(competition=competition, item=item, batch=batch, epochs=epochs, lr=lr, accum=accum, bs=bs,
                   seed=seed, precision=precision, pipeline=pipeline)
+    _need_competitions(project)
     planned = launch.plan_train(project, arch, params, pretrained)
+    _notices(planned)
     for item_ in planned:
-        if item_.notice:
-            errors.print(f"[yellow]note:[/] {item_.notice}")
         console.print(f"rendered {item_.folder.relative_to(project.config.project_dir)}")
     if dry_run:
         return
     _show_quota(project)
-    _push_and_show(project, launch.record(project, planned, force), wait, f"Pushed to {project.config.backend}",
-                   planned, pack)
+    recorded = launch.record(project, planned, force)
+    _say_durations(project, recorded, planned)
+    _push_and_show(project, recorded, wait, f"Pushed to {project.config.backend}", planned, pack)
 
 
 @push_app.command("sweep")
@@ -172,44 +159,26 @@ def push_sweep(
 ):
     """Render every run of a sweep file and push them, never more at once than `concurrency`."""
     from . import launch, sweep
+    from .views import plan_table
 
-    project = _project(backend, public, competition=competition, accelerator=accelerator, internet=internet)
+    project = _project(backend, public, ready=not dry_run, competition=competition, accelerator=accelerator,
+                       internet=internet)
+    _need_competitions(project)
     loaded, planned = sweep.plan_sweep(project, file, competition, pretrained)
-    for item_ in planned:
-        if item_.notice:
-            errors.print(f"[yellow]note:[/] {item_.notice}")
+    _notices(planned)
     fresh = [p for p in planned if force or project.store.latest(p.spec.slug, project.config.backend) is None]
     estimates = sweep.estimate(project, [p.spec for p in planned])
-    console.print(_plan_table(loaded, planned, estimates, fresh))
+    console.print(plan_table(loaded, planned, estimates, fresh))
     if dry_run:
         return
     line = sweep.check_quota(project, [e for e, p in zip(estimates, planned) if p in fresh], force)
     if line:
         console.print(line)
-    _push_and_show(project, launch.record(project, planned, force), wait,
+    recorded = launch.record(project, planned, force)
+    _say_durations(project, recorded, planned)
+    _push_and_show(project, recorded, wait,
                    f"{loaded.path.name} on {project.config.backend} (at most {project.config.concurrency} at once)",
                    planned, pack)
-
-
-def _plan_table(loaded, planned, estimates, fresh):
-    from rich.table import Table
-
-    from .sweep import DEFAULT_MIN_PER_EPOCH
-
-    total = sum(e.minutes for e, p in zip(estimates, planned) if p in fresh) / 60
-    table = Table(title=f"{loaded.path.name}: {len(planned)} runs, {len(fresh)} to push, "
-                        f"about {total:.1f} GPU hours", header_style="bold")
-    for column in ("slug", "arch", "item", "batch", "ep", "bs", "accum", "seed", "est. min", "action"):
-        table.add_column(column)
-    for item_, est in zip(planned, estimates):
-        spec = item_.spec
-        minutes = f"{est.minutes:.0f}" + ("" if est.measured else "*")
-        table.add_row(spec.slug, spec.arch, spec.item, spec.batch, str(spec.epochs), str(spec.bs), str(spec.accum),
-                      str(spec.seed), minutes, "push" if item_ in fresh else "skip (pushed)")
-    if not all(e.measured for e in estimates):
-        table.caption = (f"* assumes {DEFAULT_MIN_PER_EPOCH:g} min/epoch: no finished run of that arch, transforms and "
-                         "bs on record")
-    return table
 
 
 @push_app.command("retry")
@@ -218,7 +187,7 @@ def push_retry(
     backend: Optional[str] = BackendOpt,
     wait: bool = typer.Option(False, "--wait", help="Wait until the retried kernels finish."),
 ):
-    """Push failed runs again as new versions, showing why each failed."""
+    """Push failed (or stopped) runs again as new versions, showing why each ended."""
     from . import launch
 
     project = _project(backend)
@@ -226,9 +195,13 @@ def push_retry(
     if not failed:
         console.print("no failed runs to retry")
         return
+    from .views import cause
+
+    if not runs:
+        console.print(f"no runs named: retrying every failed run ({len(failed)}); name some to retry only those")
     for run in failed:
         console.print(f"retrying {run.slug} (version {run.version} ended {run.status.value}: "
-                      f"{escape(run.failure_message or 'no message')})")
+                      f"{escape(cause(run.failure_message) or 'no message')})")
     _push_and_show(project, [(run, "new") for run in launch.retry(project, failed)], wait, "Retried")
 
 
@@ -239,39 +212,26 @@ def pull_outputs(
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for unfinished kernels (default)."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, csv, json or md."),
 ):
-    """Wait for this competition's kernels, download their TTA outputs, print the results table."""
-    from . import collect, results
+    """Wait for kernels, download their TTA outputs, print the results table (one per competition)."""
+    from . import collect
 
     if fmt not in ("table", "csv", "json", "md"):
         raise ToolkitError(f"unknown format '{fmt}'", "use table, csv, json or md")
     project = _project(backend, competition=competition)
-    comp = project.config.competition
-    update, stop = _live_waiter(f"Waiting for {comp} kernels") if wait and fmt == "table" else (None, lambda: None)
+    comps = collect.competitions(project)
+    label = comps[0] if len(comps) == 1 else f"{len(comps)} competitions ({', '.join(comps)})"
+    update, stop = _live_waiter(f"Waiting for {label} kernels") if wait and fmt == "table" else (None, lambda: None)
     try:
-        runs = collect.pull_outputs(project, comp, update, do_wait=wait)
+        runs = collect.pull_outputs(project, comps[0] if len(comps) == 1 else None, update, do_wait=wait)
     finally:
         stop()
+    if not runs:
+        _note(f"no runs recorded for {label} on {project.config.backend} yet (kpush train --arch NAME starts one)")
     for run in runs:
         if run.status.value == "ERROR":
-            errors.print(f"[red]{run.slug} failed:[/] {escape(run.failure_message)}")
-            tail = collect.log_tail(project, run)
-            if tail:
-                errors.print(tail, markup=False, highlight=False)
-    rows = results.result_rows(runs, _solution(project, comp))
-    if fmt == "table":
-        console.print(results.rich_table(rows, title=f"{comp}: results, best TTA error first"))
-    else:
-        sys.stdout.write(results.export(rows, fmt))
-    plot = results.plot_errors(runs, project.config.outputs_dir / "results.png")
-    if plot:
-        errors.print(f"validation error per epoch: {plot.relative_to(project.config.project_dir)}")
-
-
-def _solution(project, competition: str) -> Optional[Path]:
-    """Local competitions may carry hidden labels; Kaggle's never reach us."""
-    if project.config.backend != "local":
-        return None
-    return project.config.resolve(project.config.competitions_root) / competition / "solution.csv"
+            _show_failure(project, run)
+    _show_results(project, comps, runs, fmt)
+    collect.check_finished(runs)
 
 
 @pull_app.command("data")
@@ -308,11 +268,15 @@ def submit_ensemble(
     from .views import submission_table
 
     project = _project(backend, competition=competition, code_competition=code_competition)
-    comp = project.config.competition
+    comp = submit.choose_competition(project)
     from .select import choose
 
     parsed = _parse_weights(weights)
-    members, parsed, steps = choose(submit.choose_members(project, comp, runs), top, select, parsed)
+    candidates = submit.choose_members(project, comp, runs)
+    if top is not None and top > len(candidates) > 0:
+        _note(f"--top {top}: only {len(candidates)} finished run{'s' if len(candidates) > 1 else ''} of {comp} "
+              f"to choose from; using {'it' if len(candidates) == 1 else 'all of them'}")
+    members, parsed, steps = choose(candidates, top, select, parsed)
     for number, step in enumerate(steps, 1):
         console.print(f"greedy step {number}: + {step['added']}  valid error {step['valid_error']:.4f}  "
                       f"log loss {step['valid_nll']:.4f}")
@@ -402,7 +366,33 @@ def _main(app: typer.Typer) -> Callable[[], None]:
             if debug:
                 raise
             message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-            errors.print(f"[red]error:[/] {escape(message)} (see --help)", highlight=False, soft_wrap=True)
+    if watch:
+        from .collect import check_finished
+        check_finished(runs)
+
+
+@stop_app.command()
+def stop_runs(
+    runs: Optional[list[str]] = typer.Argument(None, help="Runs by slug, name or arch."),
+    every: bool = typer.Option(False, "--all", help="Stop every queued or running run."),
+    backend: Optional[str] = BackendOpt,
+):
+    """Stop queued or running runs (local backend; on Kaggle, stop kernels in its web UI)."""
+    from . import stop
+    from .views import status_table
+
+    project = _project(backend)
+    chosen = stop.chosen(project, runs, every)
+    if not chosen and project.config.backend == "local":
+        console.print("no queued or running runs to stop")
+        return
+    stopped = stop.stop(project, chosen)
+    partners = sorted({r.slug for r in stopped} - {r.slug for r in chosen})
+    if partners:
+        _note(f"stopping a pack kernel stopped the runs packed with it too: {', '.join(partners)}")
+    console.print(status_table(stopped, title="Stopped"))
+            if message.strip():  # (a bare `kpush` has already printed its help: nothing to add)
+                errors.print(f"[red]error:[/] {escape(message)} (see --help)", highlight=False, soft_wrap=True)
             sys.exit(getattr(exc, "exit_code", 2))
         except (KeyboardInterrupt, typer.Abort):
             errors.print("interrupted: the store is consistent; run the command again to carry on")
@@ -420,3 +410,4 @@ kpush = _main(push_app)
 kpull = _main(pull_app)
 ksubmit = _main(submit_app)
 kstatus = _main(status_app)
+kstop = _main(stop_app)

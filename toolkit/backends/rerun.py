@@ -55,11 +55,12 @@ def refuse_file(competition: str) -> BackendError:
 def check_submittable(backend: "LocalBackend", competition: str, slug: str, version: int) -> dict:
     """The version's state, if Kaggle would take it as a code submission: it ran successfully, has the
     competition attached and the internet off (the checks tests/kaggle_emulator.py makes too)."""
-    run_dir = backend._existing(slug, version)
+    status = backend.status(slug, version).status  # refreshed: a runner that died reads ERROR
+    run_dir = backend._run_dir(slug, version)
     state = json.loads((run_dir / "state.json").read_text())
     ref = f"{backend.username}/{slug} version {version}"
-    if state.get("status") != Status.COMPLETE.value:
-        raise BackendError(f"kernel {ref} has not run successfully ({state.get('status')})",
+    if status != Status.COMPLETE:
+        raise BackendError(f"kernel {ref} has not run successfully ({status.value})",
                            "a code competition reruns a version that completed: wait for it, or push a new one")
     meta = json.loads((run_dir / "kernel" / "kernel-metadata.json").read_text())
     if competition not in meta.get("competition_sources", []):
@@ -67,7 +68,7 @@ def check_submittable(backend: "LocalBackend", competition: str, slug: str, vers
                            "add it to competition_sources and push a new version")
     if internet_enabled(meta):
         raise BackendError(f"kernel {ref} has the internet enabled; code competitions rerun notebooks offline",
-                           "push it with enable_internet false")
+                           "push a version with enable_internet false in its kernel-metadata.json")
     return state
 
 
