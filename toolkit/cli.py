@@ -347,25 +347,6 @@ def status(
         console.print(submission_table(subs))
     if refresh or watch:
         _show_quota(project)
-
-
-def _main(app: typer.Typer) -> Callable[[], None]:
-    def main() -> None:
-        debug = "--debug" in sys.argv or os.environ.get("TOOLKIT_DEBUG") == "1"
-        args = [a for a in sys.argv[1:] if a != "--debug"]
-        try:
-            app(args=args, standalone_mode=False)
-        except ToolkitError as exc:
-            if debug:
-                raise
-            errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            sys.exit(exc.exit_code)
-        except typer.Exit as exc:
-            sys.exit(exc.exit_code)
-        except typer.TyperException as exc:  # usage errors (typer's own click)
-            if debug:
-                raise
-            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
     if watch:
         from .collect import check_finished
         check_finished(runs)
@@ -391,6 +372,25 @@ def stop_runs(
     if partners:
         _note(f"stopping a pack kernel stopped the runs packed with it too: {', '.join(partners)}")
     console.print(status_table(stopped, title="Stopped"))
+
+
+def _main(app: typer.Typer) -> Callable[[], None]:
+    def main() -> None:
+        debug = "--debug" in sys.argv or os.environ.get("TOOLKIT_DEBUG") == "1"
+        args = [a for a in sys.argv[1:] if a != "--debug"]
+        try:
+            app(args=args, standalone_mode=False)
+        except ToolkitError as exc:
+            if debug:
+                raise
+            errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except typer.Exit as exc:
+            sys.exit(exc.exit_code)
+        except typer.TyperException as exc:  # usage errors (typer's own click)
+            if debug:
+                raise
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
             if message.strip():  # (a bare `kpush` has already printed its help: nothing to add)
                 errors.print(f"[red]error:[/] {escape(message)} (see --help)", highlight=False, soft_wrap=True)
             sys.exit(getattr(exc, "exit_code", 2))
@@ -400,10 +400,18 @@ def stop_runs(
         except Exception as exc:  # a bug: say so in one line, with the way to see more
             if debug:
                 raise
-            errors.print(f"[red]unexpected error:[/] {type(exc).__name__}: {escape(str(exc))} (rerun with --debug for details)",
-                         highlight=False, soft_wrap=True)
+            errors.print(_unexpected(exc), highlight=False, soft_wrap=True)
             sys.exit(1)
     return main
+
+
+def _unexpected(exc: Exception) -> str:
+    from .recover import is_damage
+
+    if is_damage(exc):  # the registry file went bad while this command used it
+        return (f"[red]error:[/] the run registry is damaged ({escape(str(exc))}) (run the command again: the file "
+                "is set aside and the registry rebuilt from the backend)")
+    return f"[red]unexpected error:[/] {type(exc).__name__}: {escape(str(exc))} (rerun with --debug for details)"
 
 
 kpush = _main(push_app)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from collections import Counter
 
 from rich.table import Table
 
@@ -11,6 +13,26 @@ from .store import Run, Submission
 
 STYLES = {Status.COMPLETE: "green", Status.ERROR: "red", Status.RUNNING: "cyan", Status.QUEUED: "yellow",
           Status.NEW: "dim"}
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)|KeyboardInterrupt)\b")
+
+
+def cause(message: str, limit: int = 300) -> str:
+    """One line for a failure. A message holding a traceback (a DataLoader worker's error carries its
+    whole traceback) is reduced to its last line naming an exception: the real cause."""
+    lines = [line.strip() for line in ANSI.sub("", message or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    errors = [line for line in lines if ERROR_LINE.match(line)]
+    line = errors[-1] if len(lines) > 1 and errors else lines[0]
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def counted(lines: list[str]) -> list[str]:
+    """Repeated lines once each, with how many times they came (a 200-row sweep's same note)."""
+    return [line if n == 1 else f"{line} (x{n})" for line, n in Counter(lines).items()]
 
 
 def _age(since: float | None, until: float | None = None) -> str:
@@ -26,7 +48,7 @@ def status_table(runs: list[Run], title: str = "Runs") -> Table:
         table.add_column(column)
     for run in runs:
         style = STYLES.get(run.status, "")
-        note = run.failure_message or ("waiting for a free slot" if run.status == Status.NEW else run.url)
+        note = cause(run.failure_message, 120) or ("waiting for a free slot" if run.status == Status.NEW else run.url)
         table.add_row(str(run.id), run.slug, run.kind, str(run.version or "-"),
                       f"[{style}]{run.status.value}[/]" if style else run.status.value,
                       _age(run.pushed_at, run.finished_at), run.backend, note or "")
@@ -41,4 +63,24 @@ def submission_table(subs: list[Submission]) -> Table:
         table.add_row(str(sub.id), sub.competition, "\n".join(sub.members), ", ".join(f"{w:g}" for w in sub.weights),
                       sub.status + (f": {sub.error}" if sub.error else ""),
                       "-" if sub.score is None else f"{sub.score:.4f}", sub.ref)
+    return table
+
+
+def plan_table(loaded, planned, estimates, fresh) -> Table:
+    """kpush sweep's plan: what each row will do, and its GPU-minute estimate."""
+    from .sweep import DEFAULT_MIN_PER_EPOCH
+
+    total = sum(e.minutes for e, p in zip(estimates, planned) if p in fresh) / 60
+    table = Table(title=f"{loaded.path.name}: {len(planned)} runs, {len(fresh)} to push, "
+                        f"about {total:.1f} GPU hours", header_style="bold")
+    for column in ("slug", "arch", "item", "batch", "ep", "bs", "accum", "seed", "est. min", "action"):
+        table.add_column(column)
+    for item_, est in zip(planned, estimates):
+        spec = item_.spec
+        minutes = f"{est.minutes:.0f}" + ("" if est.measured else "*")
+        table.add_row(spec.slug, spec.arch, spec.item, spec.batch, str(spec.epochs), str(spec.bs), str(spec.accum),
+                      str(spec.seed), minutes, "push" if item_ in fresh else "skip (pushed)")
+    if not all(e.measured for e in estimates):
+        table.caption = (f"* assumes {DEFAULT_MIN_PER_EPOCH:g} min/epoch: no finished run of that arch, transforms and "
+                         "bs on record")
     return table

@@ -8,6 +8,8 @@ queued kernel.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 import traceback
@@ -18,16 +20,20 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from ..config import load_config
+from ..views import ANSI, cause
 from .base import Status
 from .local import LocalBackend, finish
+
+KERNEL_PID = "kernel.pid"  # the notebook kernel runs in a session of its own; stop() needs its group too
 
 
 def _log_outputs(log, cell, index: int) -> None:
     for output in cell.get("outputs", []):
         if output.get("output_type") == "stream":
             text = output.get("text", "")
-        elif output.get("output_type") == "error":
-            text = f"{output.get('ename')}: {output.get('evalue')}\n"
+        elif output.get("output_type") == "error":  # the whole traceback, readable: it ends at the cause
+            lines = output.get("traceback") or [f"{output.get('ename')}: {output.get('evalue')}"]
+            text = ANSI.sub("", "\n".join(lines)) + "\n"
         elif "text/plain" in output.get("data", {}):
             text = output["data"]["text/plain"] + "\n"
         else:
@@ -44,14 +50,16 @@ def run(run_dir: Path, timeout_s: int) -> tuple[Status, str]:
         client = NotebookClient(notebook, timeout=timeout_s, kernel_name="python3",
                                 resources={"metadata": {"path": str(working)}})
         client.on_cell_executed = lambda cell, cell_index, execute_reply: _log_outputs(log, cell, cell_index)
+        client.on_notebook_start = lambda notebook: _record_kernel_pid(client, run_dir)
         try:
-            client.execute()
+            # Only the kernel sees Kaggle's package set and read-only inputs, not this runner (it is the toolkit).
+            client.execute(env={**os.environ, **state.get("kernel_env", {})})
             status, message = Status.COMPLETE, ""
         except CellExecutionError as exc:
             status, message = Status.ERROR, _failure(notebook, exc)
             log.write(f"\n{message}\n")
         except (CellTimeoutError, DeadKernelError) as exc:
-            status, message = Status.ERROR, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+            status, message = Status.ERROR, cause(f"{type(exc).__name__}: {str(exc).strip()}")
             log.write(f"\n{message}\n")
         finally:
             nbformat.write(notebook, run_dir / "executed.ipynb")
@@ -59,12 +67,38 @@ def run(run_dir: Path, timeout_s: int) -> tuple[Status, str]:
 
 
 def _failure(notebook, exc: CellExecutionError) -> str:
-    """'cell N: ErrorName: message', as the failing cell reported it."""
+    """'cell N: ErrorName: message' in one line, naming the real cause: an error re-raised from a
+    DataLoader worker carries the worker's traceback, whose last line is what went wrong."""
     for index, cell in enumerate(notebook.cells):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                return f"cell {index}: {output.get('ename')}: {output.get('evalue')}"[:1000]
-    return f"{exc.ename}: {exc.evalue}"[:1000]
+                return f"cell {index}: " + cause(f"{output.get('ename')}: {output.get('evalue')}")
+    return cause(f"{exc.ename}: {exc.evalue}")
+
+
+def _record_kernel_pid(client: NotebookClient, run_dir: Path) -> None:
+    try:
+        (run_dir / KERNEL_PID).write_text(str(client.km.provisioner.process.pid))
+    except (AttributeError, OSError):  # another provisioner: stop() then reaches only the runner
+        pass
+
+
+def stop_processes(run_dir: Path, runner_pid: object) -> None:
+    """Kill the runner's process group and the notebook kernel's (with anything the kernel started:
+    a pack's runs, DataLoader workers). Each is its own session leader, so pid == process group id."""
+    pids = [runner_pid]
+    try:
+        pids.append(int((run_dir / KERNEL_PID).read_text()))
+    except (OSError, ValueError):
+        pass
+    for pid in pids:
+        if not isinstance(pid, int) or pid <= 1:
+            continue
+        try:
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def main(argv: list[str]) -> int:

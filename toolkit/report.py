@@ -1,0 +1,121 @@
+"""What commands print besides their tables: notes, failures, results per competition, estimates,
+live waits. Console output goes to stdout (tables, results) and stderr (notes, errors)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+from rich.console import Console
+from rich.markup import escape
+
+from .errors import ToolkitError
+
+# Wide tables stay readable when output goes to a file or CI log instead of a terminal.
+console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 220)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() or os.environ.get("COLUMNS") else 220)
+
+
+def note(line: str) -> None:
+    errors.print(f"[yellow]note:[/] {escape(line)}", highlight=False, soft_wrap=True)
+
+
+def notices(planned) -> None:
+    """Each note once, with a count: a 200-row sweep of one arch has one thing to say, not 200."""
+    from .views import counted
+
+    for line in counted([item.notice for item in planned if item.notice]):
+        note(line)
+
+
+def need_competitions(project) -> None:
+    """In a folder with no competition at all, say how to get one here (not a Makefile target)."""
+    config = project.config
+    root = config.resolve(config.competitions_root)
+    if config.backend == "local" and not (root.is_dir() and any(p.is_dir() for p in root.iterdir())):
+        raise ToolkitError(f"no competitions in {root}", "`python -m toolkit.demo` builds the demo competition "
+                           "there; or put a competition folder in it, as the README's Competitions section shows")
+
+
+def say_durations(project, recorded, planned) -> None:
+    """Before the local backend starts runs: how long each will take here, and the ways out."""
+    if project.config.backend != "local":
+        return
+    from .duration import LONG_MIN, describe, estimate, total_line
+
+    specs = {item.spec.slug: item.spec for item in planned}
+    cache: dict = {}
+    durations = [(run.slug, estimate(project, specs[run.slug], cache)) for run, action in recorded
+                 if action == "new" and run.slug in specs]
+    if len(durations) <= 3:
+        for slug, duration in durations:
+            console.print(describe(slug, duration), highlight=False)
+    elif durations:
+        console.print(total_line(durations), highlight=False)
+    if any(d.minutes is None or d.minutes >= LONG_MIN for _, d in durations):
+        note("long on this machine: `--backend kaggle` runs it on Kaggle's GPUs instead; "
+             "`kstop SLUG` stops a local run")
+
+
+def live_waiter(title: str) -> tuple[Callable, Callable]:
+    """A live status table for long waits: (on_update, stop)."""
+    from rich.live import Live
+    from .views import status_table
+
+    live = Live(console=console, refresh_per_second=2, transient=False)
+    started = []
+
+    def update(runs) -> None:
+        if not runs and not started:  # nothing to wait for: no empty table
+            return
+        if not started:
+            live.start()
+            started.append(True)
+        live.update(status_table(runs, title=title))
+
+    def stop() -> None:
+        if started:
+            live.stop()
+            console.print()
+
+    return update, stop
+
+
+def show_failure(project, run) -> None:
+    """The cause in one line, then the end of the log (which ends at that cause)."""
+    from .collect import log_tail
+    from .views import cause
+
+    errors.print(f"[red]{run.slug} failed:[/] {escape(cause(run.failure_message) or 'no message')}")
+    tail = log_tail(project, run)
+    if tail:
+        errors.print(tail, markup=False, highlight=False)
+
+
+def show_results(project, comps: list[str], runs, fmt: str) -> None:
+    """A results table and a plot (outputs/results-<competition>.png) per competition."""
+    from . import results
+
+    exported = []
+    for comp in comps:
+        mine = [r for r in runs if r.competition == comp]
+        if not mine:
+            continue
+        rows = results.result_rows(mine, solution(project, comp))
+        if fmt == "table":
+            console.print(results.rich_table(rows, title=f"{comp}: results, best TTA error first"))
+        exported += rows
+        plot = results.plot_errors(mine, project.config.outputs_dir / f"results-{comp}.png")
+        if plot:
+            errors.print(f"validation error per epoch: {plot.relative_to(project.config.project_dir)}")
+    if fmt != "table":
+        sys.stdout.write(results.export(exported, fmt))
+
+
+def solution(project, competition: str) -> Optional[Path]:
+    """Local competitions may carry hidden labels; Kaggle's never reach us."""
+    if project.config.backend != "local":
+        return None
+    return project.config.resolve(project.config.competitions_root) / competition / "solution.csv"
