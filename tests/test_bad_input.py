@@ -4,6 +4,7 @@ kernels/ folder byte for byte as they were."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import shutil
@@ -102,6 +103,27 @@ def utf16_sample(c: Path) -> None:
     (c / "sample_submission.csv").write_bytes((c / "sample_submission.csv").read_text().encode("utf-16"))
 
 
+def csv_labels(header: tuple[str, ...] = ("image_id", "label"),
+               edit: Callable[[list[list[str]]], list[list[str]]] = lambda rows: rows) -> Callable[[Path], None]:
+    """The demo relabelled by a CSV: its training images moved directly into train_images/, and train.csv
+    (one row per image: its name, then its class, or as `header` and `edit` make them)."""
+    def change(c: Path) -> None:
+        train, rows = c / "train_images", []
+        for image in sorted(train.glob("*/*.png")):
+            rows.append([image.name, "1", image.parent.name] if len(header) == 3 else [image.name, image.parent.name])
+            image.rename(train / image.name)
+        for folder in [p for p in train.iterdir() if p.is_dir()]:
+            folder.rmdir()
+        with open(c / "train.csv", "w", newline="") as fh:
+            csv.writer(fh).writerows([list(header)] + edit(rows))
+    return change
+
+
+def loose_images_only(c: Path) -> None:
+    csv_labels()(c)
+    (c / "train.csv").unlink()
+
+
 def sweep(text: str) -> Callable[[Path], None]:
     return lambda project: (project / "bad.toml").write_text(text)
 
@@ -189,6 +211,24 @@ CASES = [
     ("empty-test-images", ok_train(), comp(empty_test_images), {}, ["test_images has no images"]),
     ("duplicate-sample-id", ok_train(), comp(duplicate_sample_id), {}, ["more than once", "one row per test image"]),
     ("sample-not-utf8", ok_train(), comp(utf16_sample), {}, ["sample_submission.csv is not UTF-8 text"]),
+    # competitions labelled by a CSV (train_images/<image>, train.csv) and their settings
+    ("csv-no-label-column", ok_train(), comp(csv_labels(("image_id", "fold", "kind"))), {},
+     ["no column named like a label", "image_id, fold, kind", "label_column", "TOOLKIT_LABEL_COLUMN"]),
+    ("csv-image-without-row", ok_train(), comp(csv_labels(edit=lambda rows: rows[1:])), {},
+     ["1 training images have no row in", "train.csv", "add a row"]),
+    ("csv-id-without-image", ok_train(), comp(csv_labels(edit=lambda rows: rows + [["ghost.png", "zero"]])), {},
+     ["lists 1 ids without an image", "ghost.png", "remove those rows"]),
+    ("csv-single-class", ok_train(), comp(csv_labels(edit=lambda rows: [[r[0], "zero"] for r in rows])), {},
+     ["gives every training image the label 'zero'", "two classes"]),
+    ("csv-missing", ok_train(), comp(loose_images_only), {}, ["not in class folders and no CSV", "add train.csv"]),
+    ("csv-configured-missing", ok_train(), comp(csv_labels()), {"TOOLKIT_LABELS_CSV": "labels.csv"},
+     ["labels_csv labels.csv is not a file", "its CSV files: sample_submission.csv, train.csv"]),
+    ("csv-configured-column-missing", ok_train(), comp(csv_labels()), {"TOOLKIT_ID_COLUMN": "id"},
+     ["id_column 'id' is not a column", "image_id, label"]),
+    ("toml-labels-csv-path", ok_train(), toml('labels_csv = "data/train.csv"\n'), {},
+     ["labels_csv must be the name of a CSV file at the competition root", "train.csv"]),
+    ("toml-same-label-columns", ok_train(), toml('id_column = "x"\nlabel_column = "x"\n'), {},
+     ["id_column and label_column are both 'x'"]),
     # sweep files
     ("sweep-missing-file", ["kpush", "sweep", "nope.toml", "--dry-run"], None, {}, ["nope.toml", "does not exist"]),
     ("sweep-is-a-folder", ["kpush", "sweep", "kernels", "--dry-run"], None, {}, ["kernels is a folder", ".toml file"]),

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from toolkit.competition import (IMAGE_EXTENSIONS, available, check_competition, find_competition, image_files,
-                                 is_image, public_entries)
-from toolkit.demo import CLASSES, NAME, build_competition
+                                 is_image, kernel_labelling, labelling, public_entries, train_labels)
+from toolkit.demo import CLASSES, CSV_NAME, NAME, build_competition
 from toolkit.errors import CompetitionError
 
 
@@ -308,3 +308,194 @@ def test_a_sample_submission_needs_two_columns(comp):
     (comp / "sample_submission.csv").write_text("\n".join(r[0] for r in rows) + "\n")
     with pytest.raises(CompetitionError, match="an id column and a label column"):
         check_competition(comp)
+
+
+# -- competitions labelled by a CSV: train_images/<image> and train.csv ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def built_csv(tmp_path_factory) -> Path:
+    return build_competition(tmp_path_factory.mktemp("csv-competitions"), limit=60, csv_labels=True)
+
+
+@pytest.fixture
+def csv_comp(built_csv, tmp_path) -> Path:
+    return Path(shutil.copytree(built_csv, tmp_path / built_csv.name))
+
+
+def write_rows(path: Path, rows: list[list[str]]) -> None:
+    with open(path, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+
+
+def refusal(comp: Path, given: dict | None = None) -> CompetitionError:
+    with pytest.raises(CompetitionError) as info:
+        check_competition(comp, given)
+    return info.value
+
+
+def test_csv_demo_shape_and_labels(built_csv, built):
+    assert built_csv.name == CSV_NAME
+    assert all(p.is_file() for p in (built_csv / "train_images").iterdir())
+    header, *rows = read_rows(built_csv / "train.csv")
+    assert header == ["image_id", "label"] and all("." not in r[0] for r in rows)  # ids without extension
+    check_competition(built_csv)
+    assert labelling(built_csv) == {"csv": "train.csv", "id": "image_id", "label": "label"}
+    assert labelling(built) is None  # class folders
+    # The same images with the same labels as the folder-labelled demo.
+    by_folder = {p.name: label for p, label in train_labels(built).items()}
+    assert {p.name: label for p, label in train_labels(built_csv).items()} == by_folder
+
+
+def test_csv_ids_may_carry_the_extension(csv_comp):
+    header, *rows = read_rows(csv_comp / "train.csv")
+    write_rows(csv_comp / "train.csv", [header] + [[r[0] + ".png", r[1]] for r in rows])
+    check_competition(csv_comp)
+    assert len(train_labels(csv_comp)) == len(rows)
+
+
+def test_the_label_column_is_found_by_name_among_others(csv_comp):
+    header, *rows = read_rows(csv_comp / "train.csv")
+    write_rows(csv_comp / "train.csv", [["fold", "image_id", "Target"]] + [["1", r[0], r[1]] for r in rows])
+    assert labelling(csv_comp) == {"csv": "train.csv", "id": "image_id", "label": "Target"}
+
+
+def test_an_unnamed_label_column_among_several_must_be_given(csv_comp):
+    header, *rows = read_rows(csv_comp / "train.csv")
+    write_rows(csv_comp / "train.csv", [["fold", "image", "species"]] + [["1", r[0], r[1]] for r in rows])
+    error = refusal(csv_comp)
+    assert "no column named like a label" in error.message and "fold, image, species" in error.message
+    assert "label_column" in error.hint and "TOOLKIT_LABEL_COLUMN" in error.hint
+    assert labelling(csv_comp, {"label": "species"}) == {"csv": "train.csv", "id": "image", "label": "species"}
+    assert "is not a column" in refusal(csv_comp, {"label": "kind"}).message
+
+
+def test_two_columns_of_file_names_make_the_id_ambiguous(csv_comp):
+    header, *rows = read_rows(csv_comp / "train.csv")
+    write_rows(csv_comp / "train.csv", [["image_id", "file", "label"]] + [[r[0], r[0] + ".png", r[1]] for r in rows])
+    error = refusal(csv_comp)
+    assert "more than one column (image_id, file)" in error.message and "id_column" in error.hint
+    assert labelling(csv_comp, {"id": "file"})["id"] == "file"
+    assert "is its id column" in refusal(csv_comp, {"id": "file", "label": "file"}).message
+
+
+def test_ids_that_name_no_image_are_refused(csv_comp):
+    header, *rows = read_rows(csv_comp / "train.csv")
+    write_rows(csv_comp / "train.csv", [header] + [["img_" + r[0], r[1]] for r in rows])
+    error = refusal(csv_comp)
+    assert "no column holds the training images' file names" in error.message
+    assert "image_id, label" in error.message and "id_column" in error.hint
+
+
+def test_an_image_without_a_row_is_refused(csv_comp):
+    header, *rows = read_rows(csv_comp / "train.csv")
+    write_rows(csv_comp / "train.csv", [header] + rows[1:])
+    error = refusal(csv_comp)
+    assert f"1 training images have no row in {csv_comp / 'train.csv'} (e.g. {rows[0][0]}.png)" in error.message
+
+
+def test_an_id_without_an_image_is_refused(csv_comp):
+    header, *rows = read_rows(csv_comp / "train.csv")
+    write_rows(csv_comp / "train.csv", [header] + rows + [["999999", "zero"]])
+    error = refusal(csv_comp)
+    assert "lists 1 ids without an image in train_images/ (e.g. '999999')" in error.message
+
+
+def test_an_image_labelled_twice_or_not_at_all_is_refused(csv_comp):
+    header, *rows = read_rows(csv_comp / "train.csv")
+    write_rows(csv_comp / "train.csv", [header] + rows + [[rows[0][0] + ".png", rows[0][1]]])
+    assert f"labels image {rows[0][0]}.png more than once" in refusal(csv_comp).message
+    write_rows(csv_comp / "train.csv", [header, [rows[0][0], " "]] + rows[1:])
+    assert f"gives no label for id '{rows[0][0]}'" in refusal(csv_comp).message
+
+
+def test_a_single_csv_class_is_not_enough(csv_comp):
+    header, *rows = read_rows(csv_comp / "train.csv")
+    write_rows(csv_comp / "train.csv", [header] + [[r[0], "zero"] for r in rows])
+    error = refusal(csv_comp)
+    assert "gives every training image the label 'zero'" in error.message and "two classes" in error.hint
+
+
+def test_csv_labels_ignore_hidden_folders_and_other_files(csv_comp):
+    _png(csv_comp / "train_images" / ".ipynb_checkpoints" / "x-checkpoint.png")  # fastai skips it
+    (csv_comp / "train_images" / "notes.txt").write_text("not an image")
+    check_competition(csv_comp)
+    assert labelling(csv_comp) is not None
+
+
+def test_an_id_naming_two_images_is_refused(csv_comp):
+    first = read_rows(csv_comp / "train.csv")[1][0]
+    twin = _png(csv_comp / "train_images" / f"{first}.jpg")
+    error = refusal(csv_comp)
+    assert f"id '{first}' names 2 images" in error.message and twin.name in error.message
+    assert "with their extensions" in error.hint
+
+
+def test_the_labels_csv_is_found_or_named(csv_comp):
+    header, *rows = read_rows(csv_comp / "train.csv")
+    write_rows(csv_comp / "meta.csv", [["source", "licence"], ["sklearn", "bsd"]])  # names no image
+    check_competition(csv_comp)
+    shutil.copy(csv_comp / "train.csv", csv_comp / "train_v2.csv")
+    error = refusal(csv_comp)
+    assert "several CSV files name them (train.csv, train_v2.csv)" in error.message
+    assert "labels_csv" in error.hint and "TOOLKIT_LABELS_CSV" in error.hint
+    assert labelling(csv_comp, {"csv": "train_v2.csv"})["csv"] == "train_v2.csv"
+    error = refusal(csv_comp, {"csv": "labels.csv"})
+    assert "labels_csv labels.csv is not a file" in error.message and "train.csv, train_v2.csv" in error.hint
+    assert "is not a file" in refusal(csv_comp, {"csv": "solution.csv"}).message  # kernels never see it
+
+
+def test_loose_images_without_a_csv_are_refused(csv_comp):
+    (csv_comp / "train.csv").unlink()
+    error = refusal(csv_comp)
+    assert "not in class folders and no CSV" in error.message and "train_images/<label>/<image>" in error.hint
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("image_id,label\n100000,zero,extra\n", "row 2 has 3 fields, its header 2"),
+    ("image_id,image_id\n100000,zero\n", "names column 'image_id' twice"),
+    ("image_id\n100000\n", "needs a header with an id column and a label column"),
+])
+def test_a_malformed_labels_csv_is_refused(csv_comp, text, expected):
+    (csv_comp / "train.csv").write_text(text)
+    assert expected in refusal(csv_comp).message
+
+
+def test_a_labels_csv_that_is_not_utf8_is_refused(csv_comp):
+    (csv_comp / "train.csv").write_bytes((csv_comp / "train.csv").read_text().encode("utf-16"))
+    error = refusal(csv_comp)
+    assert "train.csv is not UTF-8 text" in error.message and "id,label" in error.hint
+
+
+def test_kernel_labelling_without_a_local_copy(tmp_path):
+    absent = tmp_path / "only-on-kaggle"
+    assert kernel_labelling(absent, {"csv": "", "id": "", "label": ""}) is None  # class folders assumed
+    assert kernel_labelling(absent, {"csv": "", "id": "image_id", "label": "label"}) == \
+        {"csv": "train.csv", "id": "image_id", "label": "label"}
+    with pytest.raises(CompetitionError) as info:
+        kernel_labelling(absent, {"csv": "labels.csv", "id": "", "label": "label"})
+    assert "not on this machine" in info.value.message and "id_column and label_column" in info.value.hint
+
+
+def test_the_kernel_reads_the_labels_the_check_reads(csv_comp):
+    """The training notebook's CSV cell (pandas, fastai's get_files) gives every image the check's label,
+    with ids written with and without extensions, and leaves out images it has no row for."""
+    from fastai.data.transforms import get_files
+
+    from toolkit.render import render_train_notebook
+    from toolkit.spec import build_spec
+
+    header, *rows = read_rows(csv_comp / "train.csv")
+    write_rows(csv_comp / "train.csv", [["image_id", "label"]] +
+               [[r[0] + (".png" if i % 2 else ""), r[1]] for i, r in enumerate(rows)])
+    given = labelling(csv_comp)
+    nb = render_train_notebook(build_spec({"arch": "resnet18", "competition": CSV_NAME}), labels=given)
+    (cell,) = [c.source for c in nb.cells if "trn_labels =" in c.source]
+    space = {"LABELS": given, "path": csv_comp, "trn_path": csv_comp / "train_images",
+             "get_images": lambda folder: get_files(folder, extensions=IMAGE_EXTENSIONS)}
+    exec(cell, space)
+    kernel = {Path(f): space["label_of"](f) for f in space["labelled_images"](csv_comp / "train_images")}
+    assert kernel == train_labels(csv_comp)
+    assert set(kernel.values()) == {r[1] for r in rows}
+    extra = _png(csv_comp / "train_images" / "unlisted.png")
+    assert extra not in space["labelled_images"](csv_comp / "train_images") and len(kernel) == len(rows)

@@ -175,3 +175,24 @@ def test_a_missing_project_folder_is_not_created(tmp_path, monkeypatch):
     monkeypatch.setenv("TOOLKIT_PROJECT", str(tmp_path / "file"))
     with pytest.raises(ConfigError, match="is not a folder"):
         load_config()
+
+
+def test_labels_settings_from_file_and_env(tmp_path, monkeypatch):
+    assert load_config(tmp_path).labels_given == {"csv": "", "id": "", "label": ""}  # detect
+    write_toml(tmp_path, 'labels_csv = "train.csv"\nid_column = "image"\n')
+    monkeypatch.setenv("TOOLKIT_LABEL_COLUMN", "species")
+    assert load_config(tmp_path).labels_given == {"csv": "train.csv", "id": "image", "label": "species"}
+
+
+@pytest.mark.parametrize("text,expected", [
+    ('labels_csv = "data/train.csv"\n', "labels_csv must be the name of a CSV file at the competition root"),
+    ('labels_csv = "train.txt"\n', "not 'train.txt'"),
+    ('labels_csv = ".."\n', "not '..'"),
+    ('id_column = "x"\nlabel_column = "x"\n', "id_column and label_column are both 'x'"),
+    ("id_column = 3\n", "'id_column' must be a string"),
+])
+def test_bad_labels_settings(tmp_path, text, expected):
+    write_toml(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert expected in info.value.message

@@ -3,8 +3,10 @@ run -> pull -> ensemble -> submit -> score end to end on a tiny competition."""
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -97,12 +99,19 @@ def test_exhausted_weekly_quota_ends_kpush_with_one_line(tmp_path, monkeypatch, 
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("layout", ["current", "flat"])  # where Kaggle mounts inputs today, and before
-def test_cli_end_to_end_over_the_emulator(tmp_path, monkeypatch, layout):
+# Where Kaggle mounts inputs today, and before; and a competition labelled by train.csv, which exists only on
+# "Kaggle" here, so its columns come from the settings.
+@pytest.mark.parametrize("layout,csv_labels", [("current", False), ("flat", False), ("current", True)],
+                         ids=["current", "flat", "csv-labels"])
+def test_cli_end_to_end_over_the_emulator(tmp_path, monkeypatch, layout, csv_labels):
     from toolkit.demo import build_competition
 
-    build_competition(tmp_path / "competitions", limit=120)
+    comp = build_competition(tmp_path / "competitions", limit=120, csv_labels=csv_labels)
     emu = start(tmp_path, monkeypatch, tmp_path / "competitions", run_kernels=True, input_layout=layout)
+    monkeypatch.setenv("TOOLKIT_COMPETITION", comp.name)
+    if csv_labels:
+        monkeypatch.setenv("TOOLKIT_ID_COLUMN", "image_id")
+        monkeypatch.setenv("TOOLKIT_LABEL_COLUMN", "label")
     runner = CliRunner()
     try:
         pushed = runner.invoke(cli.push_app, ["train", "--arch", "resnet18", *TINY, "--backend", "kaggle"],
@@ -118,7 +127,7 @@ def test_cli_end_to_end_over_the_emulator(tmp_path, monkeypatch, layout):
     train, ensemble = [r.body for r in emu.calls("SaveKernel")]
     assert train["machineShape"] == "NvidiaTeslaT4" and train["enableGpu"] is True
     assert train["isPrivate"] is True and train["enableInternet"] is True
-    assert train["competitionDataSources"] == ["digits-demo"] and train["sessionTimeoutSeconds"] == 43200
+    assert train["competitionDataSources"] == [comp.name] and train["sessionTimeoutSeconds"] == 43200
     assert json.loads(train["text"])["metadata"]["kernelspec"]["name"] == "python3"
     slug = train["slug"].split("/")[1]
     # The documented kernel source form (owner/slug); the kernel checks it got the version pulled here.
@@ -130,7 +139,17 @@ def test_cli_end_to_end_over_the_emulator(tmp_path, monkeypatch, layout):
 
     (sub,) = emu.submissions.values()
     project = Project(load_config(backend="kaggle"))
-    (stored,) = project.store.submissions("digits-demo")
+    (stored,) = project.store.submissions(comp.name)
     assert stored.status == "COMPLETE" and stored.score == pytest.approx(float(sub["publicScore"]))
     assert f"ensemble score: {stored.score:.4f}" in submitted.output
     assert all(r.status == Status.COMPLETE for r in project.store.runs())
+    # The kernel learnt the classes the labels name: the class folders, or train.csv's label column.
+    import torch
+
+    run = next(r for r in project.store.runs() if r.kind == "train")
+    vocab = torch.load(Path(run.output_dir) / "tta.pkl", weights_only=True)["vocab"]
+    if csv_labels:
+        with open(comp / "train.csv") as fh:
+            assert vocab == sorted({row["label"] for row in csv.DictReader(fh)})
+    else:
+        assert vocab == sorted(p.name for p in (comp / "train_images").iterdir())

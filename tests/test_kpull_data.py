@@ -150,3 +150,19 @@ def test_a_competition_in_another_shape_is_kept_aside(emulator, project):
     assert "not in Paddy's shape" in line and "no train_images/ folder" in line and str(kept) in line
     assert sorted(p.name for p in root.iterdir()) == [".tiny-comp.unchecked"]  # no zip, nothing under tiny-comp
     assert files(kept) == {"sample_submission.csv"}
+
+
+def test_a_csv_labelled_competition_is_counted_by_its_labels(tmp_path, project):
+    """train_images/<image> with train.csv: checked as such, and its classes are the CSV's, not one folder."""
+    from toolkit.demo import CSV_NAME
+
+    served = tmp_path / "served-csv"
+    build_competition(served, limit=40, csv_labels=True)
+    emu = KaggleEmulator(tmp_path / "emu-csv", served, USER, KEY).start()
+    try:
+        result = kpull(emu, project, "--competition", CSV_NAME)
+    finally:
+        emu.stop()
+    assert result.returncode == 0, result.stderr
+    assert f"ready: competitions/{CSV_NAME} (30 training images in 10 classes, 10 test images)" in result.stdout
+    assert (project / "competitions" / CSV_NAME / "train.csv").is_file()

@@ -74,11 +74,58 @@ def test_push_pull_ensemble_submit(project):
     # Scored against the hidden labels, which the kernels never saw.
     from toolkit.scoring import accuracy
     assert score == pytest.approx(accuracy(submission, project / "competitions" / "digits-demo" / "solution.csv"))
-    for sandbox in (project / ".toolkit" / "local" / "kernels").glob("*/v1/input/digits-demo"):
-        assert not (sandbox / "solution.csv").exists()
+    sandboxes = list((project / ".toolkit" / "local" / "kernels").glob("*/v1/input/competitions/digits-demo"))
+    assert len(sandboxes) == 3 and not any((sandbox / "solution.csv").exists() for sandbox in sandboxes)
 
     # The pretrained run really used the packaged weights; the other trained from scratch.
     metrics = {Path(o).parent.name.rsplit("-", 1)[0]: json.loads((Path(o) / "metrics.json").read_text())
                for _, kind, _, _, o in runs if kind == "train"}
     assert metrics["tf-efficientnet-lite0"]["weights"] == "file"
     assert metrics["resnet18"]["weights"] == "none"
+
+    # --predict: the ensemble kernel rebuilds both models from model.pth + model.json (weights only, no
+    # download) and runs TTA itself; it agrees with the stored predictions up to TTA's random augmentation.
+    predicted = run("ksubmit", "ensemble", "--predict", env=env, cwd=project)
+    assert predicted.returncode == 0, predicted.stderr
+    assert "rerun estimate: ~" in predicted.stdout
+    (out,) = db.execute("SELECT output_dir FROM runs WHERE kind = 'ensemble' ORDER BY id DESC LIMIT 1").fetchone()
+    assert out != runs[2][4]
+    with open(Path(out) / "submission.csv") as fh:
+        again = list(csv.reader(fh))
+    assert [r[0] for r in again] == [r[0] for r in got]
+    agree = sum(a[1] == b[1] for a, b in zip(again[1:], got[1:])) / (len(got) - 1)
+    assert agree >= 0.8, agree
+    assert json.loads((Path(out) / "ensemble.json").read_text())["predicted"] is True
+
+
+@pytest.mark.e2e
+def test_a_csv_labelled_competition_trains_and_ensembles(tmp_path):
+    """Images directly in train_images/ and train.csv (ids without extension): the kernel learns the CSV's
+    classes, and its outputs pull and ensemble like a folder-labelled competition's."""
+    import torch
+
+    from toolkit.demo import CSV_NAME, build_competition
+
+    comp = build_competition(tmp_path / "competitions", limit=120, csv_labels=True)
+    env = {**os.environ, "TOOLKIT_POLL_INITIAL_S": "0.5", "TOOLKIT_POLL_MAX_S": "1", "COLUMNS": "200",
+           "TOOLKIT_COMPETITION": CSV_NAME}
+    tiny = ["--arch", "resnet18", "--item", "Resize(32)", "--batch",
+            "aug_transforms(size=32, min_scale=0.75, do_flip=False)", "--epochs", "1", "--bs", "32", "--scratch"]
+    pushed = run("kpush", "train", *tiny, env=env, cwd=tmp_path)
+    assert pushed.returncode == 0, pushed.stderr
+    pulled = run("kpull", "outputs", "--format", "json", env=env, cwd=tmp_path)
+    assert pulled.returncode == 0, pulled.stderr
+    assert [r["status"] for r in json.loads(pulled.stdout)] == ["COMPLETE"]
+    submitted = run("ksubmit", "ensemble", env=env, cwd=tmp_path)
+    assert submitted.returncode == 0, submitted.stderr
+    assert "ensemble score:" in submitted.stdout
+
+    db = sqlite3.connect(tmp_path / ".toolkit" / "runs.sqlite")
+    (train_out,), (ensemble_out,) = db.execute("SELECT output_dir FROM runs ORDER BY id").fetchall()
+    with open(comp / "train.csv") as fh:
+        classes = sorted({row["label"] for row in csv.DictReader(fh)})
+    outputs = torch.load(Path(train_out) / "tta.pkl", weights_only=True)
+    assert outputs["vocab"] == classes and outputs["probs"].shape[1] == len(classes)
+    assert all("/" not in f and f.endswith(".png") for f in outputs["valid_files"])  # directly in train_images/
+    with open(Path(ensemble_out) / "submission.csv") as fh:
+        assert {row["label"] for row in csv.DictReader(fh)} <= set(classes)

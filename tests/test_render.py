@@ -100,6 +100,20 @@ def test_hostile_name_stays_a_literal():
     assert calls == []
 
 
+def test_csv_labels_render_as_a_literal_and_only_when_given():
+    plain = "\n".join(code_cells(render_train_notebook(SPEC)))
+    assert "get_y=parent_label" in plain and "LABELS" not in plain and "pandas" not in plain
+    labels = {"csv": "train.csv", "id": "x'); __import__('os').system('id'); ('", "label": "class\n# %%"}
+    nb = render_train_notebook(SPEC, labels=labels)
+    assert_valid_notebook(nb)
+    assert labels in literal_assignments(nb).values()
+    code = "\n".join(code_cells(nb))
+    assert "get_items=labelled_images, get_y=label_of" in code and "parent_label" not in code
+    calls = [node for source in code_cells(nb) for node in ast.walk(ast.parse(python_only(source)))
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "system"]
+    assert calls == []
+
+
 def test_title_in_notebook_matches_slug():
     nb = render_train_notebook(SPEC)
     assert nb.cells[0].cell_type == "markdown"

@@ -43,6 +43,10 @@ class Config:
     code_competition: bool = False
     input_layout: str = "current"
     rerun_limit_h: float = 9.0  # a code competition's limit on the rerun of the submitted notebook
+    # Competitions labelled by a CSV (images directly in train_images/): which CSV and columns; empty: detect.
+    labels_csv: str = ""
+    id_column: str = ""
+    label_column: str = ""
     train: dict[str, Any] = field(default_factory=dict)
     given: frozenset[str] = frozenset()  # keys set by a flag, the environment or toolkit.toml
 
@@ -50,6 +54,11 @@ class Config:
     def explicit_poll(self) -> bool:
         """Whether the user set polling intervals (else each backend uses its own)."""
         return "poll_initial_s" in self.given or "poll_max_s" in self.given
+
+    @property
+    def labels_given(self) -> dict[str, str]:
+        """The configured labels CSV and columns, as competition.labelling takes them."""
+        return {"csv": self.labels_csv, "id": self.id_column, "label": self.label_column}
 
     @property
     def state_dir(self) -> Path:
@@ -79,6 +88,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "wait_timeout_s": (int, float), "max_output_mb": int, "accelerator": str, "internet": bool,
     "private": bool, "session_timeout_s": int, "api_timeout_s": (int, float), "code_competition": bool,
     "input_layout": str, "rerun_limit_h": (int, float), "train": dict,
+    "labels_csv": str, "id_column": str, "label_column": str,
 }
 _PATHS = {"competitions_root", "datasets_root"}
 # Durations that must be finite and above zero (a NaN would pass every `<` test and poll or wait forever).
@@ -177,6 +187,18 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"unknown input_layout '{config.input_layout}'", f"use one of: {', '.join(INPUT_LAYOUTS)}")
     if config.max_output_mb < 1:
         raise ConfigError(f"max_output_mb must be at least 1, not {config.max_output_mb}")
+    _validate_labels(config)
+
+
+def _validate_labels(config: Config) -> None:
+    """labels_csv names a CSV file at the competition root; the id and label columns differ."""
+    name = config.labels_csv
+    if name and (Path(name).name != name or name in (".", "..") or not name.lower().endswith(".csv")):
+        raise ConfigError(f"labels_csv must be the name of a CSV file at the competition root, not {name!r}",
+                          "e.g. labels_csv = \"train.csv\"")
+    if config.id_column and config.id_column == config.label_column:
+        raise ConfigError(f"id_column and label_column are both '{config.id_column}'",
+                          "the id column holds image file names, the label column their classes")
 
 
 def _type_name(expected: type | tuple[type, ...]) -> str:

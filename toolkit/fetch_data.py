@@ -58,13 +58,13 @@ def fetch(config: Config, slug: str, force: bool = False, show: Callable[[str], 
     try:
         _download(staging, slug, config.api_timeout_s, show)
         show(f"Checking {slug}")
-        _check(staging / slug, root / f".{slug}.unchecked")
+        _check(staging / slug, root / f".{slug}.unchecked", config.labels_given)
         _put_in_place(staging / slug, target, force)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if made_root and not any(root.iterdir()):  # a failed first download leaves no empty folder behind
             root.rmdir()
-    return _summary(target)
+    return _summary(target, config.labels_given)
 
 
 def _check_credentials() -> None:
@@ -153,20 +153,23 @@ def _failure(slug: str, outcome: Path) -> ToolkitError:
     return BackendError(f"downloading {slug} failed ({where}{message})", "run the command again; nothing was kept")
 
 
-def _check(folder: Path, kept: Path) -> None:
-    """Paddy's shape, or one line naming what is missing; the unpacked files are then kept at `kept`
-    (a download can be large: they may only need arranging) and the zip removed."""
+def _check(folder: Path, kept: Path, given: dict) -> None:
+    """Paddy's shape (or its CSV-labelled variant), or one line naming what is missing; the unpacked files
+    are then kept at `kept` (a download can be large: they may only need arranging) and the zip removed."""
     from .competition import check_competition
 
     try:
-        check_competition(folder)
+        check_competition(folder, given)
     except CompetitionError as exc:
         shutil.rmtree(kept, ignore_errors=True)
         os.replace(folder, kept)
+        # A labels CSV the toolkit could not read alone needs a setting, not rearranged files.
+        fix = exc.hint if "toolkit.toml" in exc.hint else ("arrange them as train_images/<label>/<image> (or "
+                                                           "train_images/<image> and train.csv), test_images/<image>, "
+                                                           "sample_submission.csv")
         raise CompetitionError(f"the download of {folder.name} is not in Paddy's shape: "
                                f"{exc.message.replace(str(folder), str(kept))}; its files were kept in {kept}",
-                               "arrange them as train_images/<label>/<image>, test_images/<image>, "
-                               f"sample_submission.csv, then rename the folder to {kept.parent / folder.name}") from None
+                               f"{fix}, then rename the folder to {kept.parent / folder.name}") from None
 
 
 def _put_in_place(folder: Path, target: Path, force: bool) -> None:
@@ -187,11 +190,11 @@ def _put_in_place(folder: Path, target: Path, force: bool) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _summary(path: Path) -> Fetched:
-    from .competition import image_files
+def _summary(path: Path, given: dict) -> Fetched:
+    from .competition import image_files, train_labels
 
-    train = image_files(path / "train_images")
-    return Fetched(path, len(train), len({p.parent.name for p in train}), len(image_files(path / "test_images")))
+    labels = train_labels(path, given)
+    return Fetched(path, len(labels), len(set(labels.values())), len(image_files(path / "test_images")))
 
 
 # -- the child process -------------------------------------------------------------------------

@@ -28,6 +28,7 @@ class Planned:
     metadata: dict
     notice: str = ""
     weights_file: str | None = None
+    labels: dict | None = None  # the labels CSV and its columns, or None for class folders
 
 
 def plan_train(project: Project, archs: list[str], params: dict[str, Any],
@@ -47,16 +48,21 @@ def plan_runs(project: Project, rows: list[tuple[dict[str, Any], str]],
     """Render one kernel per (raw values, where) row; `where` names the row in errors (e.g. a sweep line)."""
     config = project.config
     specs = [build_spec(values, where) for values, where in rows]
+    names = list(dict.fromkeys(s.competition for s in specs))
     if config.backend == "local":
-        for name in dict.fromkeys(s.competition for s in specs):
-            competitions.find_competition(config.resolve(config.competitions_root), name)
-    planned = [_prepare(project, spec, pretrained) for spec in specs]
+        for name in names:
+            competitions.find_competition(config.resolve(config.competitions_root), name, config.labels_given)
+    # How each competition labels its images. On the Kaggle backend its folder may exist only on Kaggle:
+    # then the configured columns are used when given, else class folders (see kernel_labelling).
+    labels = {name: competitions.kernel_labelling(config.resolve(config.competitions_root) / name,
+                                                  config.labels_given) for name in names}
+    planned = [_prepare(project, spec, pretrained, labels[spec.competition]) for spec in specs]
     for item in planned:  # written only once every run is known to be valid
         write_kernel_folder(item.folder, item.notebook, item.metadata)
     return planned
 
 
-def _prepare(project: Project, spec: RunSpec, pretrained: bool | None) -> Planned:
+def _prepare(project: Project, spec: RunSpec, pretrained: bool | None, labels: dict | None = None) -> Planned:
     weights_file, sources, notice = None, (), ""
     wanted = spec.pretrained if pretrained is None else pretrained
     if project.config.backend == "local" and wanted:
@@ -75,8 +81,9 @@ def _prepare(project: Project, spec: RunSpec, pretrained: bool | None) -> Planne
                         "drop --no-internet, or train from scratch with --scratch")
     spec = build_spec({**spec.to_dict(), "pretrained": bool(wanted)})
     options = train_options(project, sources)
-    return Planned(spec, project.config.kernels_dir / spec.slug, render_train_notebook(spec, weights_file),
-                   kernel_metadata(spec.slug, spec.competition, options), notice, weights_file)
+    return Planned(spec, project.config.kernels_dir / spec.slug,
+                   render_train_notebook(spec, weights_file, labels=labels),
+                   kernel_metadata(spec.slug, spec.competition, options), notice, weights_file, labels)
 
 
 def train_options(project: Project, dataset_sources: tuple[str, ...] = ()) -> KernelOptions:

@@ -66,14 +66,17 @@ def percent_to_notebook(source: str) -> nbformat.NotebookNode:
     return notebook
 
 
-def render_train_notebook(spec: RunSpec, weights: tuple[str, str] | None = None,
-                          out_dir: str = ".") -> nbformat.NotebookNode:
-    """`weights`: (dataset 'owner/slug', file name) of pretrained weights the kernel finds among its inputs."""
+def render_train_notebook(spec: RunSpec, weights: tuple[str, str] | None = None, out_dir: str = ".",
+                          labels: dict | None = None) -> nbformat.NotebookNode:
+    """`weights`: (dataset 'owner/slug', file name) of pretrained weights the kernel finds among its inputs.
+    `labels`: {"csv", "id", "label"} when a CSV labels the training images (competition.labelling), else
+    None: the class folders do."""
     from .competition import IMAGE_EXTENSIONS
 
     text = _environment().get_template("train.py.j2").render(
         spec=spec, spec_dict=spec.to_dict(), item=spec.item, batch=spec.batch, weights=weights, out_dir=out_dir,
-        identity=run_identity(spec), image_extensions=sorted(IMAGE_EXTENSIONS), title=title_for(spec.slug))
+        identity=run_identity(spec), image_extensions=sorted(IMAGE_EXTENSIONS), title=title_for(spec.slug),
+        labels=labels)
     return percent_to_notebook(text)
 
 

@@ -103,7 +103,8 @@ class LocalBackend:
         inputs: dict[str, Path] = {}
         root = self.config.resolve(self.config.competitions_root)
         for name in meta.get("competition_sources", []):
-            inputs[self._mount("competitions", name)] = competitions.find_competition(root, name)
+            inputs[self._mount("competitions", name)] = competitions.find_competition(root, name,
+                                                                                      self.config.labels_given)
         for ref in meta.get("dataset_sources", []):
             owner, slug = ref.split("/")[:2] if "/" in ref else (self.username, ref)
             path = self.config.resolve(self.config.datasets_root) / slug
