@@ -27,7 +27,7 @@ class Planned:
     notebook: Any
     metadata: dict
     notice: str = ""
-    weights_file: str | None = None
+    weights: tuple[str, str] | None = None  # (dataset ref, file name) of the pretrained weights
     labels: dict | None = None  # the labels CSV and its columns, or None for class folders
 
 
@@ -63,13 +63,13 @@ def plan_runs(project: Project, rows: list[tuple[dict[str, Any], str]],
 
 
 def _prepare(project: Project, spec: RunSpec, pretrained: bool | None, labels: dict | None = None) -> Planned:
-    weights_file, sources, notice = None, (), ""
+    weights, sources, notice = None, (), ""
     wanted = spec.pretrained if pretrained is None else pretrained
     if project.config.backend == "local" and wanted:
         local = project.config.resolve(project.config.datasets_root) / WEIGHTS_DATASET / f"{spec.arch}.pth"
         if local.is_file():
-            weights_file = f"../input/{WEIGHTS_DATASET}/{spec.arch}.pth"
-            sources = (f"{project.username}/{WEIGHTS_DATASET}",)
+            weights = (f"{project.username}/{WEIGHTS_DATASET}", f"{spec.arch}.pth")
+            sources = (weights[0],)
         elif pretrained:
             raise SpecError(f"no pretrained weights for {spec.arch} on this machine (looked for {local})",
                             "drop --pretrained to train from scratch, or put a timm state dict there")
@@ -82,8 +82,8 @@ def _prepare(project: Project, spec: RunSpec, pretrained: bool | None, labels: d
     spec = build_spec({**spec.to_dict(), "pretrained": bool(wanted)})
     options = train_options(project, sources)
     return Planned(spec, project.config.kernels_dir / spec.slug,
-                   render_train_notebook(spec, weights_file, labels=labels),
-                   kernel_metadata(spec.slug, spec.competition, options), notice, weights_file, labels)
+                   render_train_notebook(spec, weights, labels=labels),
+                   kernel_metadata(spec.slug, spec.competition, options), notice, weights, labels)
 
 
 def train_options(project: Project, dataset_sources: tuple[str, ...] = ()) -> KernelOptions:

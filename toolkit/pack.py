@@ -55,7 +55,7 @@ def pack_runs(project: Project, recorded: list[tuple[Run, str]], planned: list[P
 
 def _render_pack(project: Project, members: list[Planned]) -> str:
     slug = pack_slug(members)
-    codes = {m.spec.slug: notebook_code(render_train_notebook(m.spec, m.weights_file, out_dir=m.spec.slug,
+    codes = {m.spec.slug: notebook_code(render_train_notebook(m.spec, m.weights, out_dir=m.spec.slug,
                                                                labels=m.labels))
              for m in members}
     sources = tuple(sorted({s for m in members for s in m.metadata.get("dataset_sources", [])}))
