@@ -54,16 +54,18 @@ def choose_members(project: Project, competition: str, names: list[str] | None =
     return [fetch_missing(project, r) for r in chosen]
 
 
-def ensemble_slug(competition: str, members: list[Run], weights: list[float] | None) -> str:
-    key = json.dumps([competition, [(m.slug, m.version) for m in members], weights])
+def ensemble_slug(competition: str, members: list[Run], weights: list[float] | None, predict: bool = False) -> str:
+    key = json.dumps([competition, [(m.slug, m.version) for m in members], weights, *(["predict"] if predict else [])])
     return make_slug(f"ensemble {competition}", hashlib.sha256(key.encode()).hexdigest()[:8])
 
 
 def run_ensemble(project: Project, competition: str, members: list[Run], weights: list[float] | None,
-                 message: str, on_update=None, force: bool = False) -> EnsembleResult:
+                 message: str, on_update=None, force: bool = False, predict: bool = False) -> EnsembleResult:
+    """`predict` (always on for code competitions): the ensemble kernel predicts with the members' models on
+    the test images it finds, instead of averaging their stored predictions."""
     if weights is not None and len(weights) != len(members):
         raise EnsembleError(f"{len(weights)} weights for {len(members)} members", "give one weight per member")
-    run = _ensemble_run(project, competition, members, weights)
+    run = _ensemble_run(project, competition, members, weights, predict or project.config.code_competition)
     if run.status == Status.NEW:
         push_run(project, run)
     run = next(r for r in wait_for(project, competition, on_update, slugs={run.slug}) if r.id == run.id)
@@ -74,24 +76,49 @@ def run_ensemble(project: Project, competition: str, members: list[Run], weights
     return EnsembleResult(run, members, weights or [1.0] * len(members), submission, sent)
 
 
-def _ensemble_run(project: Project, competition: str, members: list[Run], weights: list[float] | None) -> Run:
+def _ensemble_run(project: Project, competition: str, members: list[Run], weights: list[float] | None,
+                  predict: bool) -> Run:
     """Reuse the stored ensemble run for the same members, or render and record a new one."""
-    slug = ensemble_slug(competition, members, weights)
+    slug = ensemble_slug(competition, members, weights, predict)
     existing = project.store.latest(slug, project.config.backend)
     if existing and existing.status != Status.ERROR:
         return existing
     user = project.username
-    # A packed run's outputs are in <run-slug>/ of its pack kernel, which is attached once.
-    sources = tuple(dict.fromkeys(f"{user}/{m.kernel}/{m.version}" for m in members))
-    options = KernelOptions(username=user, gpu=False, internet=False, private=project.config.private,
-                            kernel_sources=sources)
-    paths = [f"{m.host}/{m.slug}" if m.host else m.slug for m in members]
-    notebook = render_ensemble_notebook(slug, competition, paths, weights)
+    # The documented kernel source form is owner/slug (Kaggle attaches its latest version), so the kernel
+    # checks that what it finds is the version chosen here. A pack kernel is attached once for its runs.
+    sources = tuple(dict.fromkeys(f"{user}/{m.kernel}" for m in members))
+    # Predicting needs a GPU when the members trained on one (a CPU works, slowly); averaging never does.
+    gpu = predict and any(m.metrics.get("gpu_name") for m in members)
+    options = KernelOptions(username=user, gpu=gpu, accelerator=project.config.accelerator, internet=False,
+                            private=project.config.private, kernel_sources=sources)
+    notebook = render_ensemble_notebook(slug, competition, [ensemble_member(user, m) for m in members], weights,
+                                        predict)
     write_kernel_folder(project.config.kernels_dir / slug, notebook, kernel_metadata(slug, competition, options))
     if existing:
         return project.store.requeue(existing.id)
-    spec = {"competition": competition, "members": [f"{m.slug}/{m.version}" for m in members], "weights": weights}
+    spec = {"competition": competition, "members": [f"{m.slug}/{m.version}" for m in members], "weights": weights,
+            "predict": predict}
     return project.store.add_run(slug, "ensemble", project.config.backend, competition, slug.rsplit("-", 1)[1], spec)
+
+
+def ensemble_member(user: str, run: Run) -> dict:
+    """What the ensemble kernel needs to find a member's outputs and make sure they are this run's."""
+    tta = Path(run.output_dir) / "tta.pkl"
+    return {"name": run.slug, "source": f"{user}/{run.kernel}", "version": run.version,
+            "tta": f"{run.slug}/tta.pkl" if run.host else "tta.pkl",  # a pack writes each run into <run-slug>/
+            "identity": {"slug": run.slug, "spec_hash": run.spec_hash},
+            "sha256": hashlib.sha256(tta.read_bytes()).hexdigest(),
+            "item": run.spec.get("item"), "batch": run.spec.get("batch")}  # a predicting kernel rebuilds them
+
+
+def rerun_estimate(members: list[Run]) -> tuple[float, int] | None:
+    """(seconds, test images) a predicting ensemble needs for the public test set, from each member's recorded
+    TTA time per image; None when a member has no such record (trained before it was measured)."""
+    per_image = [m.metrics.get("tta_seconds_per_image") for m in members]
+    sizes = [m.metrics.get("n_test") for m in members]
+    if not members or None in per_image or None in sizes:
+        return None
+    return sum(per_image) * max(sizes), max(sizes)
 
 
 def _submit(project: Project, competition: str, run: Run, members: list[Run], weights: list[float],
