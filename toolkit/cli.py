@@ -18,7 +18,7 @@ from .errors import ToolkitError
 from .report import console, errors  # the consoles every command prints to
 from .report import live_waiter as _live_waiter, need_competitions as _need_competitions
 from .report import note as _note, notices as _notices, say_durations as _say_durations
-from .report import show_failure as _show_failure, show_results as _show_results, solution as _solution
+from .report import show_failure as _show_failure, show_quota as _show_quota, show_results as _show_results
 
 push_app = typer.Typer(help="Render run specs into kernel folders and push them.", no_args_is_help=True,
                        pretty_exceptions_enable=False, add_completion=False)
@@ -91,14 +91,6 @@ def _push_and_show(project, recorded, wait: bool, title: str, planned=(), pack: 
     if wait:
         from .collect import check_finished
         check_finished(runs)
-
-
-def _show_quota(project) -> None:
-    quota = project.backend.quota()
-    if quota is not None:
-        reserved = f" + {quota.reserved_hours:.1f} h reserved by running sessions" if quota.reserved_hours else ""
-        console.print(f"GPU quota: {quota.used_hours:.1f} h used{reserved} of {quota.allowed_hours:.1f} h "
-                      f"({quota.left_hours:.1f} h left), refreshes {quota.refresh or 'weekly'}")
 
 
 @push_app.command("train")
@@ -264,8 +256,8 @@ def submit_ensemble(
     force: bool = typer.Option(False, "--force", help="Submit again even if this ensemble was already submitted."),
 ):
     """Push the ensemble kernel over finished runs, wait, submit its submission.csv and print the score."""
-    from . import results, submit
-    from .views import submission_table
+    from . import submit
+    from .report import show_ensemble
 
     project = _project(backend, competition=competition, code_competition=code_competition)
     comp = submit.choose_competition(project)
@@ -287,21 +279,7 @@ def submit_ensemble(
         result = submit.run_ensemble(project, comp, members, parsed, message, update, force)
     finally:
         stop()
-    rows = results.result_rows(members, _solution(project, comp))
-    console.print(results.rich_table(rows, title="Ensemble members"))
-    console.print(submission_table([result.submission]))
-    sub = result.submission
-    if not result.resubmitted:
-        errors.print(f"[yellow]note:[/] this ensemble was already submitted (ref {sub.ref}); "
-                     "use --force to submit it again")
-    if sub.score is not None:
-        best = max((r.test_accuracy for r in rows if r.test_accuracy is not None), default=None)
-        line = f"ensemble score: {sub.score:.4f}"
-        if best is not None:
-            line += f" (best single run on the same test set: {best:.4f})"
-        console.print(f"[bold green]{line}[/]")
-    elif sub.error:
-        raise ToolkitError(f"submission {sub.ref} failed: {sub.error}")
+    show_ensemble(project, comp, members, result)
 
 
 def _parse_weights(text: Optional[str]) -> Optional[list[float]]:

@@ -119,3 +119,34 @@ def solution(project, competition: str) -> Optional[Path]:
     if project.config.backend != "local":
         return None
     return project.config.resolve(project.config.competitions_root) / competition / "solution.csv"
+
+
+def show_quota(project) -> None:
+    """On Kaggle: GPU hours used (and reserved) of those allowed, and when they refresh."""
+    quota = project.backend.quota()
+    if quota is not None:
+        reserved = f" + {quota.reserved_hours:.1f} h reserved by running sessions" if quota.reserved_hours else ""
+        console.print(f"GPU quota: {quota.used_hours:.1f} h used{reserved} of {quota.allowed_hours:.1f} h "
+                      f"({quota.left_hours:.1f} h left), refreshes {quota.refresh or 'weekly'}")
+
+
+def show_ensemble(project, comp: str, members, result) -> None:
+    """The members' results, the submission, and the score beside the best single run's."""
+    from . import results
+    from .views import submission_table
+
+    rows = results.result_rows(members, solution(project, comp))
+    console.print(results.rich_table(rows, title="Ensemble members"))
+    console.print(submission_table([result.submission]))
+    sub = result.submission
+    if not result.resubmitted:
+        errors.print(f"[yellow]note:[/] this ensemble was already submitted (ref {sub.ref}); "
+                     "use --force to submit it again")
+    if sub.score is not None:
+        best = max((r.test_accuracy for r in rows if r.test_accuracy is not None), default=None)
+        line = f"ensemble score: {sub.score:.4f}"
+        if best is not None:
+            line += f" (best single run on the same test set: {best:.4f})"
+        console.print(f"[bold green]{line}[/]")
+    elif sub.error:
+        raise ToolkitError(f"submission {sub.ref} failed: {sub.error}")

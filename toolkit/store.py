@@ -8,13 +8,13 @@ import socket
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from .backends.base import Status
 from .errors import RunNotFound, StoreError
 from .procs import pid_alive
+from .records import Claim, Run, Submission  # noqa: F401  (the registry's records; imported from here too)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -76,76 +76,6 @@ ALLOWED = {
     Status.ERROR: {Status.ERROR},
     Status.CANCEL_ACKNOWLEDGED: {Status.CANCEL_ACKNOWLEDGED},
 }
-
-
-@dataclass(frozen=True)
-class Run:
-    id: int
-    slug: str
-    kind: str
-    backend: str
-    competition: str
-    spec_hash: str
-    spec: dict[str, Any]
-    status: Status
-    version: int | None
-    url: str
-    failure_message: str
-    output_dir: str
-    metrics: dict[str, Any]
-    created_at: float
-    updated_at: float
-    pushed_at: float | None
-    finished_at: float | None
-    claim_owner: str = ""
-    claimed_at: float | None = None
-    push_since: float | None = None  # when the first unfinished push attempt began (kept across re-claims)
-    host: str = ""  # the pack kernel that trains this run beside others ('' = a kernel of its own)
-
-    @property
-    def kernel(self) -> str:
-        """The slug of the kernel that runs this run."""
-        return self.host or self.slug
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Run":
-        data = dict(row)
-        data["spec"] = json.loads(data.pop("spec_json"))
-        data["metrics"] = json.loads(data.pop("metrics_json"))
-        data["status"] = Status(data["status"])
-        return cls(**data)
-
-
-@dataclass(frozen=True)
-class Submission:
-    id: int
-    backend: str
-    competition: str
-    ensemble_run_id: int | None
-    members: list[str]
-    weights: list[float]
-    file: str
-    ref: str
-    status: str
-    score: float | None
-    error: str
-    created_at: float
-    updated_at: float
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "Submission":
-        data = dict(row)
-        data["members"] = json.loads(data.pop("members_json"))
-        data["weights"] = json.loads(data.pop("weights_json"))
-        return cls(**data)
-
-
-@dataclass(frozen=True)
-class Claim:
-    run: Run
-    owner: str
-    claimed_at: float
-    previous_at: float | None  # when an earlier, abandoned claim began: a push may have reached the backend
 
 
 def owner_id() -> str:
