@@ -32,7 +32,8 @@ class Duration:
     bound: bool = False  # an upper bound for any architecture, not a figure for this one
 
 
-def estimate(project, spec: RunSpec, cache: dict | None = None) -> Duration:
+def estimate(project, spec: RunSpec, cache: dict | None = None, say=None) -> Duration:
+    """How long `spec` takes on this machine; `say` hears of a measurement before it starts (seconds)."""
     from .sweep import estimate as recorded
 
     on_record = recorded(project, [spec])[0]
@@ -53,6 +54,8 @@ def estimate(project, spec: RunSpec, cache: dict | None = None) -> Duration:
         return Duration(worst, f"a bound for any arch at {size[0]}x{size[1]} px, {counts[0]} training images", True)
     key = (spec.arch, size, spec.bs)
     if key not in cache:
+        if say is not None:
+            say(f"timing a few training steps of {spec.arch} at {size[0]}x{size[1]} px to estimate how long it takes")
         cache[key] = _step_seconds(spec.arch, size, spec.bs)
     if cache[key] is None:
         return Duration(None, f"{spec.arch} could not be measured here")

@@ -47,7 +47,7 @@ def say_durations(project, recorded, planned) -> None:
 
     specs = {item.spec.slug: item.spec for item in planned}
     cache: dict = {}
-    durations = [(run.slug, estimate(project, specs[run.slug], cache)) for run, action in recorded
+    durations = [(run.slug, estimate(project, specs[run.slug], cache, note)) for run, action in recorded
                  if action == "new" and run.slug in specs]
     if len(durations) <= 3:
         for slug, duration in durations:
