@@ -50,6 +50,7 @@ def test_push_pull_ensemble_submit(project):
     assert [r["status"] for r in rows] == ["COMPLETE", "COMPLETE"]
     assert rows[0]["tta_error"] <= rows[1]["tta_error"]  # best first
     assert {r["arch"] for r in rows} == {"tf_efficientnet_lite0", "resnet18"}
+    assert all(1 < r["output_mb"] < 100 for r in rows)  # the saved model included, far below Kaggle's 20 GB
 
     submitted = run("ksubmit", "ensemble", env=env, cwd=project)
     assert submitted.returncode == 0, submitted.stderr

@@ -252,12 +252,13 @@ def submit_ensemble(
     select: Optional[str] = typer.Option(None, "--select", help="greedy: forward selection on validation predictions."),
     message: str = typer.Option("toolkit ensemble", "--message", "-m", help="Submission description."),
     backend: Optional[str] = BackendOpt,
-    code_competition: Optional[bool] = typer.Option(None, "--code-competition/--file-competition", help="Submit the kernel (code competition) or its file."),
+    code_competition: Optional[bool] = typer.Option(None, "--code-competition/--file-competition", help="Submit the kernel (code competition: it predicts on the hidden test set) or its file."),
+    predict: bool = typer.Option(False, "--predict", help="The ensemble kernel predicts with the members' models instead of averaging stored predictions (always on for code competitions)."),
     force: bool = typer.Option(False, "--force", help="Submit again even if this ensemble was already submitted."),
 ):
     """Push the ensemble kernel over finished runs, wait, submit its submission.csv and print the score."""
     from . import submit
-    from .report import show_ensemble
+    from .report import show_ensemble, show_rerun_estimate
 
     project = _project(backend, competition=competition, code_competition=code_competition)
     comp = submit.choose_competition(project)
@@ -274,12 +275,15 @@ def submit_ensemble(
                       f"log loss {step['valid_nll']:.4f}")
     console.print("members: " + ", ".join(f"{m.slug} (weight {w:g})" for m, w in
                                           zip(members, parsed or [1.0] * len(members))))
+    predict = predict or project.config.code_competition
+    if predict:
+        show_rerun_estimate(project, members)
     update, stop = _live_waiter("Ensemble kernel")
     try:
-        result = submit.run_ensemble(project, comp, members, parsed, message, update, force)
+        result = submit.run_ensemble(project, comp, members, parsed, message, update, force, predict)
     finally:
         stop()
-    show_ensemble(project, comp, members, result)
+    show_ensemble(project, comp, members, result, rerun=project.config.code_competition)
 
 
 def _parse_weights(text: Optional[str]) -> Optional[list[float]]:

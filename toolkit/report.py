@@ -130,8 +130,24 @@ def show_quota(project) -> None:
                       f"({quota.left_hours:.1f} h left), refreshes {quota.refresh or 'weekly'}")
 
 
-def show_ensemble(project, comp: str, members, result) -> None:
-    """The members' results, the submission, and the score beside the best single run's."""
+def show_rerun_estimate(project, members) -> None:
+    """What predicting will cost (a code competition reruns it on the hidden test set), before it starts."""
+    from .submit import rerun_estimate
+
+    estimate = rerun_estimate(members)
+    if estimate is None:
+        return note("no rerun estimate: some members have no recorded TTA timing")
+    seconds, images = estimate
+    limit_h = project.config.rerun_limit_h
+    console.print(f"rerun estimate: ~{seconds / 60:.1f} min to predict {images} test images with {len(members)} "
+                  f"member(s), from their TTA timings (the hidden test set may be larger); limit {limit_h:g} h")
+    if seconds >= 0.8 * limit_h * 3600:
+        note(f"the rerun may come near the {limit_h:g} h limit: use fewer members (--top) or smaller images")
+
+
+def show_ensemble(project, comp: str, members, result, rerun: bool = False) -> None:
+    """The members' results, the submission, and the score beside the best single run's (`rerun`: the score
+    comes from a code competition's rerun on the hidden test set, the members' from the public one)."""
     from . import results
     from .views import submission_table
 
@@ -145,7 +161,10 @@ def show_ensemble(project, comp: str, members, result) -> None:
     if sub.score is not None:
         best = max((r.test_accuracy for r in rows if r.test_accuracy is not None), default=None)
         line = f"ensemble score: {sub.score:.4f}"
-        if best is not None:
+        if rerun:
+            line += " (the rerun on the hidden test set" + (f"; best single run on the public test set: {best:.4f})"
+                                                            if best is not None else ")")
+        elif best is not None:
             line += f" (best single run on the same test set: {best:.4f})"
         console.print(f"[bold green]{line}[/]")
     elif sub.error:

@@ -12,7 +12,7 @@ from pathlib import Path
 from .store import Run
 
 COLUMNS = ("slug", "arch", "item_tfms", "batch_tfms", "epochs", "valid_error", "tta_error", "min_per_epoch",
-           "gpu_minutes", "test_accuracy", "status")
+           "gpu_minutes", "output_mb", "test_accuracy", "status")
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class ResultRow:
     tta_error: float | None
     min_per_epoch: float | None
     gpu_minutes: float | None  # training time the kernel measured (train_seconds), in minutes
+    output_mb: float | None  # what the kernel left in its outputs (the model included), against Kaggle's 20 GB
     test_accuracy: float | None
     status: str
 
@@ -40,7 +41,7 @@ def result_rows(runs: list[Run], solution: Path | None = None) -> list[ResultRow
             batch_tfms=run.spec.get("batch", ""), epochs=run.spec.get("epochs", 0),
             valid_error=m.get("valid_error"), tta_error=m.get("tta_error"),
             min_per_epoch=m.get("minutes_per_epoch"), gpu_minutes=_minutes(m.get("train_seconds")),
-            test_accuracy=_test_accuracy(run, solution), status=run.status.value))
+            output_mb=m.get("output_mb"), test_accuracy=_test_accuracy(run, solution), status=run.status.value))
     return sorted(rows, key=lambda r: (r.tta_error is None, r.tta_error or 0.0, r.slug))
 
 
@@ -69,8 +70,8 @@ def _fmt(value: object) -> str:
 
 # Short headers for the terminal table (exports keep the field names); numbers right-aligned.
 HEADERS = {"item_tfms": "item", "batch_tfms": "batch", "valid_error": "valid err", "tta_error": "TTA err",
-           "min_per_epoch": "min/epoch", "gpu_minutes": "GPU min", "test_accuracy": "test acc"}
-NUMERIC = {"epochs", "valid_error", "tta_error", "min_per_epoch", "gpu_minutes", "test_accuracy"}
+           "min_per_epoch": "min/epoch", "gpu_minutes": "GPU min", "output_mb": "out MB", "test_accuracy": "test acc"}
+NUMERIC = {"epochs", "valid_error", "tta_error", "min_per_epoch", "gpu_minutes", "output_mb", "test_accuracy"}
 
 
 def rich_table(rows: list[ResultRow], title: str = "Results"):
