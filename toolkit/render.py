@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -133,6 +134,22 @@ def kernel_metadata(slug: str, competition: str, options: KernelOptions) -> dict
     return meta
 
 
+def _swap_in(staging: Path, folder: Path, attempts: int = 5) -> None:
+    """Put `staging` in place of `folder`. Two commands rendering the same run at once write the same
+    files; whichever rename comes second moves the first one's folder aside and retries."""
+    for attempt in range(attempts):
+        try:
+            if folder.exists():
+                old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+                os.replace(folder, old)
+                shutil.rmtree(old, ignore_errors=True)
+            os.replace(staging, folder)
+            return
+        except OSError as exc:  # the other command's rename came in between
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT) or attempt == attempts - 1:
+                raise
+
+
 def write_kernel_folder(folder: Path, notebook: nbformat.NotebookNode, metadata: dict) -> Path:
     """Write exactly what is pushed: <slug>.ipynb + kernel-metadata.json, swapped in whole."""
     nbformat.validate(notebook)
@@ -141,9 +158,7 @@ def write_kernel_folder(folder: Path, notebook: nbformat.NotebookNode, metadata:
     try:
         (staging / metadata["code_file"]).write_text(nbformat.writes(notebook))
         (staging / "kernel-metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
+        _swap_in(staging, folder)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
