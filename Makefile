@@ -1,4 +1,5 @@
-# `make demo` and `make test` work from a fresh clone: the first run creates .venv from requirements.lock.
+# `make demo` and `make test` work from a fresh clone: the first run creates .venv from requirements.lock
+# (everything, the `[local]` extra's packages included) and installs the toolkit editable.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,7 +17,7 @@ venv: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e ".[local]"
 	touch $(STAMP)
 
 demo-data: $(STAMP)

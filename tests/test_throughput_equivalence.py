@@ -1,4 +1,4 @@
-"""The training kernel's fast data path (templates/train.py.j2, PIPELINE='fast') against the seed path:
+"""The training kernel's fast data path (toolkit/templates/train.py.j2, PIPELINE='fast') against the seed path:
 the same validation and test tensors for the same images (JPEG and PNG), fallbacks, and the spec field."""
 
 from __future__ import annotations

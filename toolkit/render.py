@@ -15,7 +15,7 @@ import nbformat
 
 from .spec import RunSpec, check_slug, title_for
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"  # package data: ships in the wheel
 ENSEMBLE_SOURCE = Path(__file__).resolve().parent / "ensemble.py"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 

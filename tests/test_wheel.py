@@ -1,0 +1,99 @@
+"""An install outside a checkout: the wheel carries its templates and data, and the base install (no
+`[local]` extra) renders, dry-runs a Kaggle push and shows status without torch, fastai or timm."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCK = ROOT / "requirements.lock"
+# What only the `[local]` extra installs: none of it may load for the commands that render, push or show status.
+HEAVY = ("torch", "torchvision", "fastai", "timm", "nbclient", "ipykernel", "sklearn", "matplotlib")
+DRY_RUN = ["train", "--arch", "resnet18", "--dry-run", "--backend", "kaggle"]
+DATA = ("toolkit/templates/train.py.j2", "toolkit/templates/ensemble.py.j2", "toolkit/templates/pack.py.j2",
+        "toolkit/templates/_inputs.py.j2", "toolkit/data/timm_archs.txt", "toolkit/data/kaggle_image_packages.txt",
+        "toolkit/backends/kaggle_site/sitecustomize.py")
+
+
+def empty_project(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "toolkit.toml").write_text('username = "someone"\ncompetition = "paddy-disease-classification"\n')
+    return folder
+
+
+def clean_env(home: Path) -> dict[str, str]:
+    """No toolkit or Kaggle settings from the caller, and no credentials anywhere."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOOLKIT_", "KAGGLE_", "VIRTUAL_ENV"))}
+    return {**env, "HOME": str(home), "COLUMNS": "200"}
+
+
+def run(argv: list, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(a) for a in argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (argv, done.stdout, done.stderr)
+    return done
+
+
+def imported(stderr: str) -> set[str]:
+    """Top-level modules named by `python -X importtime`."""
+    return {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in stderr.splitlines() if "|" in line}
+
+
+@pytest.mark.parametrize("command", [["kpush", *DRY_RUN], ["kstatus", "--no-refresh"], ["kpush", "--help"]])
+def test_light_commands_import_nothing_heavy(tmp_path, command):
+    project = empty_project(tmp_path / "project")
+    done = run([sys.executable, "-X", "importtime", "-m", "toolkit.cli_main", *command], project,
+               clean_env(tmp_path / "home"))
+    assert "toolkit" in imported(done.stderr)  # the check sees the toolkit's own imports
+    assert imported(done.stderr).isdisjoint(HEAVY + ("kaggle",))
+
+
+def build_wheel(tmp_path: Path) -> Path:
+    """From a copy of the sources, so the build leaves nothing in the checkout."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source)
+    shutil.copytree(ROOT / "toolkit", source / "toolkit", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--disable-pip-version-check",
+         "-q", "-w", tmp_path / "dist", source], tmp_path, dict(os.environ))
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    return wheel
+
+
+@pytest.mark.e2e
+def test_the_wheel_renders_and_shows_status_without_torch(tmp_path):
+    wheel = build_wheel(tmp_path)
+    assert set(DATA) <= set(zipfile.ZipFile(wheel).namelist())
+
+    venv = tmp_path / "venv"
+    run([sys.executable, "-m", "venv", venv], tmp_path, dict(os.environ))
+    constraints = tmp_path / "constraints.txt"  # the base dependencies at requirements.lock's versions
+    constraints.write_text("".join(line + "\n" for line in LOCK.read_text().splitlines()
+                                   if line and not line.startswith("#")))
+    run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check", "-c", constraints,
+         wheel], tmp_path, dict(os.environ))
+
+    project, env = empty_project(tmp_path / "project"), clean_env(tmp_path / "home")
+    python = venv / "bin" / "python"
+    for module in HEAVY:
+        probe = subprocess.run([python, "-c", f"import {module}"], cwd=project, env=env, capture_output=True)
+        assert probe.returncode != 0, f"{module} is installed without the [local] extra"
+    pushed = run([venv / "bin" / "kpush", *DRY_RUN], project, env)
+    (folder,) = (project / "kernels").iterdir()
+    assert f"rendered kernels/{folder.name}" in pushed.stdout
+    notebook = json.loads((folder / f"{folder.name}.ipynb").read_text())
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3" and len(notebook["cells"]) > 3
+    assert json.loads((folder / "kernel-metadata.json").read_text())["id"] == f"someone/{folder.name}"
+    shown = run([venv / "bin" / "kstatus", "--no-refresh"], project, env)
+    assert "Runs (.toolkit/runs.sqlite)" in shown.stdout
+    # The installed package is the wheel's, not this checkout's.
+    where = run([python, "-c", "import toolkit; print(toolkit.__file__)"], project, env).stdout
+    assert str(venv) in where and str(ROOT) not in where
