@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 
 import pytest
 
-from toolkit.backends.base import Status
 from toolkit.errors import RunNotFound, StoreError
-from toolkit.store import ALLOWED, Store
+from toolkit.model import ALLOWED, Status, SubmissionStatus
+from toolkit.store import Store
 
 SPEC = {"arch": "resnet18", "competition": "digits-demo", "epochs": 3}
 
@@ -152,16 +153,19 @@ def test_runs_filters_and_latest(store):
 def test_submissions(store):
     ens = add(store, slug="ens-33333333", kind="ensemble")
     sub = store.add_submission("local", "digits-demo", ens.id, ["a-11111111", "b-22222222"], [1.0, 2.0])
-    assert sub.status == "PENDING" and sub.score is None and sub.members == ["a-11111111", "b-22222222"]
+    assert sub.status is SubmissionStatus.PENDING and sub.score is None and sub.members == ["a-11111111", "b-22222222"]
     assert sub.weights == [1.0, 2.0] and sub.ensemble_run_id == ens.id
     done = store.update_submission(sub.id, status="COMPLETE", score=0.93, ref="123", file="submission.csv")
     assert (done.status, done.score, done.ref, done.file) == ("COMPLETE", 0.93, "123", "submission.csv")
+    assert done.status is SubmissionStatus.COMPLETE and json.dumps(done.status) == '"COMPLETE"'
     assert done.updated_at >= sub.updated_at
     other = store.add_submission("kaggle", "paddy-disease-classification", None, ["x"], [1.0])
     assert [s.id for s in store.submissions()] == [sub.id, other.id]
     assert [s.id for s in store.submissions("digits-demo")] == [sub.id]
     with pytest.raises(StoreError):
         store.update_submission(sub.id, members_json="[]")
+    with pytest.raises(StoreError, match="unknown submission status 'DONE'"):
+        store.update_submission(sub.id, status="DONE")
     with pytest.raises(RunNotFound):
         store.submission(999)
 

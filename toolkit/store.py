@@ -11,10 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .backends.base import Status
 from .errors import RunNotFound, StoreError
+from .model import ALLOWED, Claim, Run, Status, Submission, SubmissionStatus  # noqa: F401  (imported from here too)
 from .procs import pid_alive
-from .records import Claim, Run, Submission  # noqa: F401  (the registry's records; imported from here too)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -64,19 +63,6 @@ MIGRATIONS = (("claim_owner", "TEXT NOT NULL DEFAULT ''"), ("claimed_at", "REAL"
 # A claim whose owner cannot be checked (another host) is taken over after this long.
 CLAIM_STALE_S = 15 * 60.0
 
-# Which status may follow which. A terminal run goes back to NEW only through requeue().
-ALLOWED = {
-    Status.NEW: {Status.QUEUED, Status.RUNNING, Status.COMPLETE, Status.ERROR, Status.CANCEL_ACKNOWLEDGED},
-    Status.QUEUED: {Status.QUEUED, Status.RUNNING, Status.COMPLETE, Status.ERROR, Status.CANCEL_REQUESTED,
-                    Status.CANCEL_ACKNOWLEDGED},
-    Status.RUNNING: {Status.RUNNING, Status.COMPLETE, Status.ERROR, Status.CANCEL_REQUESTED,
-                     Status.CANCEL_ACKNOWLEDGED},
-    Status.CANCEL_REQUESTED: {Status.CANCEL_REQUESTED, Status.CANCEL_ACKNOWLEDGED, Status.COMPLETE, Status.ERROR},
-    Status.COMPLETE: {Status.COMPLETE},
-    Status.ERROR: {Status.ERROR},
-    Status.CANCEL_ACKNOWLEDGED: {Status.CANCEL_ACKNOWLEDGED},
-}
-
 
 def owner_id() -> str:
     """Who holds a claim: this host and process."""
@@ -90,8 +76,24 @@ def _owner_alive(owner: str) -> bool:
     return pid_alive(int(pid))
 
 
+def _record(kind: type, status: type, row: sqlite3.Row) -> Any:
+    """A row as its record: the `*_json` columns decoded (`spec_json` becomes `spec`), status as its enum."""
+    data = {key.removesuffix("_json"): json.loads(value) if key.endswith("_json") else value
+            for key, value in dict(row).items()}
+    data["status"] = status(data["status"])
+    return kind(**data)
+
+
+def _run(row: sqlite3.Row) -> Run:
+    return _record(Run, Status, row)
+
+
+def _submission(row: sqlite3.Row) -> Submission:
+    return _record(Submission, SubmissionStatus, row)
+
+
 def _run_in(db: sqlite3.Connection, run_id: int) -> Run:
-    return Run.from_row(db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
+    return _run(db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
 
 
 def _move(db: sqlite3.Connection, run_id: int, status: Status, failure_message: str | None,
@@ -211,7 +213,7 @@ class Store:
         rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
         if not rows:
             raise RunNotFound(f"no run with id {run_id}", "kstatus lists the runs")
-        return Run.from_row(rows[0])
+        return _run(rows[0])
 
     def runs(self, *, backend: str | None = None, competition: str | None = None, kind: str | None = None,
              slug: str | None = None) -> list[Run]:
@@ -221,7 +223,7 @@ class Store:
                 clauses.append(f"{column} = ?")
                 params.append(value)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        return [Run.from_row(r) for r in self._query(f"SELECT * FROM runs {where} ORDER BY id", tuple(params))]
+        return [_run(r) for r in self._query(f"SELECT * FROM runs {where} ORDER BY id", tuple(params))]
 
     def has_runs(self) -> bool:
         return bool(self._query("SELECT 1 FROM runs LIMIT 1"))
@@ -363,6 +365,8 @@ class Store:
         unknown = set(fields) - allowed
         if unknown:
             raise StoreError(f"cannot set {', '.join(sorted(unknown))} on a submission")
+        if "status" in fields and fields["status"] not in set(SubmissionStatus):
+            raise StoreError(f"unknown submission status {fields['status']!r}")
         assignments = ", ".join(f"{k} = ?" for k in fields)
         with self._transaction() as db:
             db.execute(f"UPDATE submissions SET {assignments}, updated_at = ? WHERE id = ?",
@@ -373,11 +377,11 @@ class Store:
         rows = self._query("SELECT * FROM submissions WHERE id = ?", (sub_id,))
         if not rows:
             raise RunNotFound(f"no submission with id {sub_id}")
-        return Submission.from_row(rows[0])
+        return _submission(rows[0])
 
     def submissions(self, competition: str | None = None) -> list[Submission]:
         if competition is None:
             rows = self._query("SELECT * FROM submissions ORDER BY id")
         else:
             rows = self._query("SELECT * FROM submissions WHERE competition = ? ORDER BY id", (competition,))
-        return [Submission.from_row(r) for r in rows]
+        return [_submission(r) for r in rows]

@@ -7,15 +7,14 @@ import json
 from pathlib import Path
 from dataclasses import dataclass
 
-from .backends.base import Status
 from .collect import ENSEMBLE_OUTPUTS, competitions, fetch_missing, wait_for
 from .errors import BackendError, EnsembleError, RunNotFound
 from .launch import match_runs, push_run
+from .model import Run, Status, Submission, SubmissionStatus
 from .poll import wait
 from .project import Project
 from .render import KernelOptions, kernel_metadata, render_ensemble_notebook, write_kernel_folder
 from .spec import make_slug
-from .store import Run, Submission
 
 
 @dataclass(frozen=True)
@@ -148,9 +147,10 @@ def _submit(project: Project, competition: str, run: Run, members: list[Run], we
 
 
 def _await_score(project: Project, competition: str, sub: Submission) -> Submission:
-    if sub.status != "PENDING":
+    if sub.status != SubmissionStatus.PENDING:
         return sub
     initial, maximum = project.poll_intervals
-    result = wait(lambda: project.backend.submission(competition, sub.ref), lambda r: r.status != "PENDING",
+    result = wait(lambda: project.backend.submission(competition, sub.ref),
+                  lambda r: r.status != SubmissionStatus.PENDING,
                   timeout_s=project.config.wait_timeout_s, initial_s=initial, max_s=maximum)
     return project.store.update_submission(sub.id, status=result.status, score=result.score, error=result.error)

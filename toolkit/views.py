@@ -8,8 +8,7 @@ from collections import Counter
 
 from rich.table import Table
 
-from .backends.base import Status
-from .store import Run, Submission
+from .model import Run, Status, Submission
 
 STYLES = {Status.COMPLETE: "green", Status.ERROR: "red", Status.RUNNING: "cyan", Status.QUEUED: "yellow",
           Status.NEW: "dim"}

@@ -1,30 +1,12 @@
-"""The Backend protocol and the one status vocabulary every backend reports in."""
+"""The Backend protocol and what backends report, in the status vocabulary of toolkit.model."""
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-
-class Status(str, enum.Enum):
-    """Kaggle's KernelWorkerStatus names, plus NEW for a run rendered but not yet accepted by a backend."""
-
-    NEW = "NEW"
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    COMPLETE = "COMPLETE"
-    ERROR = "ERROR"
-    CANCEL_REQUESTED = "CANCEL_REQUESTED"
-    CANCEL_ACKNOWLEDGED = "CANCEL_ACKNOWLEDGED"
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL
-
-
-TERMINAL = frozenset({Status.COMPLETE, Status.ERROR, Status.CANCEL_ACKNOWLEDGED})
+from ..model import TERMINAL, Status, SubmissionStatus  # noqa: F401  (imported from here too)
 
 
 @dataclass(frozen=True)
@@ -42,7 +24,7 @@ class KernelState:
 @dataclass(frozen=True)
 class SubmissionResult:
     ref: str
-    status: str  # PENDING | COMPLETE | ERROR, as Kaggle reports them
+    status: SubmissionStatus
     score: float | None = None
     error: str = ""
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 from ..config import Config
 from ..errors import (BackendError, KernelNotFound, NotConfigured, QuotaExhausted, SlotsFull, ToolkitError,
                       UnsafeOutput)
-from .base import KernelState, PushResult, Quota, Status, SubmissionResult
+from .base import KernelState, PushResult, Quota, Status, SubmissionResult, SubmissionStatus
 
 # Push refusals come in SaveKernelResponse.error, in Kaggle's words. Session limits, per kind of machine:
 # "Maximum batch GPU session count of 4 reached" (Kaggle/kaggle-cli#185) and, for CPU kernels such as the
@@ -323,7 +323,7 @@ class KaggleBackend:
         if not resp.ref:
             raise BackendError(f"Kaggle did not accept the submission to {competition}: "
                                f"{resp.message or 'no reason given'}", "run ksubmit ensemble again")
-        return SubmissionResult(ref=str(resp.ref), status="PENDING")
+        return SubmissionResult(ref=str(resp.ref), status=SubmissionStatus.PENDING)
 
     def submission(self, competition: str, ref: str) -> SubmissionResult:
         try:
@@ -335,7 +335,7 @@ class KaggleBackend:
             listed = self._read(f"submissions of {competition}", self.api.competition_submissions, competition)
             sub = next((s for s in listed or [] if s and str(s.ref) == str(ref)), None)
             if sub is None:
-                return SubmissionResult(ref=str(ref), status="PENDING")
+                return SubmissionResult(ref=str(ref), status=SubmissionStatus.PENDING)
         return _submission_result(sub, ref)
 
     def find_submission(self, competition: str, message: str, since: float) -> SubmissionResult | None:
@@ -372,10 +372,10 @@ def _http_code(exc: Any) -> int:
 
 
 def _submission_result(sub: Any, ref: str) -> SubmissionResult:
-    status = sub.status.name if sub.status is not None else "PENDING"
+    status = SubmissionStatus(sub.status.name) if sub.status is not None else SubmissionStatus.PENDING
     score = float(sub.public_score) if sub.public_score not in (None, "") else None
     error = sub.error_description or ""
-    if status == "ERROR" and not error:
+    if status == SubmissionStatus.ERROR and not error:
         error = "Kaggle reported an error without a description (see the competition's submissions page)"
     return SubmissionResult(ref=str(sub.ref or ref), status=status, score=score, error=error)
 

@@ -28,7 +28,7 @@ from ..config import Config
 from ..errors import BackendError
 from ..procs import pid_alive
 from ..spec import check_slug
-from .base import KernelState, PushResult, Quota, Status, SubmissionResult
+from .base import KernelState, PushResult, Quota, Status, SubmissionResult, SubmissionStatus
 from .sandbox import copy_outputs
 
 CREDENTIAL_VARS = ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR")
@@ -263,7 +263,7 @@ class LocalBackend:
             if hidden is not None:
                 run_dir = code_rerun.create(self, competition, slug, version, ref, state)
                 # Like Kaggle's fileName: the output file of the rerun that gets scored.
-                entry = {"status": "PENDING", "score": None, "error": "", "rerun": str(run_dir),
+                entry = {"status": SubmissionStatus.PENDING, "score": None, "error": "", "rerun": str(run_dir),
                          "file_name": Path(file).name}
                 file = run_dir / "working" / Path(file).name
             else:
@@ -277,9 +277,10 @@ class LocalBackend:
 
     def submission(self, competition: str, ref: str) -> SubmissionResult:
         entry = self._entry(competition, ref)
-        if entry["status"] == "PENDING" and entry.get("rerun"):
+        if entry["status"] == SubmissionStatus.PENDING and entry.get("rerun"):
             entry = self._settle(entry)
-        return SubmissionResult(ref=entry["ref"], status=entry["status"], score=entry["score"], error=entry["error"])
+        return SubmissionResult(ref=entry["ref"], status=SubmissionStatus(entry["status"]), score=entry["score"],
+                                error=entry["error"])
 
     def submission_log(self, competition: str, ref: str) -> str:
         """What a code competition submission's rerun printed ("" for a file submission)."""
@@ -331,11 +332,11 @@ def _score_file(file: Path, solution: Path) -> dict:
     from ..scoring import accuracy
 
     if not solution.is_file():
-        return {"status": "COMPLETE", "score": None, "error": "no solution.csv: not scored"}
+        return {"status": SubmissionStatus.COMPLETE, "score": None, "error": "no solution.csv: not scored"}
     try:
-        return {"status": "COMPLETE", "score": accuracy(file, solution), "error": ""}
+        return {"status": SubmissionStatus.COMPLETE, "score": accuracy(file, solution), "error": ""}
     except Exception as exc:  # a bad file is a failed submission, as on Kaggle
-        return {"status": "ERROR", "score": None, "error": str(exc)}
+        return {"status": SubmissionStatus.ERROR, "score": None, "error": str(exc)}
 
 
 def _read_state(run_dir: Path) -> dict:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from .. import competition as competitions
 from ..errors import BackendError, CompetitionError
-from .base import Status
+from .base import Status, SubmissionStatus
 
 if TYPE_CHECKING:
     from .local import LocalBackend
@@ -125,10 +125,10 @@ def result(run_dir: Path, state: dict, file_name: str, hidden: Path) -> dict:
         return _error(f"Submission Scoring Error: {file_name} does not match sample_submission.csv: {mismatch}")
     solution = hidden / "solution.csv"
     if not solution.is_file():
-        return {"status": "COMPLETE", "score": None, "error": "no hidden_test/solution.csv: not scored"}
+        return {"status": SubmissionStatus.COMPLETE, "score": None, "error": "no hidden_test/solution.csv: not scored"}
     from ..scoring import accuracy
 
-    return {"status": "COMPLETE", "score": accuracy(written, solution), "error": ""}
+    return {"status": SubmissionStatus.COMPLETE, "score": accuracy(written, solution), "error": ""}
 
 
 def _mismatch(written: Path, sample: Path) -> str:
@@ -143,4 +143,4 @@ def _mismatch(written: Path, sample: Path) -> str:
 
 
 def _error(message: str) -> dict:
-    return {"status": "ERROR", "score": None, "error": message}
+    return {"status": SubmissionStatus.ERROR, "score": None, "error": message}
