@@ -110,7 +110,7 @@ def test_a_lost_push_reply_is_reconciled_by_the_next_sync_of_a_dead_claimer(emul
     # The command that pushed died: its claim names a process that is gone.
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     with sqlite3.connect(project.store.path) as db:
-        db.execute("UPDATE runs SET claim_owner = ? WHERE id = ?",
+        db.execute("UPDATE claims SET owner = ? WHERE run_id = ?",
                    (f"{owner_id().rsplit(':', 1)[0]}:{dead.stdout.strip()}", run.id))
     (after,) = sync(project)
     assert (after.status, after.version, after.claim_owner) == (Status.QUEUED, 1, "")
@@ -143,7 +143,7 @@ def test_a_live_claimer_is_left_alone(emulator):
     project = _project()
     run = _lost_reply(project, emulator)
     with sqlite3.connect(project.store.path) as db:  # another command, still running, holds the claim
-        db.execute("UPDATE runs SET claim_owner = ? WHERE id = ?", (f"{owner_id().rsplit(':', 1)[0]}:1", run.id))
+        db.execute("UPDATE claims SET owner = ? WHERE run_id = ?", (f"{owner_id().rsplit(':', 1)[0]}:1", run.id))
     (after,) = sync(project)
     assert (after.status, after.version) == (Status.NEW, None)
     assert len(emulator.calls("SaveKernel")) == 1 and not emulator.calls("GetKernel")

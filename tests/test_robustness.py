@@ -177,23 +177,6 @@ def test_requeue_refuses_an_active_run_and_repeats_harmlessly(project):
         project.store.requeue(run.id)
 
 
-def test_an_old_store_file_gains_the_claim_columns(tmp_path):
-    import sqlite3
-
-    path = tmp_path / "runs.sqlite"
-    db = sqlite3.connect(path)
-    db.executescript("CREATE TABLE runs (id INTEGER PRIMARY KEY, slug TEXT NOT NULL, kind TEXT NOT NULL,"
-                     " backend TEXT NOT NULL, competition TEXT NOT NULL, spec_hash TEXT NOT NULL,"
-                     " spec_json TEXT NOT NULL, status TEXT NOT NULL, version INTEGER, url TEXT NOT NULL DEFAULT '',"
-                     " failure_message TEXT NOT NULL DEFAULT '', output_dir TEXT NOT NULL DEFAULT '',"
-                     " metrics_json TEXT NOT NULL DEFAULT '{}', created_at REAL NOT NULL, updated_at REAL NOT NULL,"
-                     " pushed_at REAL, finished_at REAL);")
-    db.close()
-    store = Store(path)
-    run = store.add_run("resnet18-abcdef12", "train", "local", "d", "abcdef12", SPEC)
-    assert store.claim(run.id).run.claim_owner == owner_id() and store.check() == []
-
-
 # -- the local backend: half pushes and reconciling --------------------------------------------------
 
 def _kernel_folder(root: Path, slug: str) -> Path:

@@ -49,7 +49,8 @@ def finish(process: subprocess.Popen, timeout: float = 300) -> tuple[int, str, s
 def rows(project: Path) -> list[tuple]:
     db = sqlite3.connect(project / ".toolkit" / "runs.sqlite")
     try:
-        return db.execute("SELECT slug, kind, status, version, claim_owner FROM runs ORDER BY id").fetchall()
+        return db.execute("SELECT slug, kind, status, version, COALESCE(owner, '') FROM runs"
+                          " LEFT JOIN claims ON run_id = runs.id ORDER BY runs.id").fetchall()
     finally:
         db.close()
 

@@ -150,6 +150,34 @@ def test_runs_filters_and_latest(store):
     assert store.latest("a-11111111", "kaggle") is None
 
 
+def claims(store: Store) -> list[tuple]:
+    db = sqlite3.connect(store.path)
+    try:
+        return db.execute("SELECT run_id, owner FROM claims ORDER BY run_id").fetchall()
+    finally:
+        db.close()
+
+
+def test_a_claim_is_a_row_of_its_own_until_the_push_is_recorded(store):
+    run = add(store)
+    claim = store.claim(run.id, owner="host:1")
+    assert claim is not None and claim.run.claim_owner == "host:1" and claims(store) == [(run.id, "host:1")]
+    assert store.get(run.id).updated_at == run.updated_at  # claiming does not change the run itself
+    store.release(run.id, owner="host:2")  # only its owner gives a claim back
+    assert claims(store) == [(run.id, "host:1")]
+    store.record_push([run.id], 1, "u")
+    assert claims(store) == [] and store.get(run.id).claim_owner == ""
+
+
+def test_a_requeued_run_starts_without_a_claim(store):
+    run = add(store)
+    store.claim(run.id, owner="host:1")
+    store.set_status(run.id, Status.ERROR, failure_message="refused")  # ended before any version
+    assert store.requeue(run.id).claim_owner == "" and claims(store) == []
+    again = store.claim(run.id, owner="host:2")
+    assert again is not None and again.previous_at is None  # no earlier push to look for
+
+
 def test_submissions(store):
     ens = add(store, slug="ens-33333333", kind="ensemble")
     sub = store.add_submission("local", "digits-demo", ens.id, ["a-11111111", "b-22222222"], [1.0, 2.0])

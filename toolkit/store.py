@@ -1,4 +1,5 @@
-"""SQLite registry of runs and submissions (WAL; every state change is one short transaction)."""
+"""SQLite registry of runs, push claims and submissions (WAL; every state change is one short transaction).
+The tables and their migrations are in schema.py, the records it returns in model.py."""
 
 from __future__ import annotations
 
@@ -11,57 +12,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from . import schema
 from .errors import RunNotFound, StoreError
 from .model import ALLOWED, Claim, Run, Status, Submission, SubmissionStatus  # noqa: F401  (imported from here too)
 from .procs import pid_alive
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
-    slug TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('train', 'ensemble')),
-    backend TEXT NOT NULL,
-    competition TEXT NOT NULL,
-    spec_hash TEXT NOT NULL,
-    spec_json TEXT NOT NULL,
-    status TEXT NOT NULL,
-    version INTEGER,
-    url TEXT NOT NULL DEFAULT '',
-    failure_message TEXT NOT NULL DEFAULT '',
-    output_dir TEXT NOT NULL DEFAULT '',
-    metrics_json TEXT NOT NULL DEFAULT '{}',
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    pushed_at REAL,
-    finished_at REAL,
-    claim_owner TEXT NOT NULL DEFAULT '',
-    claimed_at REAL,
-    push_since REAL,
-    host TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS runs_slug ON runs (slug, backend);
-CREATE TABLE IF NOT EXISTS submissions (
-    id INTEGER PRIMARY KEY,
-    backend TEXT NOT NULL,
-    competition TEXT NOT NULL,
-    ensemble_run_id INTEGER REFERENCES runs (id),
-    members_json TEXT NOT NULL,
-    weights_json TEXT NOT NULL,
-    file TEXT NOT NULL DEFAULT '',
-    ref TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL DEFAULT 'PENDING',
-    score REAL,
-    error TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-"""
-
-# Columns added after the first release: (name, declaration), added to older files on open.
-MIGRATIONS = (("claim_owner", "TEXT NOT NULL DEFAULT ''"), ("claimed_at", "REAL"), ("host", "TEXT NOT NULL DEFAULT ''"),
-              ("push_since", "REAL"))
 # A claim whose owner cannot be checked (another host) is taken over after this long.
 CLAIM_STALE_S = 15 * 60.0
+# A run as the toolkit sees it: its row and the push claim on it, if any.
+RUN_ROWS = ("SELECT runs.*, COALESCE(claims.owner, '') AS claim_owner, claims.claimed_at AS claimed_at,"
+            " claims.push_since AS push_since FROM runs LEFT JOIN claims ON claims.run_id = runs.id")
 
 
 def owner_id() -> str:
@@ -93,13 +53,13 @@ def _submission(row: sqlite3.Row) -> Submission:
 
 
 def _run_in(db: sqlite3.Connection, run_id: int) -> Run:
-    return _run(db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
+    return _run(db.execute(f"{RUN_ROWS} WHERE runs.id = ?", (run_id,)).fetchone())
 
 
 def _move(db: sqlite3.Connection, run_id: int, status: Status, failure_message: str | None,
           version: int | None, url: str | None) -> None:
     """One status change inside the caller's transaction, checked against ALLOWED. Recording a version
-    means a push landed, so whoever claimed the run is done with it."""
+    means a push landed, so the run's claim has served its purpose."""
     row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:
         raise RunNotFound(f"no run with id {run_id}")
@@ -114,7 +74,7 @@ def _move(db: sqlite3.Connection, run_id: int, status: Status, failure_message: 
         " finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?",
         (status.value, failure_message, version, url, now, version, now, status.terminal, now, run_id))
     if version is not None:
-        db.execute("UPDATE runs SET claim_owner = '', claimed_at = NULL, push_since = NULL WHERE id = ?", (run_id,))
+        db.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
 
 
 class Store:
@@ -142,15 +102,7 @@ class Store:
             problems = [r[0] for r in db.execute("PRAGMA quick_check").fetchall() if r[0] != "ok"]
             if problems:
                 raise damaged(problems[0])
-            db.executescript(SCHEMA)  # idempotent; executescript manages its own transaction
-            columns = {r["name"] for r in db.execute("PRAGMA table_info(runs)")}
-            for name, declaration in MIGRATIONS:
-                if name not in columns:
-                    try:
-                        db.execute(f"ALTER TABLE runs ADD COLUMN {name} {declaration}")
-                    except sqlite3.OperationalError as exc:  # another process added it first
-                        if "duplicate column" not in str(exc):
-                            raise
+            schema.migrate(db, str(self.path))
         finally:
             db.close()
 
@@ -210,7 +162,7 @@ class Store:
         return self.get(run_id)
 
     def get(self, run_id: int) -> Run:
-        rows = self._query("SELECT * FROM runs WHERE id = ?", (run_id,))
+        rows = self._query(f"{RUN_ROWS} WHERE runs.id = ?", (run_id,))
         if not rows:
             raise RunNotFound(f"no run with id {run_id}", "kstatus lists the runs")
         return _run(rows[0])
@@ -220,10 +172,10 @@ class Store:
         clauses, params = [], []
         for column, value in (("backend", backend), ("competition", competition), ("kind", kind), ("slug", slug)):
             if value is not None:
-                clauses.append(f"{column} = ?")
+                clauses.append(f"runs.{column} = ?")
                 params.append(value)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        return [_run(r) for r in self._query(f"SELECT * FROM runs {where} ORDER BY id", tuple(params))]
+        return [_run(r) for r in self._query(f"{RUN_ROWS} {where} ORDER BY runs.id", tuple(params))]
 
     def has_runs(self) -> bool:
         return bool(self._query("SELECT 1 FROM runs LIMIT 1"))
@@ -296,9 +248,8 @@ class Store:
             if not current.terminal:
                 raise StoreError(f"run {run_id} is still {current.value}", "wait for it to finish first")
             db.execute("UPDATE runs SET status = ?, failure_message = '', output_dir = '', metrics_json = '{}',"
-                       " updated_at = ?, finished_at = NULL, claim_owner = '', claimed_at = NULL, push_since = NULL,"
-                       " host = '' WHERE id = ?",
-                       (Status.NEW.value, now, run_id))
+                       " updated_at = ?, finished_at = NULL, host = '' WHERE id = ?", (Status.NEW.value, now, run_id))
+            db.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
         return self.get(run_id)
 
     # -- claims: one command acts on a run at a time ----------------------------------------------
@@ -311,29 +262,25 @@ class Store:
         owner = owner or owner_id()
         now = time.time()
         with self._transaction() as db:
-            row = db.execute("SELECT status, claim_owner, claimed_at, push_since FROM runs WHERE id = ?",
-                             (run_id,)).fetchone()
+            row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise RunNotFound(f"no run with id {run_id}")
             if Status(row["status"]) != Status.NEW:
                 return None
-            holder, since = row["claim_owner"], row["claimed_at"]
-            if holder and holder != owner and _owner_alive(holder) and since is not None and now - since < stale_s:
+            held = db.execute("SELECT owner, claimed_at, push_since FROM claims WHERE run_id = ?", (run_id,)).fetchone()
+            if held and held["owner"] != owner and _owner_alive(held["owner"]) and now - held["claimed_at"] < stale_s:
                 return None
             # Any earlier claim may have pushed; the first one's start time stays the reference, so a
             # reconcile that itself fails cannot make the next one look too late.
-            previous = row["push_since"] if holder else None
-            db.execute("UPDATE runs SET claim_owner = ?, claimed_at = ?, push_since = COALESCE(push_since, ?),"
-                       " updated_at = ? WHERE id = ?", (owner, now, now, now, run_id))
-            return Claim(_run_in(db, run_id), owner, now, previous)
+            db.execute("INSERT INTO claims (run_id, owner, claimed_at, push_since) VALUES (?, ?, ?, ?)"
+                       " ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner, claimed_at = excluded.claimed_at",
+                       (run_id, owner, now, now))
+            return Claim(_run_in(db, run_id), owner, now, held["push_since"] if held else None)
 
     def release(self, run_id: int, owner: str | None = None) -> None:
         """Give a claim back (the push did not happen: no slot, or it failed before reaching the backend)."""
-        owner = owner or owner_id()
         with self._transaction() as db:
-            db.execute("UPDATE runs SET claim_owner = '', claimed_at = NULL, push_since = NULL"
-                       " WHERE id = ? AND claim_owner = ?",
-                       (run_id, owner))
+            db.execute("DELETE FROM claims WHERE run_id = ? AND owner = ?", (run_id, owner or owner_id()))
 
     def check(self) -> list[str]:
         """Problems with the file itself (SQLite's integrity check); an empty list when it is sound."""
