@@ -9,19 +9,16 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
+from kaggle_emulator import wait_scored, wait_until_done, write_kernel
 from toolkit.backends.base import KernelState, Status, SubmissionResult
 from toolkit.backends.local import KAGGLE_SITE, LocalBackend
 from toolkit.competition import check_competition, public_entries
-from toolkit.config import load_config
 from toolkit.demo import CODE_NAME, build_competition
 from toolkit.errors import BackendError, CompetitionError
-from toolkit.render import KernelOptions, kernel_metadata, write_kernel_folder
 from toolkit.scoring import accuracy, read_labels
 
 COMP = CODE_NAME
@@ -51,31 +48,17 @@ PREDICT = (
 
 
 def _kernel(folder: Path, slug: str, *cells: str, internet: bool = False, sources: tuple[str, ...] = ()) -> Path:
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    options = KernelOptions(username="local", gpu=False, internet=internet, kernel_sources=sources)
-    return write_kernel_folder(folder / slug, notebook, kernel_metadata(slug, COMP, options))
+    return write_kernel(folder, slug, *cells, competition=COMP, username="local", gpu=False, internet=internet,
+                        kernel_sources=sources)
 
 
-def _run(backend: LocalBackend, folder: Path, timeout: float = 120) -> tuple[int, KernelState]:
-    slug, version = folder.name, backend.push(folder).version
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = backend.status(slug, version)
-        if state.status.terminal:
-            return version, state
-        time.sleep(0.2)
-    raise AssertionError(f"{slug} v{version} did not finish")
+def _run(backend: LocalBackend, folder: Path) -> tuple[int, KernelState]:
+    version = backend.push(folder).version
+    return version, wait_until_done(backend, folder.name, version)
 
 
-def _scored(backend: LocalBackend, ref: str, timeout: float = 120) -> SubmissionResult:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = backend.submission(COMP, ref)
-        if result.status != "PENDING":
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"submission {ref} stayed PENDING")
+def _scored(backend: LocalBackend, ref: str) -> SubmissionResult:
+    return wait_scored(backend, COMP, ref)
 
 
 def _submit(backend: LocalBackend, slug: str, version: int) -> SubmissionResult:
@@ -91,9 +74,8 @@ def _ids(csv_file: Path) -> set[str]:
 
 
 @pytest.fixture
-def backend(tmp_path):
-    build_competition(tmp_path / "competitions", limit=200, code=True)
-    return LocalBackend(load_config(tmp_path, concurrency=1))
+def backend(local_backend):
+    return local_backend(limit=200, code=True)
 
 
 # -- the competition folder -------------------------------------------------------------------

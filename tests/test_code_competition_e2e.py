@@ -9,37 +9,28 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from kaggle_emulator import KaggleEmulator, prepare_client, use_emulator
+from toolkit import cli
+from toolkit.config import load_config
+from toolkit.demo import CODE_NAME, build_competition
+from toolkit.project import Project
 
-prepare_client()  # before anything imports kaggle
-
-from toolkit import cli  # noqa: E402
-from toolkit.config import load_config  # noqa: E402
-from toolkit.demo import CODE_NAME, build_competition  # noqa: E402
-from toolkit.project import Project  # noqa: E402
-
-USER, KEY = "testuser", "code-e2e-key-0123456789abcdef"
 TINY = ["--batch", "aug_transforms(size=32, min_scale=0.75, do_flip=False)", "--bs", "32", "--scratch",
         "--competition", CODE_NAME, "--backend", "kaggle"]
 
 
 @pytest.mark.e2e
-def test_a_predicting_ensemble_is_scored_on_the_hidden_test_set(tmp_path, monkeypatch):
+def test_a_predicting_ensemble_is_scored_on_the_hidden_test_set(start_emulator, tmp_path):
     build_competition(tmp_path / "competitions", limit=200, code=True)
-    emu = KaggleEmulator(tmp_path / "emu", tmp_path / "competitions", USER, KEY, run_kernels=True).start()
-    use_emulator(emu, monkeypatch, tmp_path, USER, KEY, TOOLKIT_POLL_INITIAL_S="0.3", TOOLKIT_POLL_MAX_S="1")
+    emu = start_emulator(run_kernels=True, env=dict(TOOLKIT_POLL_INITIAL_S="0.3", TOOLKIT_POLL_MAX_S="1"))
     runner = CliRunner()
-    try:
-        for arch, item, epochs in (("resnet18", "Resize(32)", "2"), ("resnet18", "Resize(36)", "1")):
-            pushed = runner.invoke(cli.push_app, ["train", "--arch", arch, "--item", item, "--epochs", epochs, *TINY])
-            assert pushed.exit_code == 0, pushed.output
-        pulled = runner.invoke(cli.pull_app, ["outputs", "--backend", "kaggle", "--competition", CODE_NAME])
-        assert pulled.exit_code == 0, pulled.output
-        submitted = runner.invoke(cli.submit_app, ["ensemble", "--backend", "kaggle", "--competition", CODE_NAME,
-                                                   "--code-competition"])
-        assert submitted.exit_code == 0, submitted.output
-    finally:
-        emu.stop()
+    for arch, item, epochs in (("resnet18", "Resize(32)", "2"), ("resnet18", "Resize(36)", "1")):
+        pushed = runner.invoke(cli.push_app, ["train", "--arch", arch, "--item", item, "--epochs", epochs, *TINY])
+        assert pushed.exit_code == 0, pushed.output
+    pulled = runner.invoke(cli.pull_app, ["outputs", "--backend", "kaggle", "--competition", CODE_NAME])
+    assert pulled.exit_code == 0, pulled.output
+    submitted = runner.invoke(cli.submit_app, ["ensemble", "--backend", "kaggle", "--competition", CODE_NAME,
+                                               "--code-competition"])
+    assert submitted.exit_code == 0, submitted.output
 
     assert "rerun estimate: ~" in submitted.output and "limit 9 h" in submitted.output
     ensemble = emu.calls("SaveKernel")[-1].body

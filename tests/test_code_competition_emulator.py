@@ -6,25 +6,17 @@ from __future__ import annotations
 
 import csv
 import socket
-import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from kaggle_emulator import KaggleEmulator, prepare_client, use_emulator
+from kaggle_emulator import wait_scored, wait_until_done, write_kernel
+from toolkit.backends.base import Status, SubmissionResult
+from toolkit.backends.kaggle import KaggleBackend
+from toolkit.demo import CODE_NAME, build_competition
+from toolkit.errors import BackendError
+from toolkit.scoring import read_labels
 
-prepare_client()  # before anything imports kaggle
-
-from toolkit.backends.base import Status, SubmissionResult  # noqa: E402
-from toolkit.backends.kaggle import KaggleBackend  # noqa: E402
-from toolkit.config import load_config  # noqa: E402
-from toolkit.demo import CODE_NAME, build_competition  # noqa: E402
-from toolkit.errors import BackendError  # noqa: E402
-from toolkit.render import KernelOptions, kernel_metadata, write_kernel_folder  # noqa: E402
-from toolkit.scoring import read_labels  # noqa: E402
-
-USER, KEY = "testuser", "code-comp-key-0123456789abcdef"
 COMP = CODE_NAME
 INPUT = f"../input/competitions/{COMP}"
 # Predicts "one" for every test image it finds and records whether it runs as a competition rerun.
@@ -35,23 +27,14 @@ ALL_ONES = ("import csv, os\nfrom pathlib import Path\n"
 
 
 @pytest.fixture
-def kaggle(tmp_path, monkeypatch):
+def kaggle(start_emulator, kaggle_backend, tmp_path):
     build_competition(tmp_path / "competitions", limit=200, code=True)
-    emu = KaggleEmulator(tmp_path / "emu", tmp_path / "competitions", USER, KEY, run_kernels=True).start()
-    use_emulator(emu, monkeypatch, tmp_path, USER, KEY)
-    yield emu, KaggleBackend(load_config(tmp_path / "project", backend="kaggle"))
-    emu.stop()
+    return start_emulator(run_kernels=True), kaggle_backend()
 
 
 def _run(backend: KaggleBackend, root: Path, slug: str, *cells: str, internet: bool = False) -> int:
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    meta = kernel_metadata(slug, COMP, KernelOptions(username=USER, gpu=False, internet=internet))
-    version = backend.push(write_kernel_folder(root / slug, notebook, meta)).version
-    deadline = time.monotonic() + 120
-    while not (state := backend.status(slug, version)).status.terminal:
-        assert time.monotonic() < deadline, f"{slug} did not finish"
-        time.sleep(0.3)
+    version = backend.push(write_kernel(root, slug, *cells, competition=COMP, gpu=False, internet=internet)).version
+    state = wait_until_done(backend, slug, version)
     assert state.status == Status.COMPLETE, state
     return version
 
@@ -59,11 +42,7 @@ def _run(backend: KaggleBackend, root: Path, slug: str, *cells: str, internet: b
 def _submit_and_wait(backend: KaggleBackend, slug: str, version: int) -> SubmissionResult:
     sub = backend.submit(COMP, Path("submission.csv"), f"{slug} v{version}", slug=slug, version=version)
     assert sub.status == "PENDING"
-    deadline = time.monotonic() + 120
-    while (result := backend.submission(COMP, sub.ref)).status == "PENDING":
-        assert time.monotonic() < deadline, "the submission stayed PENDING"
-        time.sleep(0.3)
-    return result
+    return wait_scored(backend, COMP, sub.ref)
 
 
 def test_a_code_submission_is_scored_on_the_rerun_over_the_hidden_test_set(kaggle, tmp_path):

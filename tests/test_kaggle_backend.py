@@ -4,47 +4,30 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
-import nbformat
 import pytest
 
-from kaggle_emulator import KaggleEmulator, build_tiny_competition, prepare_client, use_emulator
+from kaggle_emulator import KEY, USER, build_tiny_competition, prepare_client, write_kernel
+from toolkit.backends.base import Status
+from toolkit.backends.kaggle import KaggleBackend
+from toolkit.config import load_config
+from toolkit.errors import BackendError, KernelNotFound, NotConfigured, QuotaExhausted, SlotsFull, UnsafeOutput
 
-CONFIG_DIR = prepare_client()  # before anything imports kaggle
-
-from toolkit.backends.base import Status  # noqa: E402
-from toolkit.backends.kaggle import KaggleBackend  # noqa: E402
-from toolkit.config import load_config  # noqa: E402
-from toolkit.errors import (BackendError, KernelNotFound, NotConfigured, QuotaExhausted, SlotsFull,  # noqa: E402
-                            UnsafeOutput)
-from toolkit.render import KernelOptions, kernel_metadata, percent_to_notebook, write_kernel_folder  # noqa: E402
-
-USER, KEY = "testuser", "fake-key-0123456789abcdef"
+CONFIG_DIR = prepare_client()  # the client's config directory (conftest set it up before kaggle was imported)
 COMP = "tiny-comp"
 OUTPUTS = {"tta.pkl": b"P" * 5000, "metrics.json": b'{"tta_error": 0.1}', "extra.bin": b"not asked for",
            "submission.csv": b"image_id,label\n0.png,a\n1.png,b\n2.png,a\n3.png,a\n"}
 
 
 @pytest.fixture
-def emulator(tmp_path, monkeypatch):
-    comps = tmp_path / "competitions"
-    build_tiny_competition(comps, COMP)
-    emu = KaggleEmulator(tmp_path / "emu", comps, USER, KEY, scripted_outputs=OUTPUTS).start()
-    use_emulator(emu, monkeypatch, tmp_path, USER, KEY)
-    yield emu
-    emu.stop()
+def emulator(start_emulator, tmp_path):
+    build_tiny_competition(tmp_path / "competitions", COMP)
+    return start_emulator(scripted_outputs=OUTPUTS)
 
 
 @pytest.fixture
-def backend(emulator, tmp_path):
-    return KaggleBackend(load_config(tmp_path / "project", backend="kaggle", max_output_mb=1))
-
-
-def kernel_folder(root: Path, slug: str, gpu: bool = True, internet: bool = True, **extra) -> Path:
-    notebook = percent_to_notebook("# %%\nprint('hello')\n")
-    meta = kernel_metadata(slug, COMP, KernelOptions(username=USER, gpu=gpu, internet=internet, **extra))
-    return write_kernel_folder(root / slug, notebook, meta)
+def backend(emulator, kaggle_backend):
+    return kaggle_backend(max_output_mb=1)
 
 
 # -- credentials -------------------------------------------------------------------------------
@@ -92,7 +75,7 @@ def test_rejected_key_is_a_one_line_hint_without_the_key(emulator, tmp_path, mon
 # -- kernels -----------------------------------------------------------------------------------
 
 def test_push_status_output_logs(backend, emulator, tmp_path):
-    folder = kernel_folder(tmp_path / "kernels", "resnet18-abcdef12")
+    folder = write_kernel(tmp_path / "kernels", "resnet18-abcdef12")
     result = backend.push(folder)
     assert result.version == 1 and result.url.endswith(f"/code/{USER}/resnet18-abcdef12")
     sent = emulator.calls("SaveKernel")[0].body
@@ -119,7 +102,7 @@ def test_push_status_output_logs(backend, emulator, tmp_path):
 
 def test_log_arrives_in_chunks_and_reads_as_text(backend, emulator, tmp_path):
     """Kaggle sends a log as many {stream_name, time, data} chunks; logs() joins them in order."""
-    backend.push(kernel_folder(tmp_path, "resnet18-chunks01"))
+    backend.push(write_kernel(tmp_path, "resnet18-chunks01"))
     raw = json.loads(backend.api.kernels_logs(f"{USER}/resnet18-chunks01/1"))  # what the real client returns
     assert len(raw) == 3 and all(set(chunk) == {"stream_name", "time", "data"} for chunk in raw)
     assert [c["stream_name"] for c in raw] == ["stdout", "stderr", "stdout"]
@@ -133,7 +116,7 @@ def test_missing_or_foreign_kernel_is_not_found_not_bad_credentials(backend, emu
             call()
         assert str(info.value).startswith(f"kernel {USER}/no-such-kernel not found or not yours")
         assert "credentials were rejected" not in str(info.value) and "\n" not in str(info.value)
-    backend.push(kernel_folder(tmp_path, "resnet18-mine0001"))
+    backend.push(write_kernel(tmp_path, "resnet18-mine0001"))
     with pytest.raises(ValueError, match="Permission 'kernels.get' was denied"):  # someone else's: the same 403
         backend.api.kernels_status("someoneelse/resnet18-mine0001")
     with pytest.raises(BackendError, match="HTTP 404") as info:  # your kernel, a version it never had
@@ -142,7 +125,7 @@ def test_missing_or_foreign_kernel_is_not_found_not_bad_credentials(backend, emu
 
 
 def test_cpu_kernel_gets_no_accelerator(backend, emulator, tmp_path):
-    backend.push(kernel_folder(tmp_path, "ensemble-cpu-1", gpu=False, internet=False))
+    backend.push(write_kernel(tmp_path, "ensemble-cpu-1", gpu=False, internet=False))
     sent = emulator.calls("SaveKernel")[0].body
     assert "machineShape" not in sent and sent["enableGpu"] is False and sent["enableInternet"] is False
 
@@ -150,8 +133,8 @@ def test_cpu_kernel_gets_no_accelerator(backend, emulator, tmp_path):
 def test_push_errors_are_typed(backend, emulator, tmp_path):
     emulator.fail("SaveKernel", "slots_full")
     with pytest.raises(SlotsFull, match="Maximum batch GPU session count of 2"):
-        backend.push(kernel_folder(tmp_path, "resnet18-slots001"))
-    folder = kernel_folder(tmp_path, "resnet18-badcomp1")
+        backend.push(write_kernel(tmp_path, "resnet18-slots001"))
+    folder = write_kernel(tmp_path, "resnet18-badcomp1")
     meta = json.loads((folder / "kernel-metadata.json").read_text())
     meta["competition_sources"] = ["no-such-comp"]
     (folder / "kernel-metadata.json").write_text(json.dumps(meta))
@@ -165,50 +148,50 @@ def test_push_errors_are_typed(backend, emulator, tmp_path):
 
 def test_gpu_session_limit_is_enforced(backend, emulator, tmp_path):
     emulator.gpu_slots = 1
-    backend.push(kernel_folder(tmp_path, "resnet18-first001"))
+    backend.push(write_kernel(tmp_path, "resnet18-first001"))
     with pytest.raises(SlotsFull):
-        backend.push(kernel_folder(tmp_path, "resnet18-second01"))
+        backend.push(write_kernel(tmp_path, "resnet18-second01"))
 
 
 def test_cpu_session_limit_keeps_cpu_kernels_waiting(backend, emulator, tmp_path):
     """CPU kernels (the ensemble) have their own batch session limit, refused in the same words."""
     emulator.cpu_slots = 1
-    backend.push(kernel_folder(tmp_path, "ensemble-first-01", gpu=False, internet=False))
+    backend.push(write_kernel(tmp_path, "ensemble-first-01", gpu=False, internet=False))
     with pytest.raises(SlotsFull, match="Maximum batch CPU session count of 1 reached") as info:
-        backend.push(kernel_folder(tmp_path, "ensemble-second-1", gpu=False, internet=False))
+        backend.push(write_kernel(tmp_path, "ensemble-second-1", gpu=False, internet=False))
     assert "the run waits" in str(info.value)
-    assert backend.push(kernel_folder(tmp_path, "resnet18-gpu00001")).version == 1  # GPU slots are separate
+    assert backend.push(write_kernel(tmp_path, "resnet18-gpu00001")).version == 1  # GPU slots are separate
     emulator.version("ensemble-first-01").status = "COMPLETE"  # the session ends, the slot frees
-    assert backend.push(kernel_folder(tmp_path, "ensemble-second-1", gpu=False, internet=False)).version == 1
+    assert backend.push(write_kernel(tmp_path, "ensemble-second-1", gpu=False, internet=False)).version == 1
 
 
 def test_weekly_quota_refusal_is_final_and_names_the_refresh(backend, emulator, tmp_path):
     emulator.gpu_seconds_used = emulator.gpu_seconds_allowed  # 30 h of 30 used
     with pytest.raises(QuotaExhausted) as info:
-        backend.push(kernel_folder(tmp_path, "resnet18-quota001"))
+        backend.push(write_kernel(tmp_path, "resnet18-quota001"))
     text = str(info.value)
     assert not isinstance(info.value, SlotsFull) and "\n" not in text
     assert "Maximum weekly GPU quota of 30.00 hours reached" in text and "refreshes 2030-01-06 00:00 UTC" in text
     assert len(emulator.calls("SaveKernel")) == 1 and not emulator.kernels  # asked once, nothing made
-    assert backend.push(kernel_folder(tmp_path, "ensemble-cpu-0001", gpu=False, internet=False)).version == 1
+    assert backend.push(write_kernel(tmp_path, "ensemble-cpu-0001", gpu=False, internet=False)).version == 1
 
     emulator.gpu_seconds_used = 0
     emulator.fail("SaveKernel", "weekly_quota")
     emulator.fail("GetAcceleratorQuotaStatistics", "500", times=10)  # the refresh time cannot be read
     with pytest.raises(QuotaExhausted, match="refreshes at its weekly reset"):
-        backend.push(kernel_folder(tmp_path, "resnet18-quota002"))
+        backend.push(write_kernel(tmp_path, "resnet18-quota002"))
 
 
 @pytest.mark.parametrize("kind", ["429", "500", "drop"])
 def test_status_survives_transient_faults(backend, emulator, tmp_path, kind):
-    backend.push(kernel_folder(tmp_path, "resnet18-faulty001"))
+    backend.push(write_kernel(tmp_path, "resnet18-faulty001"))
     emulator.fail("GetKernelSessionStatus", kind, retry_after=0.2)
     assert backend.status("resnet18-faulty001", 1).status == Status.RUNNING
     assert len(emulator.calls("GetKernelSessionStatus")) == 2
 
 
 def test_persistent_server_error_is_one_line(backend, emulator, tmp_path):
-    backend.push(kernel_folder(tmp_path, "resnet18-faulty002"))
+    backend.push(write_kernel(tmp_path, "resnet18-faulty002"))
     emulator.fail("GetKernelSessionStatus", "500", times=10)
     with pytest.raises(BackendError) as info:
         backend.status("resnet18-faulty002", 1)
@@ -217,13 +200,13 @@ def test_persistent_server_error_is_one_line(backend, emulator, tmp_path):
 
 def test_error_session_reports_failure_message(backend, emulator, tmp_path):
     emulator.fail("SaveKernel", "error_session", message="Your notebook tried to allocate more memory")
-    backend.push(kernel_folder(tmp_path, "resnet18-oom00001"))
+    backend.push(write_kernel(tmp_path, "resnet18-oom00001"))
     state = backend.status("resnet18-oom00001", 1)
     assert state.status == Status.ERROR and "allocate more memory" in state.failure_message
 
 
 def test_truncated_download_resumes_with_range(backend, emulator, tmp_path):
-    backend.push(kernel_folder(tmp_path, "resnet18-trunc001"))
+    backend.push(write_kernel(tmp_path, "resnet18-trunc001"))
     emulator.version("resnet18-trunc001").polls = 5
     emulator.fail("download", "truncate")
     backend.output("resnet18-trunc001", 1, tmp_path / "out", ("tta.pkl",))
@@ -232,7 +215,7 @@ def test_truncated_download_resumes_with_range(backend, emulator, tmp_path):
 
 
 def test_output_list_dropped_then_retried(backend, emulator, tmp_path):
-    backend.push(kernel_folder(tmp_path, "resnet18-drop0001"))
+    backend.push(write_kernel(tmp_path, "resnet18-drop0001"))
     emulator.version("resnet18-drop0001").polls = 5
     emulator.fail("ListKernelSessionOutput", "drop")
     files = backend.output("resnet18-drop0001", 1, tmp_path / "out", ("metrics.json",))
@@ -240,7 +223,7 @@ def test_output_list_dropped_then_retried(backend, emulator, tmp_path):
 
 
 def test_unsafe_and_oversized_outputs_are_refused(backend, emulator, tmp_path):
-    backend.push(kernel_folder(tmp_path, "resnet18-unsafe01"))
+    backend.push(write_kernel(tmp_path, "resnet18-unsafe01"))
     version = emulator.version("resnet18-unsafe01")
     version.polls = 5
     emulator.scripted_outputs = {"../escape.txt": b"x", "big.bin": b"0" * (2 * 2**20)}
@@ -287,7 +270,7 @@ def test_submission_upload_failure_is_clear(backend, emulator, tmp_path):
 
 
 def test_code_submission_names_kernel_version(backend, emulator, tmp_path):
-    backend.push(kernel_folder(tmp_path, "ensemble-code-01", gpu=False, internet=False))
+    backend.push(write_kernel(tmp_path, "ensemble-code-01", gpu=False, internet=False))
     while backend.status("ensemble-code-01", 1).status != Status.COMPLETE:
         pass
     sub = backend.submit(COMP, tmp_path / "submission.csv", "code", slug="ensemble-code-01", version=1)
@@ -341,11 +324,11 @@ def test_a_lost_submission_is_found_again(backend, emulator, tmp_path):
     assert backend.find_submission(COMP, "ensemble (ensemble-x v1)", clock.time() + 5) is None
 
 
-def test_a_silent_connection_is_cut_off_with_one_line(emulator, tmp_path):
+def test_a_silent_connection_is_cut_off_with_one_line(emulator, kaggle_backend):
     """The client sets no timeouts: a call that gets no answer ends at api_timeout_s, not never."""
     import time as clock
 
-    backend = KaggleBackend(load_config(tmp_path / "project", backend="kaggle", api_timeout_s=1))
+    backend = kaggle_backend(api_timeout_s=1)
     emulator.fail("GetKernelSessionStatus", "hang", seconds=4)
     started = clock.monotonic()
     with pytest.raises(BackendError, match="did not answer status of .* within 1 s") as caught:

@@ -3,39 +3,21 @@
 from __future__ import annotations
 
 import json
-import time
 
-import nbformat
 import pytest
 
-from toolkit.backends.base import KernelState, Status
-from toolkit.backends.local import LocalBackend
-from toolkit.config import load_config
-from toolkit.demo import build_competition
-from toolkit.render import KernelOptions, kernel_metadata, write_kernel_folder
+from kaggle_emulator import wait_until_done as _wait
+from kaggle_emulator import write_kernel
+from toolkit.backends.base import Status
 
 
 def _kernel(folder, slug: str, *cells: str):
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    meta = kernel_metadata(slug, "digits-demo", KernelOptions(username="local", gpu=False))
-    return write_kernel_folder(folder / slug, notebook, meta)
-
-
-def _wait(backend: LocalBackend, slug: str, version: int, timeout: float = 120) -> KernelState:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = backend.status(slug, version)
-        if state.status.terminal:
-            return state
-        time.sleep(0.2)
-    raise AssertionError(f"{slug} v{version} did not finish")
+    return write_kernel(folder, slug, *cells, competition="digits-demo", username="local", gpu=False)
 
 
 @pytest.fixture
-def backend(tmp_path):
-    build_competition(tmp_path / "competitions", limit=40)
-    return LocalBackend(load_config(tmp_path, concurrency=1))
+def backend(local_backend):
+    return local_backend()
 
 
 def test_a_failing_cell_is_an_error_naming_the_cell(backend, tmp_path):
@@ -64,9 +46,8 @@ def test_versions_queue_and_see_kaggle_layout_without_hidden_labels(backend, tmp
                     "kaggle": "Batch"}
 
 
-def test_the_flat_layout_of_older_sessions(tmp_path):
-    build_competition(tmp_path / "competitions", limit=40)
-    backend = LocalBackend(load_config(tmp_path, input_layout="flat"))
+def test_the_flat_layout_of_older_sessions(local_backend, tmp_path):
+    backend = local_backend(input_layout="flat")
     folder = _kernel(tmp_path / "kernels", "flat-abc12345", "import os; print(sorted(os.listdir('../input')))")
     pushed = backend.push(folder)
     assert _wait(backend, "flat-abc12345", pushed.version).status == Status.COMPLETE

@@ -5,33 +5,25 @@ kernel there (no cancel call)."""
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
-from kaggle_emulator import KaggleEmulator, build_tiny_competition, prepare_client, use_emulator
+from kaggle_emulator import build_tiny_competition
+from toolkit import cli
+from toolkit.backends.base import Status
+from toolkit.config import load_config
+from toolkit.project import Project
 
-prepare_client()  # before anything imports kaggle
-
-import pytest  # noqa: E402
-
-from toolkit import cli  # noqa: E402
-from toolkit.backends.base import Status  # noqa: E402
-from toolkit.config import load_config  # noqa: E402
-from toolkit.project import Project  # noqa: E402
-
-USER, KEY = "testuser", "recovery-key-0123456789abcdef"
 COMP = "tiny-comp"
 TRAIN = ["train", "--arch", "resnet18", "--item", "Resize(16)", "--batch", "aug_transforms(size=16)", "--epochs", "1",
          "--scratch", "--competition", COMP]
 
 
 @pytest.fixture
-def emulator(tmp_path, monkeypatch):
+def emulator(start_emulator, tmp_path):
     build_tiny_competition(tmp_path / "competitions", COMP)
-    emu = KaggleEmulator(tmp_path / "emu", tmp_path / "competitions", USER, KEY, polls_to_complete=1).start()
-    use_emulator(emu, monkeypatch, tmp_path, USER, KEY, TOOLKIT_BACKEND="kaggle", TOOLKIT_POLL_INITIAL_S="0.1",
-                 TOOLKIT_POLL_MAX_S="0.2", COLUMNS="200")
-    yield emu
-    emu.stop()
+    return start_emulator(polls_to_complete=1, env=dict(TOOLKIT_BACKEND="kaggle", TOOLKIT_POLL_INITIAL_S="0.1",
+                                                        TOOLKIT_POLL_MAX_S="0.2", COLUMNS="200"))
 
 
 def invoke(app, *args):

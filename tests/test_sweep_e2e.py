@@ -10,14 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kaggle_emulator import KaggleEmulator, prepare_client, use_emulator
-
-prepare_client()  # before anything imports kaggle
-
-from toolkit import cli  # noqa: E402
-from toolkit.backends.base import Status  # noqa: E402
-from toolkit.config import load_config  # noqa: E402
-from toolkit.project import Project  # noqa: E402
+from toolkit import cli
+from toolkit.backends.base import Status
+from toolkit.config import load_config
+from toolkit.project import Project
 
 TINY = '''
 [defaults]
@@ -97,20 +93,13 @@ def test_local_sweep_end_to_end(tmp_path, monkeypatch):
     assert "ensemble score:" in out
 
 
-USER, KEY = "testuser", "sweep-secret-key-1a2b3c4d"
-
-
 @pytest.fixture
-def emulator(tmp_path, monkeypatch):
+def emulator(start_emulator, tmp_path):
     from toolkit.demo import build_competition
 
     build_competition(tmp_path / "competitions", limit=60)
-    emu = KaggleEmulator(tmp_path / "emu", tmp_path / "competitions", USER, KEY, gpu_slots=2,
-                         polls_to_complete=2).start()
-    use_emulator(emu, monkeypatch, tmp_path, USER, KEY, TOOLKIT_POLL_INITIAL_S="0.2", TOOLKIT_POLL_MAX_S="0.3",
-                 TOOLKIT_BACKEND="kaggle", COLUMNS="200")
-    yield emu
-    emu.stop()
+    return start_emulator(gpu_slots=2, polls_to_complete=2, env=dict(
+        TOOLKIT_POLL_INITIAL_S="0.2", TOOLKIT_POLL_MAX_S="0.3", TOOLKIT_BACKEND="kaggle", COLUMNS="200"))
 
 
 def test_kaggle_session_limit_keeps_runs_waiting(emulator, tmp_path, monkeypatch):

@@ -1,0 +1,54 @@
+"""Set-up the tests share: the real kaggle client pointed at the emulator, emulators, and the two backends."""
+
+from __future__ import annotations
+
+import pytest
+
+from emulator import KEY, USER, KaggleEmulator, prepare_client, use_emulator
+
+# The client fixes its API environment and config directory when first imported: before any test module
+# imports it (directly or through toolkit.backends.kaggle).
+prepare_client()
+
+
+@pytest.fixture
+def start_emulator(tmp_path, monkeypatch):
+    """start_emulator(competitions=None, env=None, **options): an emulator serving `competitions` (default
+    tmp_path/competitions), with the client and the toolkit pointed at it (credentials USER/KEY, a throwaway
+    HOME, tmp_path/project as the project, `env` as extra settings); stopped after the test."""
+    started: list[KaggleEmulator] = []
+
+    def start(competitions=None, env: dict | None = None, **options) -> KaggleEmulator:
+        emu = KaggleEmulator(tmp_path / f"emu{len(started) or ''}", competitions or tmp_path / "competitions",
+                             USER, KEY, **options).start()
+        started.append(emu)
+        use_emulator(emu, monkeypatch, tmp_path, USER, KEY, **(env or {}))
+        return emu
+
+    yield start
+    for emu in started:
+        emu.stop()
+
+
+@pytest.fixture
+def kaggle_backend(tmp_path):
+    """kaggle_backend(**settings): the Kaggle backend of tmp_path/project (start an emulator first)."""
+    from toolkit.backends.kaggle import KaggleBackend
+    from toolkit.config import load_config
+
+    return lambda **settings: KaggleBackend(load_config(tmp_path / "project", backend="kaggle", **settings))
+
+
+@pytest.fixture
+def local_backend(tmp_path):
+    """local_backend(limit=40, code=False, **settings): the local backend of tmp_path, one kernel at a time,
+    with the demo competition (`code`: its code-competition variant) of `limit` images in tmp_path/competitions."""
+    from toolkit.backends.local import LocalBackend
+    from toolkit.config import load_config
+    from toolkit.demo import build_competition
+
+    def make(limit: int = 40, code: bool = False, **settings) -> LocalBackend:
+        build_competition(tmp_path / "competitions", limit=limit, code=code)
+        return LocalBackend(load_config(tmp_path, **{"concurrency": 1, **settings}))
+
+    return make
