@@ -19,7 +19,8 @@ from toolkit import cli  # noqa: E402
 from toolkit.backends.base import Status  # noqa: E402
 from toolkit.config import load_config  # noqa: E402
 from toolkit.errors import BackendError  # noqa: E402
-from toolkit.launch import plan_train, push_run, record, sync  # noqa: E402
+from toolkit.plan import plan_train  # noqa: E402
+from toolkit.schedule import push_run, record, refresh_and_push  # noqa: E402
 from toolkit.project import Project  # noqa: E402
 
 USER, KEY = "testuser", "e2e-secret-key-9f8e7d6c5b4a"
@@ -41,11 +42,11 @@ def test_failed_pushes_leave_runs_waiting(tmp_path, monkeypatch):
         record(project, plan_train(project, ["resnet18"], {"epochs": 1}))
         emu.fail("SaveKernel", "drop")
         with pytest.raises(BackendError, match="could not reach Kaggle"):
-            sync(project)
+            refresh_and_push(project)
         assert [r.status for r in project.store.runs()] == [Status.NEW]
         emu.fail("SaveKernel", "slots_full")
-        assert [(r.status, r.version) for r in sync(project)] == [(Status.NEW, None)]  # waits for a slot
-        run = sync(project)[0]
+        assert [(r.status, r.version) for r in refresh_and_push(project)] == [(Status.NEW, None)]  # waits for a slot
+        run = refresh_and_push(project)[0]
         assert (run.status, run.version) == (Status.QUEUED, 1)
         assert len(emu.kernels[run.slug]["versions"]) == 1  # the refused pushes created nothing
     finally:
@@ -71,7 +72,7 @@ def test_cpu_session_limit_keeps_the_ensemble_waiting(tmp_path, monkeypatch):
         assert push_run(project, ensemble) is None  # "Maximum batch CPU session count of 1 reached": it waits
         assert project.store.get(ensemble.id).status == Status.NEW
         emu.version("other-cpu-job1").status = "COMPLETE"  # the other session ends
-        pushed = next(r for r in sync(project) if r.id == ensemble.id)
+        pushed = next(r for r in refresh_and_push(project) if r.id == ensemble.id)
         assert (pushed.status, pushed.version) == (Status.QUEUED, 1)
         refused, accepted = [c for c in emu.calls("SaveKernel") if c.body["slug"].endswith(ensemble.slug)]
         assert "machineShape" not in accepted.body and accepted.body["enableGpu"] is False

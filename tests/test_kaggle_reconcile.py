@@ -1,5 +1,5 @@
 """A push whose reply was lost: KaggleBackend.find_pushed over the real kaggle 2.2.5 client and the emulator,
-and launch.sync recording the version Kaggle already made instead of pushing a second one."""
+and schedule.refresh_and_push recording the version Kaggle already made instead of pushing a second one."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ from toolkit.backends.base import PushResult, Status  # noqa: E402
 from toolkit.backends.kaggle import KaggleBackend  # noqa: E402
 from toolkit.config import load_config  # noqa: E402
 from toolkit.errors import BackendError  # noqa: E402
-from toolkit.launch import plan_train, record, sync  # noqa: E402
+from toolkit.plan import plan_train  # noqa: E402
 from toolkit.project import Project  # noqa: E402
 from toolkit.render import KernelOptions, kernel_metadata, percent_to_notebook, write_kernel_folder  # noqa: E402
+from toolkit.schedule import record, refresh_and_push  # noqa: E402
 from toolkit.store import owner_id  # noqa: E402
 
 USER, KEY = "testuser", "reconcile-key-0123456789abcdef"
@@ -86,7 +87,7 @@ def test_find_pushed_reads_with_retries_and_treats_403_as_absent(backend, emulat
         backend.find_pushed("resnet18-abcdef12", 0)
 
 
-# -- launch.sync: a push whose reply was lost -----------------------------------------------------------------
+# -- refresh_and_push: a push whose reply was lost -----------------------------------------------------------------
 
 def _project() -> Project:
     project = Project(load_config(backend="kaggle", competition=COMP))
@@ -97,7 +98,7 @@ def _project() -> Project:
 def _lost_reply(project: Project, emulator: KaggleEmulator):
     emulator.fail("SaveKernel", "drop_after")  # Kaggle makes the version; the reply never arrives
     with pytest.raises(BackendError, match="could not reach Kaggle"):
-        sync(project)
+        refresh_and_push(project)
     (run,) = project.store.runs()
     assert (run.status, run.version, run.claim_owner) == (Status.NEW, None, owner_id())  # still claimed
     assert list(emulator.kernels[run.slug]["versions"]) == [1]
@@ -112,19 +113,19 @@ def test_a_lost_push_reply_is_reconciled_by_the_next_sync_of_a_dead_claimer(emul
     with sqlite3.connect(project.store.path) as db:
         db.execute("UPDATE claims SET owner = ? WHERE run_id = ?",
                    (f"{owner_id().rsplit(':', 1)[0]}:{dead.stdout.strip()}", run.id))
-    (after,) = sync(project)
+    (after,) = refresh_and_push(project)
     assert (after.status, after.version, after.claim_owner) == (Status.QUEUED, 1, "")
     assert after.url == f"https://www.kaggle.com/code/{USER}/{run.slug}"
     assert list(emulator.kernels[run.slug]["versions"]) == [1]  # exactly one version on Kaggle
     assert len(emulator.calls("SaveKernel")) == 1 and emulator.calls("GetKernel")
-    (polled,) = sync(project)  # and it is followed like any pushed run
+    (polled,) = refresh_and_push(project)  # and it is followed like any pushed run
     assert polled.version == 1 and emulator.calls("GetKernelSessionStatus")[-1].body["versionLabel"] == "v1"
 
 
 def test_a_lost_push_reply_is_reconciled_by_the_same_command_retrying(emulator):
     project = _project()
     run = _lost_reply(project, emulator)
-    (after,) = sync(project)  # the same process again: its own claim, so it asks before pushing
+    (after,) = refresh_and_push(project)  # the same process again: its own claim, so it asks before pushing
     assert (after.status, after.version) == (Status.QUEUED, 1)
     assert list(emulator.kernels[run.slug]["versions"]) == [1] and len(emulator.calls("SaveKernel")) == 1
 
@@ -133,8 +134,8 @@ def test_a_push_lost_before_kaggle_acted_is_pushed_again_once(emulator):
     project = _project()
     emulator.fail("SaveKernel", "drop")  # hung up before any version was made
     with pytest.raises(BackendError):
-        sync(project)
-    (after,) = sync(project)
+        refresh_and_push(project)
+    (after,) = refresh_and_push(project)
     assert (after.status, after.version) == (Status.QUEUED, 1)
     assert list(emulator.kernels[after.slug]["versions"]) == [1] and len(emulator.calls("SaveKernel")) == 2
 
@@ -144,7 +145,7 @@ def test_a_live_claimer_is_left_alone(emulator):
     run = _lost_reply(project, emulator)
     with sqlite3.connect(project.store.path) as db:  # another command, still running, holds the claim
         db.execute("UPDATE claims SET owner = ? WHERE run_id = ?", (f"{owner_id().rsplit(':', 1)[0]}:1", run.id))
-    (after,) = sync(project)
+    (after,) = refresh_and_push(project)
     assert (after.status, after.version) == (Status.NEW, None)
     assert len(emulator.calls("SaveKernel")) == 1 and not emulator.calls("GetKernel")
 
@@ -155,8 +156,8 @@ def test_a_reconcile_that_fails_does_not_forget_when_the_lost_push_began(emulato
     run = _lost_reply(project, emulator)
     emulator.fail("GetKernel", "500", times=10)  # Kaggle is unwell while the next sync asks
     with pytest.raises(BackendError, match="HTTP 500"):
-        sync(project)
+        refresh_and_push(project)
     emulator.faults.clear()
-    (after,) = sync(project)
+    (after,) = refresh_and_push(project)
     assert (after.status, after.version) == (Status.QUEUED, 1)
     assert list(emulator.kernels[run.slug]["versions"]) == [1]  # not a second version

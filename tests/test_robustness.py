@@ -22,8 +22,8 @@ from toolkit.backends.sandbox import copy_outputs, safe_child
 from toolkit.config import load_config
 from toolkit.ensemble import load_tta
 from toolkit.errors import SlotsFull, StoreError, UnsafeOutput
-from toolkit.launch import push_run
 from toolkit.project import Project
+from toolkit.schedule import push_run
 from toolkit.store import Store, owner_id
 
 SPEC = {"arch": "resnet18", "competition": "digits-demo"}
@@ -61,8 +61,7 @@ class FakeBackend:
 
 @pytest.fixture
 def project(tmp_path):
-    project = Project(load_config(tmp_path))
-    project.__dict__["backend"] = FakeBackend()
+    project = Project(load_config(tmp_path), backend=FakeBackend())
     folder = project.config.kernels_dir / "resnet18-abcdef12"
     folder.mkdir(parents=True)
     (folder / "kernel-metadata.json").write_text("{}")
@@ -235,7 +234,7 @@ def test_an_interrupted_download_leaves_nothing_that_looks_complete(project, tmp
     _tta(tmp_path / "working")
     run = add(project)
     run = project.store.set_status(run.id, Status.COMPLETE, version=1)
-    project.__dict__["backend"] = OutputBackend(tmp_path / "working", fail_after=1)
+    project = Project(project.config, backend=OutputBackend(tmp_path / "working", fail_after=1))
     with pytest.raises(KeyboardInterrupt):
         collect.download(project, run)
     outputs = project.config.outputs_dir / run.slug
@@ -277,7 +276,7 @@ def test_a_download_with_a_code_pickle_is_refused_and_not_kept(project, tmp_path
     _tta(working)
     (working / "tta.pkl").write_bytes(pickle.dumps({"probs": Evil()}))
     run = project.store.set_status(add(project).id, Status.COMPLETE, version=1)
-    project.__dict__["backend"] = OutputBackend(working)
+    project = Project(project.config, backend=OutputBackend(working))
     with pytest.raises(UnsafeOutput) as info:
         collect.download(project, run)
     assert "tta.pkl" in str(info.value)

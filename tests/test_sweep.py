@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from toolkit import select, sweep
+from toolkit import schedule, select, sweep
+from toolkit.backends.base import Status
 from toolkit.config import load_config
-from toolkit.errors import EnsembleError, SpecError
+from toolkit.errors import BackendError, EnsembleError, SpecError
 from toolkit.project import Project
 from toolkit.spec import build_spec
 from toolkit.transforms import parse_transforms
@@ -104,7 +105,7 @@ def test_readme_weights_reproduce_part_3s_average():
     import shlex
     from types import SimpleNamespace
 
-    from toolkit.launch import match_runs
+    from toolkit.selection import match_runs
 
     line = next(line for line in (ROOT / "README.md").read_text().splitlines()
                 if "ksubmit ensemble --run" in line and "--weights" in line)
@@ -181,6 +182,51 @@ def test_estimate_uses_recorded_minutes(tmp_path):
     assert not unknown.measured
     assert unknown.minutes == pytest.approx(6 * sweep.DEFAULT_MIN_PER_EPOCH + sweep.SESSION_OVERHEAD_MIN)
     assert sweep.check_quota(project, [known, unknown]) == ""  # local: no quota
+
+
+def _plan_says(sweep_file: Path, slug: str, force: bool) -> str:
+    """The action column of `kpush sweep --dry-run`'s table, for the row of `slug`."""
+    from typer.testing import CliRunner
+
+    from toolkit import cli
+
+    args = ["sweep", str(sweep_file), "--dry-run", *(["--force"] if force else [])]
+    result = CliRunner().invoke(cli.push_app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if slug in line)
+    return row.split("│")[-2].strip()
+
+
+def _record_does(project, planned, force: bool) -> str:
+    try:
+        ((_, action),) = schedule.record(project, planned, force)
+    except BackendError as exc:
+        assert "still RUNNING" in exc.message or "still QUEUED" in exc.message
+        return "refused"
+    return "push" if action == "new" else "skip"
+
+
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize("state", [None, Status.NEW, Status.QUEUED, Status.RUNNING, Status.COMPLETE, Status.ERROR])
+def test_the_sweep_plan_says_what_recording_does(tmp_path, monkeypatch, state, force):
+    """The dry run's table and the push agree, --force on a run still queued or running included (refused)."""
+    (tmp_path / "toolkit.toml").write_text('backend = "kaggle"\nusername = "someone"\n')  # no credentials needed
+    monkeypatch.setenv("TOOLKIT_PROJECT", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "300")
+    project = Project(load_config(tmp_path))
+    sweep_file = write(tmp_path, '[[run]]\narch = "resnet18"\ncompetition = "tiny-comp"\n')
+    _, planned = sweep.plan_sweep(project, sweep_file)
+    if state is not None:
+        ((run, _),) = schedule.record(project, planned)
+        if state != Status.NEW:
+            project.store.record_push([run.id], 1, "https://example/1")
+            project.store.observe(run.id, state)
+    said = _plan_says(sweep_file, planned[0].spec.slug, force).split(" ")[0]  # push, skip (pushed), refused
+    if not force:
+        expected = "push" if state is None else "skip"
+    else:
+        expected = "refused" if state in (Status.QUEUED, Status.RUNNING) else "push"
+    assert (said, _record_does(project, planned, force)) == (expected, expected)
 
 
 # -- member selection ------------------------------------------------------------------------

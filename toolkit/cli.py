@@ -67,7 +67,7 @@ def _project(backend: Optional[str] = None, public: Optional[bool] = None, ready
 
 def _push_and_show(project, recorded, wait: bool, title: str, planned=(), pack: int = 1) -> None:
     """Say which runs were skipped, pack new ones, push what slots allow, optionally wait, print the runs."""
-    from . import launch
+    from .schedule import refresh_and_push
     from .views import status_table
 
     if pack != 1:
@@ -79,7 +79,7 @@ def _push_and_show(project, recorded, wait: bool, title: str, planned=(), pack: 
         if action != "new":
             console.print(f"[dim]skipped {run.slug}: {action}[/]")
     slugs = {run.slug for run, _ in recorded}
-    runs = [r for r in launch.sync(project) if r.slug in slugs]
+    runs = [r for r in refresh_and_push(project) if r.slug in slugs]
     if wait:
         from .collect import wait_for
         update, stop = _live_waiter(f"Waiting: {title}")
@@ -117,20 +117,20 @@ def push_train(
     force: bool = typer.Option(False, "--force", help="Push a new version even if this spec was pushed."),
 ):
     """Render a training kernel per architecture and push it."""
-    from . import launch
+    from . import plan, schedule
 
     project = _project(backend, public, ready=not dry_run, accelerator=accelerator, internet=internet)
     params = dict(competition=competition, item=item, batch=batch, epochs=epochs, lr=lr, accum=accum, bs=bs,
                   seed=seed, precision=precision, pipeline=pipeline)
     _need_competitions(project)
-    planned = launch.plan_train(project, arch, params, pretrained)
+    planned = plan.plan_train(project, arch, params, pretrained)
     _notices(planned)
     for item_ in planned:
         console.print(f"rendered {item_.folder.relative_to(project.config.project_dir)}")
     if dry_run:
         return
     _show_quota(project)
-    recorded = launch.record(project, planned, force)
+    recorded = schedule.record(project, planned, force)
     _say_durations(project, recorded, planned)
     _push_and_show(project, recorded, wait, f"Pushed to {project.config.backend}", planned, pack)
 
@@ -150,7 +150,7 @@ def push_sweep(
     force: bool = typer.Option(False, "--force", help="Push new versions of runs already pushed, and ignore the quota check."),
 ):
     """Render every run of a sweep file and push them, never more at once than `concurrency`."""
-    from . import launch, sweep
+    from . import schedule, sweep
     from .views import plan_table
 
     project = _project(backend, public, ready=not dry_run, competition=competition, accelerator=accelerator,
@@ -158,15 +158,15 @@ def push_sweep(
     _need_competitions(project)
     loaded, planned = sweep.plan_sweep(project, file, competition, pretrained)
     _notices(planned)
-    fresh = [p for p in planned if force or project.store.latest(p.spec.slug, project.config.backend) is None]
+    actions = schedule.actions(project, planned, force)  # what record() below does with each
     estimates = sweep.estimate(project, [p.spec for p in planned])
-    console.print(plan_table(loaded, planned, estimates, fresh))
+    console.print(plan_table(loaded, planned, estimates, actions))
     if dry_run:
         return
-    line = sweep.check_quota(project, [e for e, p in zip(estimates, planned) if p in fresh], force)
+    line = sweep.check_quota(project, [e for e, a in zip(estimates, actions) if a is schedule.Action.PUSH], force)
     if line:
         console.print(line)
-    recorded = launch.record(project, planned, force)
+    recorded = schedule.record(project, planned, force)
     _say_durations(project, recorded, planned)
     _push_and_show(project, recorded, wait,
                    f"{loaded.path.name} on {project.config.backend} (at most {project.config.concurrency} at once)",
@@ -180,10 +180,10 @@ def push_retry(
     wait: bool = typer.Option(False, "--wait", help="Wait until the retried kernels finish."),
 ):
     """Push failed (or stopped) runs again as new versions, showing why each ended."""
-    from . import launch
+    from . import schedule, selection
 
     project = _project(backend)
-    failed = launch.failed_runs(project, runs)
+    failed = selection.failed_runs(project, runs)
     if not failed:
         console.print("no failed runs to retry")
         return
@@ -194,7 +194,7 @@ def push_retry(
     for run in failed:
         console.print(f"retrying {run.slug} (version {run.version} ended {run.status.value}: "
                       f"{escape(cause(run.failure_message) or 'no message')})")
-    _push_and_show(project, [(run, "new") for run in launch.retry(project, failed)], wait, "Retried")
+    _push_and_show(project, [(run, "new") for run in schedule.retry(project, failed)], wait, "Retried")
 
 
 @pull_app.command("outputs")
@@ -320,8 +320,8 @@ def status(
         finally:
             stop()
     elif refresh:
-        from .launch import sync
-        sync(project)
+        from .schedule import refresh_and_push
+        refresh_and_push(project)
     runs = project.store.runs(competition=competition)
     console.print(status_table(runs, title=f"Runs ({project.config.store_path.relative_to(project.config.project_dir)})"))
     subs = project.store.submissions(competition)
@@ -346,7 +346,7 @@ def stop_runs(
 
     project = _project(backend)
     chosen = stop.chosen(project, runs, every)
-    if not chosen and project.config.backend == "local":
+    if not chosen and project.backend_type.can_stop:
         console.print("no queued or running runs to stop")
         return
     stopped = stop.stop(project, chosen)

@@ -10,10 +10,10 @@ from typing import Callable
 
 from .backends.base import Status
 from .errors import ToolkitError, UnsafeOutput
-from .launch import sync
 from .poll import wait
 from .procs import pid_alive
 from .project import Project
+from .schedule import refresh_and_push
 from .store import Run
 
 TRAIN_OUTPUTS = ("tta.pkl", "metrics.json")
@@ -47,7 +47,7 @@ def wait_for(project: Project, competition: str | None, on_update: Callable[[lis
     initial, maximum = project.poll_intervals
 
     def check() -> list[Run]:
-        runs = sync(project, competition)
+        runs = refresh_and_push(project, competition)
         return [r for r in runs if slugs is None or r.slug in slugs]
 
     return wait(check, lambda runs: all(r.status.terminal for r in runs), timeout_s=project.config.wait_timeout_s,
@@ -151,7 +151,7 @@ def competitions(project: Project) -> list[str]:
 def pull_outputs(project: Project, competition: str | None, on_update=None, do_wait: bool = True) -> list[Run]:
     """Wait for the training runs of `competition` (None: every competition), if asked; download finished
     ones whose outputs are not on disk (never downloaded, or deleted since); return them all."""
-    runs = wait_for(project, competition, on_update) if do_wait else sync(project, competition)
+    runs = wait_for(project, competition, on_update) if do_wait else refresh_and_push(project, competition)
     return [fetch_missing(project, r) for r in runs if r.kind == "train"]
 
 

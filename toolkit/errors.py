@@ -43,6 +43,15 @@ class NotConfigured(BackendError):
     """The chosen backend cannot be used until it is set up."""
 
 
+class HttpError(BackendError):
+    """The backend's API answered a call with an HTTP error; `status` is its code (404: no such thing,
+    429: rate-limited, 5xx: trouble on its side), for callers that act on one code."""
+
+    def __init__(self, message: str, hint: str = "", status: int = 0):
+        super().__init__(message, hint)
+        self.status = status
+
+
 class UnsafeOutput(ToolkitError):
     """A downloaded output is not plain data, escapes its folder, or is too large."""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .backends.base import KernelState, Status
 from .errors import SpecError, ToolkitError
-from .launch import Planned, train_options
+from .plan import Planned, train_options
 from .project import Project
 from .render import kernel_metadata, notebook_code, render_pack_notebook, render_train_notebook, write_kernel_folder
 from .spec import make_slug

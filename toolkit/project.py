@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from .config import Config
 from .store import Store
 
+if TYPE_CHECKING:
+    from .backends.base import Backend
 
-@dataclass
+
 class Project:
-    config: Config
+    def __init__(self, config: Config, backend: Backend | None = None):
+        """`backend`: the one to use (a test's), else the configured one, connected on first use."""
+        self.config = config
+        self._backend = backend
 
     @cached_property
     def store(self) -> Store:
         return Store(self.config.store_path)
 
-    @cached_property
-    def backend(self):
-        from .backends import get_backend
-        return get_backend(self.config)
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            from .backends import get_backend
+            self._backend = get_backend(self.config)
+        return self._backend
+
+    @property
+    def backend_type(self) -> type[Backend]:
+        """The backend's class: what it can do and where it finds things, without connecting to it (so
+        planning a run for Kaggle needs no credentials)."""
+        if self._backend is not None:
+            return type(self._backend)
+        from .backends import backend_class
+        return backend_class(self.config.backend)
 
     @property
     def username(self) -> str:
@@ -30,7 +46,8 @@ class Project:
 
     @property
     def poll_intervals(self) -> tuple[float, float]:
-        """Local kernels are checked often; Kaggle's API asks for 30 s or more between polls."""
-        if self.config.backend == "local" and not self.config.explicit_poll:
-            return 1.0, 5.0
+        """The backend's own intervals unless the user set some (Kaggle's API asks for 30 s or more)."""
+        own = self.backend_type.poll_s
+        if own is not None and not self.config.explicit_poll:
+            return own
         return self.config.poll_initial_s, self.config.poll_max_s

@@ -32,16 +32,16 @@ def notices(planned) -> None:
 
 def need_competitions(project) -> None:
     """In a folder with no competition at all, say how to get one here (not a Makefile target)."""
-    config = project.config
-    root = config.resolve(config.competitions_root)
-    if config.backend == "local" and not (root.is_dir() and any(p.is_dir() for p in root.iterdir())):
+    root = project.backend_type.competitions_root(project.config)
+    if root is not None and not (root.is_dir() and any(p.is_dir() for p in root.iterdir())):
         raise ToolkitError(f"no competitions in {root}", "`python -m toolkit.demo` builds the demo competition "
                            "there; or put a competition folder in it, as the README's Competitions section shows")
 
 
 def say_durations(project, recorded, planned) -> None:
-    """Before the local backend starts runs: how long each will take here, and the ways out."""
-    if project.config.backend != "local":
+    """Before a backend that runs kernels on this machine starts runs: how long each will take here, and the
+    ways out."""
+    if not project.backend_type.runs_here:
         return
     from .duration import LONG_MIN, describe, estimate, total_line
 
@@ -116,9 +116,7 @@ def show_results(project, comps: list[str], runs, fmt: str) -> None:
 
 def solution(project, competition: str) -> Optional[Path]:
     """Local competitions may carry hidden labels; Kaggle's never reach us."""
-    if project.config.backend != "local":
-        return None
-    return project.config.resolve(project.config.competitions_root) / competition / "solution.csv"
+    return project.backend_type.solution(project.config, competition)
 
 
 def show_quota(project) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from .backends.base import Status
 from .errors import BackendError, RunNotFound, SpecError
-from .launch import match_runs
 from .project import Project
+from .selection import match_runs
 from .store import Run
 
 STOPPED = "stopped by the user"
@@ -29,9 +29,9 @@ def chosen(project: Project, names: list[str] | None, everything: bool) -> list[
 
 def stop(project: Project, runs: list[Run]) -> list[Run]:
     """Stop each run's kernel version once; returns every run affected (a pack's partners too)."""
-    if project.config.backend != "local":
+    if not project.backend_type.can_stop:
         links = ", ".join(dict.fromkeys(r.url for r in runs if r.url))
-        raise BackendError(f"{project.config.backend.capitalize()} has no cancel call: stop running kernels in "
+        raise BackendError(f"{project.backend_type.name.capitalize()} has no cancel call: stop running kernels in "
                            "its web UI",
                            f"open {links}" if links else "kaggle.com -> Your Work -> Code")
     store, affected = project.store, []

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 
 from .collect import ENSEMBLE_OUTPUTS, competitions, fetch_missing, wait_for
 from .errors import BackendError, EnsembleError, RunNotFound
-from .launch import match_runs, push_run
 from .model import Run, Status, Submission, SubmissionStatus
 from .poll import wait
 from .project import Project
 from .render import KernelOptions, kernel_metadata, render_ensemble_notebook, write_kernel_folder
+from .schedule import push_run
+from .selection import match_runs
 from .spec import make_slug
 
 
@@ -133,7 +134,7 @@ def _submit(project: Project, competition: str, run: Run, members: list[Run], we
     sub = next((s for s in reversed(previous) if not s.ref), None)
     found = None
     if sub is not None:  # an earlier submit was cut off: it may have reached the backend
-        found = getattr(backend, "find_submission", lambda *a: None)(competition, description, sub.created_at)
+        found = backend.find_submission(competition, description, sub.created_at)
     else:
         sub = store.add_submission(project.config.backend, competition, run.id, [m.slug for m in members], weights)
     file = Path(run.output_dir) / "submission.csv"

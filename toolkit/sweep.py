@@ -48,7 +48,7 @@ class Sweep:
 
 def load_sweep(path: Path, base: dict[str, Any] | None = None) -> Sweep:
     """Parse a sweep file into rows of raw values (`base` below the file's defaults). Checks keys and names;
-    full validation happens when `launch.plan_runs` builds each row's spec (with the same `where`)."""
+    full validation happens when `plan.plan_runs` builds each row's spec (with the same `where`)."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text())
@@ -148,7 +148,7 @@ def check_quota(project: Project, estimates: list[Estimate], force: bool = False
 
 def plan_sweep(project: Project, path: Path, competition: str | None = None, pretrained: bool | None = None):
     """Load, validate and render every run of a sweep file (nothing stored or pushed yet)."""
-    from .launch import plan_runs
+    from .plan import plan_runs
     from .spec import build_spec
 
     base = {**project.config.train, "competition": competition or project.config.competition}

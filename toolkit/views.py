@@ -65,20 +65,24 @@ def submission_table(subs: list[Submission]) -> Table:
     return table
 
 
-def plan_table(loaded, planned, estimates, fresh) -> Table:
-    """kpush sweep's plan: what each row will do, and its GPU-minute estimate."""
+PLAN_ACTIONS = {"push": "push", "skip": "skip (pushed)", "active": "refused (not finished)"}
+
+
+def plan_table(loaded, planned, estimates, actions) -> Table:
+    """kpush sweep's plan: what each row will do (schedule.decide's action), and its GPU-minute estimate."""
     from .sweep import DEFAULT_MIN_PER_EPOCH
 
-    total = sum(e.minutes for e, p in zip(estimates, planned) if p in fresh) / 60
-    table = Table(title=f"{loaded.path.name}: {len(planned)} runs, {len(fresh)} to push, "
+    pushed = [a.value == "push" for a in actions]
+    total = sum(e.minutes for e, push in zip(estimates, pushed) if push) / 60
+    table = Table(title=f"{loaded.path.name}: {len(planned)} runs, {sum(pushed)} to push, "
                         f"about {total:.1f} GPU hours", header_style="bold")
     for column in ("slug", "arch", "item", "batch", "ep", "bs", "accum", "seed", "est. min", "action"):
         table.add_column(column)
-    for item_, est in zip(planned, estimates):
+    for item_, est, action in zip(planned, estimates, actions):
         spec = item_.spec
         minutes = f"{est.minutes:.0f}" + ("" if est.measured else "*")
         table.add_row(spec.slug, spec.arch, spec.item, spec.batch, str(spec.epochs), str(spec.bs), str(spec.accum),
-                      str(spec.seed), minutes, "push" if item_ in fresh else "skip (pushed)")
+                      str(spec.seed), minutes, PLAN_ACTIONS[action.value])
     if not all(e.measured for e in estimates):
         table.caption = (f"* assumes {DEFAULT_MIN_PER_EPOCH:g} min/epoch: no finished run of that arch, transforms and "
                          "bs on record")

@@ -9,10 +9,15 @@ if TYPE_CHECKING:
     from .base import Backend
 
 
-def get_backend(config: "Config") -> "Backend":
-    """The configured backend; each is imported only when chosen (kaggle needs credentials)."""
-    if config.backend == "kaggle":
+def backend_class(name: str) -> "type[Backend]":
+    """The class of the backend called `name`, imported only when chosen (neither imports a client)."""
+    if name == "kaggle":
         from .kaggle import KaggleBackend
-        return KaggleBackend(config)
+        return KaggleBackend
     from .local import LocalBackend
-    return LocalBackend(config)
+    return LocalBackend
+
+
+def get_backend(config: "Config") -> "Backend":
+    """The configured backend, connected (kaggle needs credentials)."""
+    return backend_class(config.backend)(config)

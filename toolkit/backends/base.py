@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol, runtime_checkable
+
+from ..config import Config
 
 from ..model import TERMINAL, Status, SubmissionStatus  # noqa: F401  (imported from here too)
 
@@ -42,12 +44,41 @@ class Quota:
         return max(0.0, self.allowed_hours - self.used_hours - self.reserved_hours)
 
 
+@runtime_checkable
 class Backend(Protocol):
-    name: str
+    """Everything callers use of a backend. The class-level members say what it can do and where it finds
+    things, known without connecting to it (planning a run for Kaggle needs no credentials); the instance
+    methods talk to it."""
+
+    name: ClassVar[str]
+    # Accepts every push and starts kernels itself as its slots free; else pushes wait for `concurrency`.
+    queues: ClassVar[bool]
+    can_stop: ClassVar[bool]  # has a call that stops a running kernel (Kaggle has none)
+    runs_here: ClassVar[bool]  # kernels run on this machine, so their duration here is worth a word
+    poll_s: ClassVar[tuple[float, float] | None]  # its (first, longest) poll interval when the user set none
     username: str
+
+    @classmethod
+    def competitions_root(cls, config: Config) -> Path | None:
+        """The folder on this machine that must hold a run's competition before it is rendered; None where
+        the backend holds competitions itself."""
+
+    @classmethod
+    def weights_file(cls, config: Config, arch: str) -> Path | None:
+        """Where pretrained weights for `arch` would be on this machine, attached to the kernel as a
+        dataset; None where the kernel downloads them itself (which needs internet)."""
+
+    @classmethod
+    def solution(cls, config: Config, competition: str) -> Path | None:
+        """Where the competition's hidden labels (solution.csv) would be on this machine, for scoring runs;
+        None where they never reach us."""
 
     def push(self, folder: Path) -> PushResult:
         """Start the kernel in `folder` as a new version of its slug."""
+
+    def find_pushed(self, slug: str, since: float) -> PushResult | None:
+        """The newest version of `slug` created at or after `since` (unix time): a push cut off before the
+        registry recorded it may still have started one, and pushing again would start a second."""
 
     def status(self, slug: str, version: int) -> KernelState:
         """State of that exact version."""
@@ -58,12 +89,19 @@ class Backend(Protocol):
     def logs(self, slug: str, version: int) -> str:
         """The kernel's log as text."""
 
+    def stop(self, slug: str, version: int) -> KernelState:
+        """Stop a queued or running version; a BackendError saying how, where `can_stop` is false."""
+
     def submit(self, competition: str, file: Path, message: str,
                slug: str | None = None, version: int | None = None) -> SubmissionResult:
         """Submit a file (or, for code competitions, the kernel version that writes it)."""
 
     def submission(self, competition: str, ref: str) -> SubmissionResult:
         """Current state of a submission."""
+
+    def find_submission(self, competition: str, message: str, since: float) -> SubmissionResult | None:
+        """A submission with this exact description made at or after `since`: a submit cut off before the
+        registry recorded it may have reached the backend."""
 
     def quota(self) -> Quota | None:
         """GPU hours used, reserved and allowed, where the backend has a quota."""

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..config import Config
-from ..errors import (BackendError, KernelNotFound, NotConfigured, QuotaExhausted, SlotsFull, ToolkitError,
-                      UnsafeOutput)
+from ..errors import (BackendError, HttpError, KernelNotFound, NotConfigured, QuotaExhausted, SlotsFull,
+                      ToolkitError, UnsafeOutput)
 from .base import KernelState, PushResult, Quota, Status, SubmissionResult, SubmissionStatus
 
 # Push refusals come in SaveKernelResponse.error, in Kaggle's words. Session limits, per kind of machine:
@@ -37,6 +37,9 @@ QUOTA_EXHAUSTED = re.compile(r"Maximum weekly \w+ quota")
 # "403 can in some cases also mean 'not found'" (a maintainer, Kaggle/kaggle-cli#548); kaggle 2.2.5's own
 # kernels_status / kernels_output / kernels_logs put that 403 down to "a wrong kernel slug" first.
 KERNEL_DENIED = "Permission 'kernels.get' was denied"
+# kaggle 2.2.5's kernels_output raises a plain ValueError for an output name that would land outside the
+# destination ("Refusing to download '../x': resolves outside destination ...").
+OUTSIDE_DEST = "Refusing to download"
 READ_ATTEMPTS = 3  # idempotent reads also survive a 5xx (the client only retries 429 and dropped connections)
 CLIENT_RETRIES = 5
 TOKEN_HINT = "create one on kaggle.com -> Settings -> API -> Create New Token (saves kaggle.json; chmod 600 it)"
@@ -93,14 +96,19 @@ def _translate(exc: BaseException, what: str, kernel: str | None = None) -> Exce
         code = exc.response.status_code if exc.response is not None else None
         message = str(exc).split("\n")[0][:300]
         if code == 429:
-            return BackendError(f"Kaggle rate-limited {what} (HTTP 429)", "wait a minute and run the command again")
+            return HttpError(f"Kaggle rate-limited {what} (HTTP 429)", "wait a minute and run the command again",
+                             status=code)
         if code == 404:
-            return BackendError(f"{what}: not found on Kaggle (HTTP 404)", "check the slug, version or competition")
-        return BackendError(f"{what} failed on Kaggle (HTTP {code}): {message}",
-                            "Kaggle may be having trouble; run the command again later")
+            return HttpError(f"{what}: not found on Kaggle (HTTP 404)", "check the slug, version or competition",
+                             status=code)
+        return HttpError(f"{what} failed on Kaggle (HTTP {code}): {message}",
+                         "Kaggle may be having trouble; run the command again later", status=code or 0)
     if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
         return BackendError(f"could not reach Kaggle for {what} ({type(exc).__name__})",
                             "check the network and run the command again; nothing is lost")
+    if isinstance(exc, ValueError) and str(exc).startswith(OUTSIDE_DEST):
+        return UnsafeOutput(str(exc).splitlines()[0][:300],
+                            "outputs must be plain files inside the kernel's working directory")
     if isinstance(exc, (ValueError, KeyError)):
         return BackendError(f"{what}: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}")
     return BackendError(f"{what} failed: {type(exc).__name__}: {str(exc)[:300]}")
@@ -159,7 +167,23 @@ def names_pattern(names: tuple[str, ...]) -> str:
 
 class KaggleBackend:
     name = "kaggle"
-    queues = False  # Kaggle refuses pushes past its session limit; launch.sync holds runs back instead
+    queues = False  # Kaggle refuses pushes past its session limit; schedule.push_waiting holds runs back instead
+    can_stop = False  # no cancel call: its web UI stops kernels
+    runs_here = False
+    poll_s = None  # the configured intervals: Kaggle's API asks for 30 s or more between polls
+
+    # Competitions, pretrained weights (timm downloads them in the kernel) and hidden labels live on Kaggle.
+    @classmethod
+    def competitions_root(cls, config: Config) -> Path | None:
+        return None
+
+    @classmethod
+    def weights_file(cls, config: Config, arch: str) -> Path | None:
+        return None
+
+    @classmethod
+    def solution(cls, config: Config, competition: str) -> Path | None:
+        return None
 
     def __init__(self, config: Config, api: Any = None):
         self.config = config
@@ -229,7 +253,7 @@ class KaggleBackend:
 
     def find_pushed(self, slug: str, since: float) -> PushResult | None:
         """The newest version of `slug` created at or after `since` (unix time), or None: a push whose reply
-        was lost may still have started a version, and launch.push_run asks here before pushing again.
+        was lost may still have started a version, and schedule.push_run asks here before pushing again.
 
         One exact lookup (GetKernel, what `kernels_pull` uses, without writing files): its metadata carries
         the kernel's currentVersionNumber and lastRunTime. Not ListKernels: that is a free-text search,
@@ -272,16 +296,10 @@ class KaggleBackend:
     def output(self, slug: str, version: int, dest: Path, names: tuple[str, ...]) -> list[Path]:
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                files, _ = self._read(f"downloading outputs of {slug} v{version}", self.api.kernels_output,
-                                      self._ref(slug, version), str(dest), file_pattern=names_pattern(names),
-                                      page_size=200, force=True, quiet=True, kernel_ref=self._ref(slug))
-        except BackendError as exc:
-            if "Refusing to download" in exc.message:
-                raise UnsafeOutput(exc.message.split(": ", 1)[-1],
-                                   "outputs must be plain files inside the kernel's working directory") from None
-            raise
+        with contextlib.redirect_stdout(io.StringIO()):
+            files, _ = self._read(f"downloading outputs of {slug} v{version}", self.api.kernels_output,
+                                  self._ref(slug, version), str(dest), file_pattern=names_pattern(names),
+                                  page_size=200, force=True, quiet=True, kernel_ref=self._ref(slug))
         return self._checked(dest, files, names, slug)
 
     def _checked(self, dest: Path, files: list[str], names: tuple[str, ...], slug: str) -> list[Path]:
@@ -308,6 +326,10 @@ class KaggleBackend:
                          kernel_ref=self._ref(slug))
         return log_text(raw)
 
+    def stop(self, slug: str, version: int) -> KernelState:
+        raise BackendError("Kaggle has no cancel call: stop running kernels in its web UI",
+                           f"open https://www.kaggle.com/code/{self.username}/{slug}")
+
     # -- submissions --------------------------------------------------------------------------
 
     def submit(self, competition: str, file: Path, message: str,
@@ -328,8 +350,8 @@ class KaggleBackend:
     def submission(self, competition: str, ref: str) -> SubmissionResult:
         try:
             sub = self._read(f"submission {ref}", self.api.get_submission, int(ref))
-        except BackendError as exc:
-            if "HTTP 404" not in exc.message:
+        except HttpError as exc:
+            if exc.status != 404:
                 raise
             # Just after submitting the single lookup may not know the ref yet: look in the list.
             listed = self._read(f"submissions of {competition}", self.api.competition_submissions, competition)

@@ -44,9 +44,28 @@ def _kernel_env(read_only: list[str], internet: bool = True) -> dict[str, str]:
     return env if internet else {**env, "TOOLKIT_NO_INTERNET": "1"}
 
 
+WEIGHTS_DATASET = "timm-weights"  # datasets/<this>/<arch>.pth: a timm state dict per architecture
+
+
 class LocalBackend:
     name = "local"
     queues = True  # accepts every push and starts queued kernels itself as slots free
+    can_stop = True
+    runs_here = True
+    poll_s = (1.0, 5.0)  # its state is a file away: check often
+
+    # Competitions, pretrained weights and hidden labels are folders on this machine.
+    @classmethod
+    def competitions_root(cls, config: Config) -> Path | None:
+        return config.resolve(config.competitions_root)
+
+    @classmethod
+    def weights_file(cls, config: Config, arch: str) -> Path | None:
+        return config.resolve(config.datasets_root) / WEIGHTS_DATASET / f"{arch}.pth"
+
+    @classmethod
+    def solution(cls, config: Config, competition: str) -> Path | None:
+        return config.resolve(config.competitions_root) / competition / "solution.csv"
 
     def __init__(self, config: Config):
         self.config = config

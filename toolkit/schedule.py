@@ -1,0 +1,111 @@
+"""Scheduling: what to do with a planned run given what the registry holds, recording it, and pushing waiting
+runs as the backend's slots allow. The only module that pushes training kernels."""
+
+from __future__ import annotations
+
+import enum
+
+from .backends.base import Status
+from .errors import BackendError, SlotsFull
+from .plan import Planned
+from .project import Project
+from .refresh import refresh
+from .store import Run
+
+ACTIVE = (Status.QUEUED, Status.RUNNING, Status.CANCEL_REQUESTED)
+
+
+class Action(enum.Enum):
+    PUSH = "push"  # a new run, or with --force a new version of one that ended
+    SKIP = "skip"  # the same spec is on record already
+    ACTIVE = "active"  # --force on a run still queued or running: refused until it ends
+
+
+def decide(existing: Run | None, force: bool) -> Action:
+    """What recording a planned run does, given the latest run of its slug on record (None: none)."""
+    if existing is None:
+        return Action.PUSH
+    if not force:
+        return Action.SKIP
+    return Action.ACTIVE if existing.status in ACTIVE else Action.PUSH
+
+
+def actions(project: Project, planned: list[Planned], force: bool = False) -> list[Action]:
+    """`decide` for each planned run, from the registry as it stands (what a dry run shows)."""
+    return [decide(project.store.latest(p.spec.slug, project.config.backend), force) for p in planned]
+
+
+def record(project: Project, planned: list[Planned], force: bool = False) -> list[tuple[Run, str]]:
+    """Add runs to the store. The same spec again is skipped (with --force: a new version)."""
+    results = []
+    for item in planned:
+        existing = project.store.latest(item.spec.slug, project.config.backend)
+        action = decide(existing, force)
+        if action is Action.SKIP:
+            results.append((existing, f"already pushed as version {existing.version} ({existing.status.value}); "
+                                      "use --force for a new version" if existing.version else
+                                      "already waiting to be pushed"))
+        elif action is Action.ACTIVE:
+            raise BackendError(f"{item.spec.slug} is still {existing.status.value}",
+                               "wait for it to finish before forcing a new version")
+        elif existing:
+            results.append((project.store.requeue(existing.id), "new"))
+        else:
+            results.append((project.store.add_run(item.spec.slug, "train", project.config.backend,
+                                                  item.spec.competition, item.spec.content_hash,
+                                                  item.spec.to_dict()), "new"))
+    return results
+
+
+def retry(project: Project, runs: list[Run]) -> list[Run]:
+    """Put failed runs back in the queue (a new version is pushed when a slot is free)."""
+    return [project.store.requeue(run.id) for run in runs]
+
+
+def refresh_and_push(project: Project, competition: str | None = None) -> list[Run]:
+    """One poll of a command that waits: refresh the runs' states, then push waiting runs into freed slots."""
+    refresh(project, competition)
+    push_waiting(project, competition)
+    return project.store.runs(backend=project.config.backend, competition=competition)
+
+
+def push_waiting(project: Project, competition: str | None = None) -> None:
+    """Push waiting runs, oldest first: all of them to a backend that queues, else while fewer than
+    `concurrency` kernels are active."""
+    store, backend = project.store, project.backend
+    waiting = [r for r in store.runs(backend=project.config.backend, competition=competition)
+               if r.status == Status.NEW]
+    active = len({(r.kernel, r.version) for r in store.runs(backend=project.config.backend) if r.status in ACTIVE})
+    for run in waiting:
+        if store.get(run.id).status != Status.NEW:  # pushed meanwhile, with its pack
+            continue
+        if not backend.queues and active >= project.config.concurrency:
+            break
+        if push_run(project, run) is None:
+            break
+        active += 1
+
+
+def push_run(project: Project, run: Run) -> Run | None:
+    """Push the kernel of one NEW run (with the runs packed beside it); None when no slot is free."""
+    folder = project.config.kernels_dir / run.kernel
+    if not (folder / "kernel-metadata.json").is_file():
+        raise BackendError(f"kernel folder {folder} is missing", "render it again with kpush")
+    together = [r.id for r in project.store.runs(backend=run.backend)
+                if r.status == Status.NEW and r.kernel == run.kernel] if run.host else [run.id]
+    leader = min(together)  # a pack is claimed through its first run, so two commands cannot both push it
+    claim = project.store.claim(leader)  # one command pushes a kernel; see Store.claim
+    if claim is None:  # another command is pushing it or already has
+        return project.store.get(run.id)
+    if claim.previous_at is not None:  # an earlier push was cut off: did it reach the backend?
+        found = project.backend.find_pushed(run.kernel, claim.previous_at)
+        if found is not None:
+            project.store.record_push(together, found.version, found.url)
+            return project.store.get(run.id)
+    try:
+        result = project.backend.push(folder)
+    except SlotsFull:
+        project.store.release(leader)
+        return None
+    project.store.record_push(together, result.version, result.url)
+    return project.store.get(run.id)
