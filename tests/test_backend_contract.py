@@ -8,21 +8,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from kaggle_emulator import KaggleEmulator, prepare_client, use_emulator
+from kaggle_emulator import KEY, USER, KaggleEmulator, use_emulator, wait_scored, write_kernel
+from toolkit.backends import backend_class
+from toolkit.backends.base import Backend, KernelState, PushResult, Quota, Status, SubmissionResult
+from toolkit.config import Config, load_config
+from toolkit.demo import NAME as COMP, build_competition
+from toolkit.errors import BackendError
 
-prepare_client()  # before anything imports kaggle
-
-from toolkit.backends import backend_class  # noqa: E402
-from toolkit.backends.base import Backend, KernelState, PushResult, Quota, Status, SubmissionResult  # noqa: E402
-from toolkit.config import Config, load_config  # noqa: E402
-from toolkit.demo import NAME as COMP, build_competition  # noqa: E402
-from toolkit.errors import BackendError  # noqa: E402
-from toolkit.render import KernelOptions, kernel_metadata, write_kernel_folder  # noqa: E402
-
-USER, KEY = "testuser", "contract-key-0123456789abcdef"
 SLUG = "contract-abc12345"
 MESSAGE = "contract: the sample submission"
 # Submits the sample submission as it is, leaves a file nobody asks for, and says hello in its log.
@@ -39,13 +33,6 @@ class Pushed:
     version: int
     states: list[Status]  # every status seen until it ended
     root: Path
-
-
-def _notebook_folder(root: Path) -> Path:
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    meta = kernel_metadata(SLUG, COMP, KernelOptions(username=USER, gpu=False, internet=False))
-    return write_kernel_folder(root / "kernels" / SLUG, notebook, meta)
 
 
 def _connect(kind: str, root: Path, patch: pytest.MonkeyPatch):
@@ -66,7 +53,8 @@ def pushed(request, tmp_path_factory):
         backend, emulator = _connect(request.param, root, patch)
         try:
             since = time.time()
-            version = backend.push(_notebook_folder(root)).version
+            folder = write_kernel(root / "kernels", SLUG, *CELLS, competition=COMP, gpu=False, internet=False)
+            version = backend.push(folder).version
             states = [backend.status(SLUG, version).status]
             deadline = time.monotonic() + 120
             while not states[-1].terminal and time.monotonic() < deadline:
@@ -163,9 +151,7 @@ def test_submit_then_follow_and_find_the_submission(pushed):
     since = time.time()
     sent = backend.submit(COMP, file, MESSAGE)
     assert isinstance(sent, SubmissionResult) and sent.ref
-    deadline = time.monotonic() + 30
-    while (result := backend.submission(COMP, sent.ref)).status == "PENDING" and time.monotonic() < deadline:
-        time.sleep(0.2)
+    result = wait_scored(backend, COMP, sent.ref)
     assert (result.ref, result.status, result.error) == (sent.ref, "COMPLETE", "")
     assert isinstance(result.score, float) and 0.0 <= result.score <= 1.0  # scored against solution.csv
     found = backend.find_submission(COMP, MESSAGE, since - 1)

@@ -50,17 +50,7 @@ def load_sweep(path: Path, base: dict[str, Any] | None = None) -> Sweep:
     """Parse a sweep file into rows of raw values (`base` below the file's defaults). Checks keys and names;
     full validation happens when `plan.plan_runs` builds each row's spec (with the same `where`)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise SpecError(f"sweep file {path} does not exist") from None
-    except IsADirectoryError:
-        raise SpecError(f"sweep file {path} is a folder",
-                        "name a .toml file, such as sweeps/paddy-small.toml") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path.name} is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise SpecError(f"sweep file {path} cannot be read ({exc.strerror})") from None
+    data = _read_toml(path)
     for key in data:
         if key not in TOP_KEYS:
             close = difflib.get_close_matches(key, TOP_KEYS, n=1)
@@ -72,6 +62,27 @@ def load_sweep(path: Path, base: dict[str, Any] | None = None) -> Sweep:
         raise SpecError(f"{path.name}: 'defaults' must be a table ([defaults])")
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
         raise SpecError(f"{path.name}: no runs", "add one [[run]] table per run")
+    description = data.get("description", "")
+    return Sweep(path, description if isinstance(description, str) else "",
+                 _rows(path, rows, {**(base or {}), **defaults}))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"sweep file {path} does not exist") from None
+    except IsADirectoryError:
+        raise SpecError(f"sweep file {path} is a folder",
+                        "name a .toml file, such as sweeps/paddy-small.toml") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path.name} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise SpecError(f"sweep file {path} cannot be read ({exc.strerror})") from None
+
+
+def _rows(path: Path, rows: list[dict], defaults: dict[str, Any]) -> list[SweepRow]:
+    """Each [[run]] over the defaults, named for errors by its number and name; names must differ."""
     names: dict[str, int] = {}
     out = []
     for number, row in enumerate(rows, 1):
@@ -83,9 +94,8 @@ def load_sweep(path: Path, base: dict[str, Any] | None = None) -> Sweep:
                 raise SpecError(f"{where}: duplicate run name '{name}' (also run {names[name]})",
                                 "give every [[run]] a different name")
             names[name] = number
-        out.append(SweepRow({**(base or {}), **defaults, **row}, where))
-    description = data.get("description", "")
-    return Sweep(path, description if isinstance(description, str) else "", out)
+        out.append(SweepRow({**defaults, **row}, where))
+    return out
 
 
 def check_unique(specs: list[RunSpec], rows: list[SweepRow]) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
 
 from ..config import Config
-
 from ..model import TERMINAL, Status, SubmissionStatus  # noqa: F401  (imported from here too)
 
 

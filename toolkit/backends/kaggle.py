@@ -3,7 +3,8 @@
 The client is imported here only, lazily: `import kaggle` authenticates at import time and
 may print help or exit, so nothing else in the toolkit needs credentials to start.
 Where the client falls short (no retries on status/output, push errors returned in a field,
-401/403 turned into misleading ValueErrors) this module fills the gap; see the comments.
+401/403 turned into misleading ValueErrors) this module fills the gap, see the comments; its
+failures become typed errors in kaggle_errors.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import threading
 import time
 from datetime import timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from ..config import Config
-from ..errors import (BackendError, HttpError, KernelNotFound, NotConfigured, QuotaExhausted, SlotsFull,
-                      ToolkitError, UnsafeOutput)
+from ..errors import BackendError, HttpError, NotConfigured, QuotaExhausted, SlotsFull, ToolkitError, UnsafeOutput
 from .base import KernelState, PushResult, Quota, Status, SubmissionResult, SubmissionStatus
+from .kaggle_errors import TOKEN_HINT, calling, http_code, translate
 
 # Push refusals come in SaveKernelResponse.error, in Kaggle's words. Session limits, per kind of machine:
 # "Maximum batch GPU session count of 4 reached" (Kaggle/kaggle-cli#185) and, for CPU kernels such as the
@@ -33,16 +34,8 @@ SLOTS_FULL = re.compile(r"Maximum batch (?:GPU|CPU) session count")
 # Quota Exceeded ... You will not be able to commit unless you turn off GPU", Kaggle/kaggle-benchmarks#79).
 # Final until quotaRefreshTime: waiting minutes is no use.
 QUOTA_EXHAUSTED = re.compile(r"Maximum weekly \w+ quota")
-# A kernel that does not exist and one that is not yours both get 403 "Permission 'kernels.get' was denied":
-# "403 can in some cases also mean 'not found'" (a maintainer, Kaggle/kaggle-cli#548); kaggle 2.2.5's own
-# kernels_status / kernels_output / kernels_logs put that 403 down to "a wrong kernel slug" first.
-KERNEL_DENIED = "Permission 'kernels.get' was denied"
-# kaggle 2.2.5's kernels_output raises a plain ValueError for an output name that would land outside the
-# destination ("Refusing to download '../x': resolves outside destination ...").
-OUTSIDE_DEST = "Refusing to download"
 READ_ATTEMPTS = 3  # idempotent reads also survive a 5xx (the client only retries 429 and dropped connections)
 CLIENT_RETRIES = 5
-TOKEN_HINT = "create one on kaggle.com -> Settings -> API -> Create New Token (saves kaggle.json; chmod 600 it)"
 
 
 def _load_client() -> Any:
@@ -70,71 +63,10 @@ def authenticate() -> Any:
     except SystemExit:
         raise NotConfigured(f"no Kaggle credentials found ({_where(api)})", TOKEN_HINT) from None
     except Exception as exc:  # a token check that could not reach Kaggle
-        raise _translate(exc, "checking Kaggle credentials") from None
+        raise translate(exc, "checking Kaggle credentials") from None
     if not api.get_config_value("username"):
         raise NotConfigured(f"Kaggle credentials have no username ({_where(api)})", TOKEN_HINT)
     return api
-
-
-def _translate(exc: BaseException, what: str, kernel: str | None = None) -> Exception:
-    """One line a user can act on, for any failure of a client call (never a traceback, never a secret).
-    `kernel` (owner/slug) names the kernel a call was about, so that a 403 says the kernel is missing."""
-    import requests
-
-    denied = _denied_code(exc)
-    if denied == 401:
-        return NotConfigured(f"Kaggle refused {what} (HTTP 401): the credentials were rejected",
-                             f"check them; {TOKEN_HINT}")
-    if denied == 403 and kernel:
-        return KernelNotFound(f"kernel {kernel} not found or not yours",
-                              "check the slug, and that these credentials are the account that pushed it")
-    if denied == 403:
-        return NotConfigured(f"Kaggle refused {what} (HTTP 403): these credentials lack permission",
-                             "for a competition, join it and accept its rules on kaggle.com; "
-                             "otherwise check the credentials")
-    if isinstance(exc, requests.HTTPError):
-        code = exc.response.status_code if exc.response is not None else None
-        message = str(exc).split("\n")[0][:300]
-        if code == 429:
-            return HttpError(f"Kaggle rate-limited {what} (HTTP 429)", "wait a minute and run the command again",
-                             status=code)
-        if code == 404:
-            return HttpError(f"{what}: not found on Kaggle (HTTP 404)", "check the slug, version or competition",
-                             status=code)
-        return HttpError(f"{what} failed on Kaggle (HTTP {code}): {message}",
-                         "Kaggle may be having trouble; run the command again later", status=code or 0)
-    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
-        return BackendError(f"could not reach Kaggle for {what} ({type(exc).__name__})",
-                            "check the network and run the command again; nothing is lost")
-    if isinstance(exc, ValueError) and str(exc).startswith(OUTSIDE_DEST):
-        return UnsafeOutput(str(exc).splitlines()[0][:300],
-                            "outputs must be plain files inside the kernel's working directory")
-    if isinstance(exc, (ValueError, KeyError)):
-        return BackendError(f"{what}: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}")
-    return BackendError(f"{what} failed: {type(exc).__name__}: {str(exc)[:300]}")
-
-
-def _denied_code(exc: BaseException) -> int:
-    """401 or 403 behind a client error, else 0. kaggle 2.2.5's kernels_status / kernels_output / kernels_logs
-    turn both codes into one ValueError (KERNEL_DENIED), raised while handling the HTTPError: the code is
-    read from there, so a rejected key still reads as a credentials problem."""
-    import requests
-
-    cause = exc.__context__ if isinstance(exc, ValueError) else exc
-    code = _http_code(cause) if isinstance(cause, requests.HTTPError) else 0
-    if code in (401, 403):
-        return code
-    return 403 if isinstance(exc, ValueError) and KERNEL_DENIED in str(exc) else 0
-
-
-@contextlib.contextmanager
-def _calling(what: str, kernel: str | None = None) -> Iterator[None]:
-    try:
-        yield
-    except (BackendError, UnsafeOutput):
-        raise
-    except Exception as exc:
-        raise _translate(exc, what, kernel) from None
 
 
 def within(seconds: float, what: str, func: Callable, *args: Any, **kwargs: Any) -> Any:
@@ -201,7 +133,7 @@ class KaggleBackend:
         `kernel_ref` names the kernel the call is about (for a 403: not found or not yours)."""
         import requests
 
-        with _calling(what, kernel_ref):
+        with calling(what, kernel_ref):
             for attempt in range(1, READ_ATTEMPTS + 1):
                 try:
                     return within(self.config.api_timeout_s, what,
@@ -218,7 +150,7 @@ class KaggleBackend:
         meta = json.loads((Path(folder) / "kernel-metadata.json").read_text())
         # `acc` overrides the metadata, so pass it only to GPU kernels (never put a CPU ensemble on a GPU).
         acc = self.config.accelerator if meta.get("enable_gpu") or meta.get("machine_shape") else None
-        with _calling(f"pushing {folder.name}"), contextlib.redirect_stdout(io.StringIO()):
+        with calling(f"pushing {folder.name}"), contextlib.redirect_stdout(io.StringIO()):
             # Not retried: a lost reply may still have started a version, and a retry would start another.
             resp = within(self.config.api_timeout_s, f"pushing {folder.name}", self.api.kernels_push, str(folder),
                           timeout=str(self.config.session_timeout_s), acc=acc)
@@ -282,7 +214,7 @@ class KaggleBackend:
             try:
                 return kaggle.kernels.kernels_api_client.get_kernel(request)
             except requests.HTTPError as exc:
-                if _http_code(exc) in (403, 404):
+                if http_code(exc) in (403, 404):
                     return None
                 raise
 
@@ -334,7 +266,7 @@ class KaggleBackend:
 
     def submit(self, competition: str, file: Path, message: str,
                slug: str | None = None, version: int | None = None) -> SubmissionResult:
-        with _calling(f"submitting to {competition}"), contextlib.redirect_stdout(io.StringIO()):
+        with calling(f"submitting to {competition}"), contextlib.redirect_stdout(io.StringIO()):
             limit, what = self.config.api_timeout_s, f"submitting to {competition}"
             if slug and version:
                 resp = within(limit, what, self.api.competition_submit_code, file_name=Path(file).name,
@@ -378,19 +310,6 @@ class KaggleBackend:
         # timeReserved: "Quota reserved by currently-running sessions" (kagglesdk 0.1.38 ApiAcceleratorQuota).
         return Quota(used_hours=_hours(gpu.time_used), allowed_hours=_hours(gpu.total_time_allowed),
                      refresh=_utc_minute(resp.quota_refresh_time), reserved_hours=_hours(gpu.time_reserved))
-
-
-def _http_code(exc: Any) -> int:
-    """The HTTP status of a client error; the client also raises on HTTP 200 whose JSON body has a code."""
-    response = getattr(exc, "response", None)
-    if response is None:
-        return 0
-    if response.status_code >= 400:
-        return response.status_code
-    try:
-        return int(response.json().get("code") or 0)
-    except (ValueError, TypeError, AttributeError):
-        return 0
 
 
 def _submission_result(sub: Any, ref: str) -> SubmissionResult:
