@@ -30,12 +30,17 @@ def pack_slug(members: list[Planned]) -> str:
     return make_slug(f"pack {len(members)}", hashlib.sha256(key.encode()).hexdigest()[:8])
 
 
+def check_size(size: int) -> None:
+    """--pack: runs per kernel, one per GPU."""
+    if not 1 <= size <= MAX_PACK:
+        raise SpecError(f"--pack must be between 1 and {MAX_PACK}, not {size}")
+
+
 def pack_runs(project: Project, recorded: list[tuple[Run, str]], planned: list[Planned],
               size: int) -> list[tuple[str, list[str]]]:
     """Group the newly recorded runs of each competition in chunks of `size`; render one pack kernel per
     chunk of two or more. Returns (pack slug, member slugs) for each pack."""
-    if not 1 <= size <= MAX_PACK:
-        raise SpecError(f"--pack must be between 1 and {MAX_PACK}, not {size}")
+    check_size(size)
     by_slug = {p.spec.slug: p for p in planned}
     by_competition: dict[str, list[tuple[Run, Planned]]] = {}
     for run, action in recorded:

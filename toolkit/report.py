@@ -167,3 +167,23 @@ def show_ensemble(project, comp: str, members, result, rerun: bool = False) -> N
         console.print(f"[bold green]{line}[/]")
     elif sub.error:
         raise ToolkitError(f"submission {sub.ref} failed: {sub.error}")
+
+
+def show_retrying(failed, named: bool) -> None:
+    """kpush retry: what it retries, and why each run ended."""
+    from .views import cause
+
+    if not named:
+        console.print(f"no runs named: retrying every failed run ({len(failed)}); name some to retry only those")
+    for run in failed:
+        console.print(f"retrying {run.slug} (version {run.version} ended {run.status.value}: "
+                      f"{escape(cause(run.failure_message) or 'no message')})")
+
+
+def show_members(members, weights: Optional[list[float]], steps: list[dict]) -> None:
+    """The ensemble's members with their weights, after greedy selection's steps (if it ran)."""
+    for number, step in enumerate(steps, 1):
+        console.print(f"greedy step {number}: + {step['added']}  valid error {step['valid_error']:.4f}  "
+                      f"log loss {step['valid_nll']:.4f}")
+    console.print("members: " + ", ".join(f"{m.slug} (weight {w:g})" for m, w in
+                                          zip(members, weights or [1.0] * len(members))))

@@ -30,9 +30,27 @@ def choose(runs: list[Run], top: int | None, select: str | None,
         runs, weights, steps = greedy(runs)
     if weights is not None and len(weights) != len(runs):
         raise EnsembleError(f"{len(weights)} weights for {len(runs)} members", "give one weight per member")
-    if weights is not None and not (all(math.isfinite(w) and w >= 0 for w in weights) and sum(weights) > 0):
+    if weights is not None and not _usable(weights):
         raise EnsembleError(f"weights {weights} must be finite and non-negative with a positive sum")
     return runs, weights, steps
+
+
+def parse_weights(text: str | None) -> list[float] | None:
+    """--weights "1,2": one non-negative number per member, with a positive sum."""
+    if not text:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise EnsembleError(f"--weights {text!r} is not a comma-separated list of numbers") from None
+    if not _usable(values):
+        raise EnsembleError(f"--weights {text!r} must be finite, non-negative numbers with a positive sum",
+                            "one per member, e.g. --weights 1,2")
+    return values
+
+
+def _usable(weights: list[float]) -> bool:
+    return all(math.isfinite(w) and w >= 0 for w in weights) and sum(weights) > 0  # nan and inf parse as floats
 
 
 def top_k(runs: list[Run], k: int) -> list[Run]:
