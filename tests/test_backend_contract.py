@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kaggle_emulator import KEY, USER, KaggleEmulator, use_emulator, wait_scored, write_kernel
-from toolkit.backends import backend_class
+from toolkit.backends import REGISTRY, backend_class
 from toolkit.backends.base import Backend, KernelState, PushResult, Quota, Status, SubmissionResult
 from toolkit.config import Config, load_config
 from toolkit.demo import NAME as COMP, build_competition
@@ -22,7 +22,7 @@ MESSAGE = "contract: the sample submission"
 # Submits the sample submission as it is, leaves a file nobody asks for, and says hello in its log.
 CELLS = (f"import shutil\nshutil.copy('../input/competitions/{COMP}/sample_submission.csv', 'submission.csv')",
          "open('extra.txt', 'w').write('not asked for')\nprint('contract says hello')")
-KINDS = ("local", "kaggle")
+KINDS = tuple(REGISTRY)  # every backend there is
 
 
 @dataclass
@@ -39,6 +39,7 @@ def _connect(kind: str, root: Path, patch: pytest.MonkeyPatch):
     """The backend of that kind on a project in `root`, and what to stop afterwards."""
     if kind == "local":
         return backend_class(kind)(load_config(root, backend="local", username=USER)), None
+    assert kind == "kaggle", f"the contract does not know how to connect the {kind} backend yet"
     emulator = KaggleEmulator(root / "emu", root / "competitions", USER, KEY, run_kernels=True).start()
     use_emulator(emulator, patch, root, USER, KEY)
     return backend_class(kind)(load_config(root / "project", backend="kaggle")), emulator

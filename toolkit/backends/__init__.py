@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..config import Config
     from .base import Backend
 
+# Each backend by name: its module and class, imported only when chosen (kaggle's client needs credentials).
+REGISTRY = {"local": (".local", "LocalBackend"), "kaggle": (".kaggle", "KaggleBackend")}
+
 
 def backend_class(name: str) -> "type[Backend]":
-    """The class of the backend called `name`, imported only when chosen (neither imports a client)."""
-    if name == "kaggle":
-        from .kaggle import KaggleBackend
-        return KaggleBackend
-    from .local import LocalBackend
-    return LocalBackend
+    """The class of the backend called `name` (importing it connects to nothing)."""
+    module, cls = REGISTRY[name]
+    return getattr(importlib.import_module(module, __package__), cls)
 
 
 def get_backend(config: "Config") -> "Backend":
