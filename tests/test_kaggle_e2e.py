@@ -11,87 +11,65 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kaggle_emulator import KaggleEmulator, build_tiny_competition, prepare_client, use_emulator
+from kaggle_emulator import KEY, USER, build_tiny_competition, write_kernel
+from toolkit import cli
+from toolkit.backends.base import Status
+from toolkit.config import load_config
+from toolkit.errors import BackendError
+from toolkit.plan import plan_train
+from toolkit.project import Project
+from toolkit.schedule import push_run, record, refresh_and_push
 
-prepare_client()  # before anything imports kaggle
-
-from toolkit import cli  # noqa: E402
-from toolkit.backends.base import Status  # noqa: E402
-from toolkit.config import load_config  # noqa: E402
-from toolkit.errors import BackendError  # noqa: E402
-from toolkit.plan import plan_train  # noqa: E402
-from toolkit.schedule import push_run, record, refresh_and_push  # noqa: E402
-from toolkit.project import Project  # noqa: E402
-
-USER, KEY = "testuser", "e2e-secret-key-9f8e7d6c5b4a"
 TINY = ["--item", "Resize(16)", "--batch", "aug_transforms(size=16, do_flip=False)", "--epochs", "1",
         "--bs", "16", "--scratch"]
+POLL = {"TOOLKIT_POLL_INITIAL_S": "0.3", "TOOLKIT_POLL_MAX_S": "1"}
 
 
-def start(tmp_path, monkeypatch, competitions, **options) -> KaggleEmulator:
-    emu = KaggleEmulator(tmp_path / "emu", competitions, USER, KEY, **options).start()
-    use_emulator(emu, monkeypatch, tmp_path, USER, KEY, TOOLKIT_POLL_INITIAL_S="0.3", TOOLKIT_POLL_MAX_S="1")
-    return emu
-
-
-def test_failed_pushes_leave_runs_waiting(tmp_path, monkeypatch):
-    emu = start(tmp_path, monkeypatch, tmp_path / "competitions")
+def test_failed_pushes_leave_runs_waiting(start_emulator, tmp_path):
+    emu = start_emulator(env=POLL)
     build_tiny_competition(tmp_path / "competitions", "tiny-comp")
-    try:
-        project = Project(load_config(backend="kaggle", competition="tiny-comp"))
-        record(project, plan_train(project, ["resnet18"], {"epochs": 1}))
-        emu.fail("SaveKernel", "drop")
-        with pytest.raises(BackendError, match="could not reach Kaggle"):
-            refresh_and_push(project)
-        assert [r.status for r in project.store.runs()] == [Status.NEW]
-        emu.fail("SaveKernel", "slots_full")
-        assert [(r.status, r.version) for r in refresh_and_push(project)] == [(Status.NEW, None)]  # waits for a slot
-        run = refresh_and_push(project)[0]
-        assert (run.status, run.version) == (Status.QUEUED, 1)
-        assert len(emu.kernels[run.slug]["versions"]) == 1  # the refused pushes created nothing
-    finally:
-        emu.stop()
+    project = Project(load_config(backend="kaggle", competition="tiny-comp"))
+    record(project, plan_train(project, ["resnet18"], {"epochs": 1}))
+    emu.fail("SaveKernel", "drop")
+    with pytest.raises(BackendError, match="could not reach Kaggle"):
+        refresh_and_push(project)
+    assert [r.status for r in project.store.runs()] == [Status.NEW]
+    emu.fail("SaveKernel", "slots_full")
+    assert [(r.status, r.version) for r in refresh_and_push(project)] == [(Status.NEW, None)]  # waits for a slot
+    run = refresh_and_push(project)[0]
+    assert (run.status, run.version) == (Status.QUEUED, 1)
+    assert len(emu.kernels[run.slug]["versions"]) == 1  # the refused pushes created nothing
 
 
-def test_cpu_session_limit_keeps_the_ensemble_waiting(tmp_path, monkeypatch):
+def test_cpu_session_limit_keeps_the_ensemble_waiting(start_emulator, tmp_path):
     """An ensemble kernel runs on CPU: Kaggle's CPU session limit holds it back as the GPU one holds training."""
-    from toolkit.render import KernelOptions, kernel_metadata, percent_to_notebook, write_kernel_folder
-
-    emu = start(tmp_path, monkeypatch, tmp_path / "competitions")
+    emu = start_emulator(env=POLL)
     build_tiny_competition(tmp_path / "competitions", "tiny-comp")
-    try:
-        emu.cpu_slots = 1
-        project = Project(load_config(backend="kaggle", competition="tiny-comp"))
-        cpu = KernelOptions(username=USER, gpu=False, internet=False)
-        for slug in ("other-cpu-job1", "ensemble-tiny-comp-0a1b2c3d"):  # the ensemble's shape: no GPU, no internet
-            write_kernel_folder(project.config.kernels_dir / slug, percent_to_notebook("# %%\n1\n"),
-                                kernel_metadata(slug, "tiny-comp", cpu))
-        project.backend.push(project.config.kernels_dir / "other-cpu-job1")  # holds the only CPU slot
-        ensemble = project.store.add_run("ensemble-tiny-comp-0a1b2c3d", "ensemble", "kaggle", "tiny-comp",
-                                         "0a1b2c3d", {"competition": "tiny-comp"})
-        assert push_run(project, ensemble) is None  # "Maximum batch CPU session count of 1 reached": it waits
-        assert project.store.get(ensemble.id).status == Status.NEW
-        emu.version("other-cpu-job1").status = "COMPLETE"  # the other session ends
-        pushed = next(r for r in refresh_and_push(project) if r.id == ensemble.id)
-        assert (pushed.status, pushed.version) == (Status.QUEUED, 1)
-        refused, accepted = [c for c in emu.calls("SaveKernel") if c.body["slug"].endswith(ensemble.slug)]
-        assert "machineShape" not in accepted.body and accepted.body["enableGpu"] is False
-    finally:
-        emu.stop()
+    emu.cpu_slots = 1
+    project = Project(load_config(backend="kaggle", competition="tiny-comp"))
+    for slug in ("other-cpu-job1", "ensemble-tiny-comp-0a1b2c3d"):  # the ensemble's shape: no GPU, no internet
+        write_kernel(project.config.kernels_dir, slug, "1", gpu=False, internet=False)
+    project.backend.push(project.config.kernels_dir / "other-cpu-job1")  # holds the only CPU slot
+    ensemble = project.store.add_run("ensemble-tiny-comp-0a1b2c3d", "ensemble", "kaggle", "tiny-comp",
+                                     "0a1b2c3d", {"competition": "tiny-comp"})
+    assert push_run(project, ensemble) is None  # "Maximum batch CPU session count of 1 reached": it waits
+    assert project.store.get(ensemble.id).status == Status.NEW
+    emu.version("other-cpu-job1").status = "COMPLETE"  # the other session ends
+    pushed = next(r for r in refresh_and_push(project) if r.id == ensemble.id)
+    assert (pushed.status, pushed.version) == (Status.QUEUED, 1)
+    refused, accepted = [c for c in emu.calls("SaveKernel") if c.body["slug"].endswith(ensemble.slug)]
+    assert "machineShape" not in accepted.body and accepted.body["enableGpu"] is False
 
 
-def test_exhausted_weekly_quota_ends_kpush_with_one_line(tmp_path, monkeypatch, capsys):
+def test_exhausted_weekly_quota_ends_kpush_with_one_line(start_emulator, tmp_path, monkeypatch, capsys):
     """Final, not a wait: one refused push, one line naming the refresh time, non-zero exit, the run kept."""
-    emu = start(tmp_path, monkeypatch, tmp_path / "competitions")
+    emu = start_emulator(env=POLL)
     build_tiny_competition(tmp_path / "competitions", "tiny-comp")
     emu.gpu_seconds_used = emu.gpu_seconds_allowed
     monkeypatch.setattr(sys, "argv", ["kpush", "train", "--arch", "resnet18", *TINY, "--backend", "kaggle",
                                       "--competition", "tiny-comp"])
-    try:
-        with pytest.raises(SystemExit) as exited:
-            cli.kpush()
-    finally:
-        emu.stop()
+    with pytest.raises(SystemExit) as exited:
+        cli.kpush()
     err = capsys.readouterr().err.strip()
     assert exited.value.code == 2 and "\n" not in err and "Traceback" not in err
     assert "Maximum weekly GPU quota of 30.00 hours reached" in err and "2030-01-06 00:00 UTC" in err
@@ -104,26 +82,23 @@ def test_exhausted_weekly_quota_ends_kpush_with_one_line(tmp_path, monkeypatch, 
 # "Kaggle" here, so its columns come from the settings.
 @pytest.mark.parametrize("layout,csv_labels", [("current", False), ("flat", False), ("current", True)],
                          ids=["current", "flat", "csv-labels"])
-def test_cli_end_to_end_over_the_emulator(tmp_path, monkeypatch, layout, csv_labels):
+def test_cli_end_to_end_over_the_emulator(start_emulator, tmp_path, monkeypatch, layout, csv_labels):
     from toolkit.demo import build_competition
 
     comp = build_competition(tmp_path / "competitions", limit=120, csv_labels=csv_labels)
-    emu = start(tmp_path, monkeypatch, tmp_path / "competitions", run_kernels=True, input_layout=layout)
+    emu = start_emulator(run_kernels=True, input_layout=layout, env=POLL)
     monkeypatch.setenv("TOOLKIT_COMPETITION", comp.name)
     if csv_labels:
         monkeypatch.setenv("TOOLKIT_ID_COLUMN", "image_id")
         monkeypatch.setenv("TOOLKIT_LABEL_COLUMN", "label")
     runner = CliRunner()
-    try:
-        pushed = runner.invoke(cli.push_app, ["train", "--arch", "resnet18", *TINY, "--backend", "kaggle"],
-                               catch_exceptions=False)
-        assert pushed.exit_code == 0, pushed.output
-        pulled = runner.invoke(cli.pull_app, ["outputs", "--backend", "kaggle"], catch_exceptions=False)
-        assert pulled.exit_code == 0, pulled.output
-        submitted = runner.invoke(cli.submit_app, ["ensemble", "--backend", "kaggle"], catch_exceptions=False)
-        assert submitted.exit_code == 0, submitted.output
-    finally:
-        emu.stop()
+    pushed = runner.invoke(cli.push_app, ["train", "--arch", "resnet18", *TINY, "--backend", "kaggle"],
+                           catch_exceptions=False)
+    assert pushed.exit_code == 0, pushed.output
+    pulled = runner.invoke(cli.pull_app, ["outputs", "--backend", "kaggle"], catch_exceptions=False)
+    assert pulled.exit_code == 0, pulled.output
+    submitted = runner.invoke(cli.submit_app, ["ensemble", "--backend", "kaggle"], catch_exceptions=False)
+    assert submitted.exit_code == 0, submitted.output
 
     train, ensemble = [r.body for r in emu.calls("SaveKernel")]
     assert train["machineShape"] == "NvidiaTeslaT4" and train["enableGpu"] is True

@@ -10,47 +10,33 @@ import time
 
 import pytest
 
-from kaggle_emulator import KaggleEmulator, build_tiny_competition, prepare_client, use_emulator
+from kaggle_emulator import USER, KaggleEmulator, build_tiny_competition, write_kernel
+from toolkit.backends.base import PushResult, Status
+from toolkit.config import load_config
+from toolkit.errors import BackendError
+from toolkit.plan import plan_train
+from toolkit.project import Project
+from toolkit.schedule import record, refresh_and_push
+from toolkit.store import owner_id
 
-prepare_client()  # before anything imports kaggle
-
-from toolkit.backends.base import PushResult, Status  # noqa: E402
-from toolkit.backends.kaggle import KaggleBackend  # noqa: E402
-from toolkit.config import load_config  # noqa: E402
-from toolkit.errors import BackendError  # noqa: E402
-from toolkit.plan import plan_train  # noqa: E402
-from toolkit.project import Project  # noqa: E402
-from toolkit.render import KernelOptions, kernel_metadata, percent_to_notebook, write_kernel_folder  # noqa: E402
-from toolkit.schedule import record, refresh_and_push  # noqa: E402
-from toolkit.store import owner_id  # noqa: E402
-
-USER, KEY = "testuser", "reconcile-key-0123456789abcdef"
 COMP = "tiny-comp"
 
 
 @pytest.fixture
-def emulator(tmp_path, monkeypatch):
+def emulator(start_emulator, tmp_path):
     build_tiny_competition(tmp_path / "competitions", COMP)
-    emu = KaggleEmulator(tmp_path / "emu", tmp_path / "competitions", USER, KEY).start()
-    use_emulator(emu, monkeypatch, tmp_path, USER, KEY)
-    yield emu
-    emu.stop()
+    return start_emulator()
 
 
 @pytest.fixture
-def backend(emulator, tmp_path):
-    return KaggleBackend(load_config(tmp_path / "project", backend="kaggle"))
-
-
-def kernel_folder(root, slug: str):
-    meta = kernel_metadata(slug, COMP, KernelOptions(username=USER, gpu=True))
-    return write_kernel_folder(root / slug, percent_to_notebook("# %%\nprint('hello')\n"), meta)
+def backend(emulator, kaggle_backend):
+    return kaggle_backend()
 
 
 # -- find_pushed -----------------------------------------------------------------------------------------
 
 def test_find_pushed_sees_a_version_made_since(backend, emulator, tmp_path):
-    folder = kernel_folder(tmp_path / "kernels", "resnet18-abcdef12")
+    folder = write_kernel(tmp_path / "kernels", "resnet18-abcdef12")
     before = time.time()
     assert backend.find_pushed("resnet18-abcdef12", before) is None  # no such kernel yet
     pushed = backend.push(folder)
@@ -62,7 +48,7 @@ def test_find_pushed_sees_a_version_made_since(backend, emulator, tmp_path):
 
 
 def test_find_pushed_reports_the_newest_version(backend, emulator, tmp_path):
-    folder = kernel_folder(tmp_path / "kernels", "resnet18-abcdef12")
+    folder = write_kernel(tmp_path / "kernels", "resnet18-abcdef12")
     before = time.time()
     backend.push(folder)
     emulator.version("resnet18-abcdef12").status = "COMPLETE"  # frees the slot
@@ -75,7 +61,7 @@ def test_find_pushed_reports_the_newest_version(backend, emulator, tmp_path):
 
 def test_find_pushed_reads_with_retries_and_treats_403_as_absent(backend, emulator, tmp_path, monkeypatch):
     monkeypatch.setattr(time, "sleep", lambda s: None)  # the retries' back-off, not what is tested here
-    backend.push(kernel_folder(tmp_path / "kernels", "resnet18-abcdef12"))
+    backend.push(write_kernel(tmp_path / "kernels", "resnet18-abcdef12"))
     emulator.fail("GetKernel", "500")
     emulator.fail("GetKernel", "drop")
     assert backend.find_pushed("resnet18-abcdef12", 0).version == 1  # a read: retried like the others
