@@ -48,7 +48,11 @@ def imported(stderr: str) -> set[str]:
     return {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in stderr.splitlines() if "|" in line}
 
 
-@pytest.mark.parametrize("command", [["kpush", *DRY_RUN], ["kstatus", "--no-refresh"], ["kpush", "--help"]])
+SWEEP = ["sweep", str(ROOT / "sweeps" / "paddy-small.toml"), "--dry-run", "--backend", "kaggle"]
+
+
+@pytest.mark.parametrize("command", [["kpush", *DRY_RUN], ["kpush", *SWEEP], ["kstatus", "--no-refresh"],
+                                     ["kpush", "--help"]])
 def test_light_commands_import_nothing_heavy(tmp_path, command):
     project = empty_project(tmp_path / "project")
     done = run([sys.executable, "-X", "importtime", "-m", "toolkit.cli_main", *command], project,
