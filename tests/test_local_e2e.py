@@ -95,7 +95,7 @@ def test_push_pull_ensemble_submit(project):
         again = list(csv.reader(fh))
     assert [r[0] for r in again] == [r[0] for r in got]
     agree = sum(a[1] == b[1] for a, b in zip(again[1:], got[1:])) / (len(got) - 1)
-    assert agree >= 0.8, agree
+    assert agree >= 0.6, agree  # a broken rebuild (normalisation, class order) lands near chance (0.1)
     assert json.loads((Path(out) / "ensemble.json").read_text())["predicted"] is True
 
 
