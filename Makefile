@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # Digits must not be flipped; the pretrained model gets larger images than the one trained from scratch.
 DEMO_BATCH = aug_transforms(size=$(1), min_scale=0.75, do_flip=False, max_rotate=10.0)
 
-.PHONY: venv demo demo-code demo-data test test-fast bench lock archs clean
+.PHONY: venv demo demo-code demo-data test test-all test-fast bench lock archs clean
 
 venv: $(STAMP)
 
@@ -41,7 +41,12 @@ demo-code: $(STAMP)
 	$(BIN)/ksubmit ensemble $(CODE) --code-competition --run tf_efficientnet_lite0 --message "member alone"
 	$(BIN)/ksubmit ensemble $(CODE) --code-competition --run resnet18 --message "member alone"
 
+# The everyday suite: unit tests plus one real end-to-end loop of each kind (local, Kaggle over the emulator,
+# code competition). test-all adds every other end-to-end variant; CI runs test-all.
 test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: $(STAMP)
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)

@@ -80,7 +80,8 @@ def test_exhausted_weekly_quota_ends_kpush_with_one_line(start_emulator, tmp_pat
 @pytest.mark.e2e
 # Where Kaggle mounts inputs today, and before; and a competition labelled by train.csv, which exists only on
 # "Kaggle" here, so its columns come from the settings.
-@pytest.mark.parametrize("layout,csv_labels", [("current", False), ("flat", False), ("current", True)],
+@pytest.mark.parametrize("layout,csv_labels", [("current", False), pytest.param("flat", False, marks=pytest.mark.slow),
+                                               pytest.param("current", True, marks=pytest.mark.slow)],
                          ids=["current", "flat", "csv-labels"])
 def test_cli_end_to_end_over_the_emulator(start_emulator, tmp_path, monkeypatch, layout, csv_labels):
     from toolkit.demo import build_competition

@@ -100,6 +100,7 @@ def test_push_pull_ensemble_submit(project):
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_a_csv_labelled_competition_trains_and_ensembles(tmp_path):
     """Images directly in train_images/ and train.csv (ids without extension): the kernel learns the CSV's
     classes, and its outputs pull and ensemble like a folder-labelled competition's."""

@@ -39,6 +39,7 @@ def cli(command: str, *args: str, project: Path, env: dict) -> subprocess.Comple
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_packed_runs_train_in_one_kernel_and_ensemble(tmp_path):
     import os
 

@@ -36,7 +36,7 @@ pretrained = false
 """
 TRUNCATED = "OSError: image file is truncated"
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def cli(trained, *args: str) -> subprocess.CompletedProcess:

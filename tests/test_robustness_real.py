@@ -56,6 +56,7 @@ def rows(project: Path) -> list[tuple]:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_killed_and_concurrent_commands_leave_one_consistent_result(tmp_path):
     from toolkit.demo import build_competition
 

@@ -40,6 +40,7 @@ def intervals(project_dir: Path) -> list[tuple[float, float]]:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_local_sweep_end_to_end(tmp_path, monkeypatch):
     from PIL import Image
 

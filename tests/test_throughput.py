@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from test_throughput_equivalence import kt
 
 
+@pytest.mark.slow
 def test_cpu_tiny_bench_runs_every_mode_and_writes_json(tmp_path, capsys):
     result = kt.main(["--cpu-tiny", "--out", str(tmp_path / "results"), "--data", str(tmp_path / "data")])
     out = capsys.readouterr().out

@@ -21,6 +21,7 @@ def run(command: str, *args: str, env: dict, cwd: Path) -> subprocess.CompletedP
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_fast_pipeline_kernel_trains_on_the_local_backend(tmp_path):
     from toolkit.demo import build_competition
 
