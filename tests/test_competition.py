@@ -99,7 +99,7 @@ def test_hidden_folders_are_not_competitions(comp):
 def test_unknown_competition_in_an_empty_root(tmp_path):
     with pytest.raises(CompetitionError) as info:
         find_competition(tmp_path / "nothing", NAME)
-    assert "make demo" in info.value.hint
+    assert "python -m toolkit.demo" in info.value.hint and "kpull data" in info.value.hint
 
 
 def test_missing_train_images(comp):

@@ -35,7 +35,8 @@ def find_competition(root: Path, name: str, given: dict | None = None) -> Path:
     path = root / name
     if not path.is_dir():
         known = available(root)
-        hint = f"available: {', '.join(known)}" if known else "run `make demo` or put a competition folder there"
+        hint = (f"available: {', '.join(known)}" if known else
+                "python -m toolkit.demo builds the demo one; kpull data --competition SLUG fetches one from Kaggle")
         raise CompetitionError(f"unknown competition '{name}' (no folder {path})", hint)
     check_competition(path, given)
     return path
