@@ -4,13 +4,16 @@ runs as the backend's slots allow. The only module that pushes training kernels.
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
 
 from .backends.base import Status
 from .errors import BackendError, SlotsFull
-from .plan import Planned
 from .project import Project
 from .refresh import refresh
 from .store import Run
+
+if TYPE_CHECKING:  # rendering (jinja2, nbformat) stays out of commands that only read the registry
+    from .plan import Planned
 
 ACTIVE = (Status.QUEUED, Status.RUNNING, Status.CANCEL_REQUESTED)
 
