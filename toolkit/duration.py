@@ -22,7 +22,6 @@ START_MIN = 0.5  # starting the notebook kernel and importing fastai
 LONG_MIN = 10.0  # from here on, say how to run it elsewhere and how to stop it
 # A training step's CPU seconds per input pixel for a large model (convnext_small on two busy cores: 5e-5).
 WORST_S_PER_PIXEL = 2e-4
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 @dataclass(frozen=True)
@@ -133,7 +132,9 @@ def _calls(text: str) -> list[ast.Call]:
 
 
 def _images(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES] if folder.is_dir() else []
+    from .competition import image_files  # the kernels' definition of an image
+
+    return image_files(folder)
 
 
 def _counts(root: Path) -> tuple[int, int]:

@@ -84,20 +84,25 @@ class LocalBackend:
         with self._lock():
             self._remove_unfinished_pushes(slug)
             version, run_dir = self._new_version(slug)
-            try:
-                shutil.copytree(folder, run_dir / "kernel")
-                read_only = self._build_inputs(run_dir / "input", inputs)
-                (run_dir / "working").mkdir()
-                # inputs: what a code competition rerun of this version attaches again.
-                _write_state(run_dir, {"status": Status.QUEUED.value, "queued_at": time.time(),
-                                       "code_file": meta["code_file"],
-                                       "inputs": {m: str(p.resolve()) for m, p in inputs.items()},
-                                       "kernel_env": _kernel_env(read_only, code_rerun.internet_enabled(meta))})
-            except BaseException:
-                shutil.rmtree(run_dir, ignore_errors=True)
-                raise
+            # inputs: what a code competition rerun of this version attaches again.
+            self._lay_out(run_dir, folder, inputs, code_rerun.internet_enabled(meta),
+                          {"code_file": meta["code_file"], "inputs": {m: str(p.resolve()) for m, p in inputs.items()}})
         self.dispatch()
         return PushResult(version=version, url=run_dir.resolve().as_uri())
+
+    def _lay_out(self, run_dir: Path, kernel: Path, inputs: dict[str, Path], internet: bool, state: dict,
+                 rerun: bool = False) -> None:
+        """Fill a new sandbox (the caller holds the lock): the kernel folder as pushed, its inputs as Kaggle
+        mounts them, an empty working folder, and state.json (QUEUED) last; a half-made one is removed."""
+        try:
+            shutil.copytree(kernel, run_dir / "kernel")
+            read_only = self._build_inputs(run_dir / "input", inputs, rerun)
+            (run_dir / "working").mkdir()
+            env = {**_kernel_env(read_only, internet), **(code_rerun.RERUN_ENV if rerun else {})}
+            _write_state(run_dir, {"status": Status.QUEUED.value, "queued_at": time.time(), **state, "kernel_env": env})
+        except BaseException:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise
 
     def find_pushed(self, slug: str, since: float) -> PushResult | None:
         """The newest version of `slug` pushed at or after `since` (to reconcile a push cut off before the

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,9 +25,9 @@ from .base import Status, SubmissionStatus
 if TYPE_CHECKING:
     from .local import LocalBackend
 
-# What Kaggle sets in the rerun (notebooks test it with os.getenv, so any non-empty value does), and
-# the internet off: code competitions rerun with it off and accept only notebooks that had it off.
-RERUN_ENV = {"KAGGLE_IS_COMPETITION_RERUN": "1", "TOOLKIT_NO_INTERNET": "1"}
+# What Kaggle sets in the rerun (notebooks test it with os.getenv, so any non-empty value does). The rerun
+# also runs with the internet off: code competitions rerun offline and accept only notebooks that had it off.
+RERUN_ENV = {"KAGGLE_IS_COMPETITION_RERUN": "1"}
 SWAPPED = ("test_images", "sample_submission.csv")  # what the rerun sees from hidden_test/ instead
 
 
@@ -80,25 +79,15 @@ def internet_enabled(meta: dict) -> bool:
 
 def create(backend: "LocalBackend", competition: str, slug: str, version: int, ref: str, state: dict) -> Path:
     """Lay out the rerun sandbox of `slug` v`version` for submission `ref`, queued (caller holds the lock)."""
-    from .local import _kernel_env, _write_state
-
     source = backend._run_dir(slug, version)
+    inputs = {m: Path(p) for m, p in state.get("inputs", {}).items()} or backend._resolve_sources(
+        json.loads((source / "kernel" / "kernel-metadata.json").read_text()))
     run_dir = backend.reruns / slug / ref
     if run_dir.exists():  # a submit cut off before it recorded this ref
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
-    try:
-        shutil.copytree(source / "kernel", run_dir / "kernel")
-        inputs = {m: Path(p) for m, p in state.get("inputs", {}).items()} or backend._resolve_sources(
-            json.loads((source / "kernel" / "kernel-metadata.json").read_text()))
-        read_only = backend._build_inputs(run_dir / "input", inputs, rerun=True)
-        (run_dir / "working").mkdir()
-        _write_state(run_dir, {"status": Status.QUEUED.value, "queued_at": time.time(),
-                               "code_file": state["code_file"], "rerun_of": f"{slug}/v{version}",
-                               "competition": competition, "kernel_env": {**_kernel_env(read_only), **RERUN_ENV}})
-    except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+    backend._lay_out(run_dir, source / "kernel", inputs, False, {
+        "code_file": state["code_file"], "rerun_of": f"{slug}/v{version}", "competition": competition}, rerun=True)
     return run_dir
 
 
