@@ -11,7 +11,7 @@ from typing import Callable
 from .backends.base import Status
 from .errors import ToolkitError, UnsafeOutput
 from .poll import wait
-from .procs import pid_alive
+from .procs import remove_abandoned
 from .project import Project
 from .schedule import refresh_and_push
 from .store import Run
@@ -38,7 +38,12 @@ def check_finished(runs: list[Run]) -> None:
 
 def has_outputs(run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) -> bool:
     """Whether the run's downloaded outputs are still on disk (outputs/ may have been deleted since)."""
-    return bool(run.output_dir) and all((Path(run.output_dir) / n).is_file() for n in names)
+    return bool(run.output_dir) and complete(Path(run.output_dir), names)
+
+
+def complete(folder: Path, names: tuple[str, ...]) -> bool:
+    """Whether every named output file is in `folder`."""
+    return all((folder / n).is_file() for n in names)
 
 
 def wait_for(project: Project, competition: str | None, on_update: Callable[[list[Run]], None] | None = None,
@@ -69,7 +74,7 @@ def download(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS)
 
     dest = output_dir(project, run)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned_partials(dest)
+    remove_abandoned(dest.parent, f".{dest.name}.*-*")
     partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     try:
@@ -85,7 +90,7 @@ def download(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS)
         try:
             os.replace(partial, dest)
         except OSError:
-            if not all((dest / n).is_file() for n in names):  # a folder someone emptied by hand
+            if not complete(dest, names):  # a folder someone emptied by hand
                 shutil.rmtree(dest)
                 os.replace(partial, dest)
     finally:
@@ -119,13 +124,6 @@ def _check_outputs(project: Project, folder: Path, names: tuple[str, ...], load_
     if "ensemble.json" in names:
         _read_metrics(folder / "ensemble.json")
     return metrics
-
-
-def _remove_abandoned_partials(dest: Path) -> None:
-    for leftover in dest.parent.glob(f".{dest.name}.*-*"):
-        pid = leftover.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _read_metrics(path: Path) -> dict:
@@ -173,7 +171,7 @@ def adopt(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) ->
     from .ensemble import load_tta
 
     dest = output_dir(project, run)
-    if run.version is None or not all((dest / n).is_file() for n in names):
+    if run.version is None or not complete(dest, names):
         return None
     return project.store.set_outputs(run.id, dest, _check_outputs(project, dest, names, load_tta))
 

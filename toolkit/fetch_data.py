@@ -23,7 +23,7 @@ from typing import Callable
 
 from .config import Config
 from .errors import BackendError, CompetitionError, NotConfigured, ToolkitError
-from .procs import pid_alive
+from .procs import remove_abandoned
 
 OUTCOME = "outcome.json"  # what the child writes when setup_comp fails
 CLIENT_LOG = "client.log"  # the client's own output (progress bars, "Downloading ..."), never shown
@@ -51,7 +51,7 @@ def fetch(config: Config, slug: str, force: bool = False, show: Callable[[str], 
     _check_credentials()
     made_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned(root, slug)
+    remove_abandoned(root, f".{slug}.partial-*")
     staging = root / f".{slug}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
@@ -78,14 +78,6 @@ def _check_credentials() -> None:
         raise NotConfigured("the kaggle client's `path` setting sends downloads to "
                             f"{api.get_config_value('path')}, not to the competitions folder",
                             "remove it with `kaggle config unset -n path` (or unset KAGGLE_PATH)")
-
-
-def _remove_abandoned(root: Path, slug: str) -> None:
-    """Staging folders whose command was killed (its process gone)."""
-    for leftover in root.glob(f".{slug}.partial-*"):
-        pid = leftover.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _download(staging: Path, slug: str, timeout_s: float, show: Callable[[str], None]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 
@@ -20,3 +21,11 @@ def pid_alive(pid: object) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
     except OSError:
         return True
+
+
+def remove_abandoned(folder: Path, pattern: str) -> None:
+    """Remove the staging folders matching `pattern` (named `...-<pid>`) in `folder` whose command was killed."""
+    for leftover in folder.glob(pattern):
+        pid = leftover.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
