@@ -15,18 +15,23 @@ def _kernel(folder, slug: str, *cells: str):
     return write_kernel(folder, slug, *cells, competition="digits-demo", username="local", gpu=False)
 
 
+def _run(backend, folder, slug: str, *cells: str):
+    """Push a kernel of these cells, wait for its end: (its final state, its log)."""
+    pushed = backend.push(_kernel(folder, slug, *cells))
+    state = _wait(backend, slug, pushed.version)
+    return state, backend.logs(slug, pushed.version)
+
+
 @pytest.fixture
 def backend(local_backend):
     return local_backend()
 
 
 def test_a_failing_cell_is_an_error_naming_the_cell(backend, tmp_path):
-    folder = _kernel(tmp_path / "kernels", "fails-abc12345", "x = 1", "raise ValueError('boom in cell')")
-    pushed = backend.push(folder)
-    state = _wait(backend, "fails-abc12345", pushed.version)
+    state, log = _run(backend, tmp_path / "kernels", "fails-abc12345", "x = 1", "raise ValueError('boom in cell')")
     assert state.status == Status.ERROR
     assert state.failure_message == "cell 1: ValueError: boom in cell"
-    assert "boom in cell" in backend.logs("fails-abc12345", pushed.version)
+    assert "boom in cell" in log
 
 
 def test_versions_queue_and_see_kaggle_layout_without_hidden_labels(backend, tmp_path):
@@ -48,23 +53,19 @@ def test_versions_queue_and_see_kaggle_layout_without_hidden_labels(backend, tmp
 
 def test_the_flat_layout_of_older_sessions(local_backend, tmp_path):
     backend = local_backend(input_layout="flat")
-    folder = _kernel(tmp_path / "kernels", "flat-abc12345", "import os; print(sorted(os.listdir('../input')))")
-    pushed = backend.push(folder)
-    assert _wait(backend, "flat-abc12345", pushed.version).status == Status.COMPLETE
-    assert "['digits-demo']" in backend.logs("flat-abc12345", pushed.version)
+    state, log = _run(backend, tmp_path / "kernels", "flat-abc12345", "import os; print(sorted(os.listdir('../input')))")
+    assert state.status == Status.COMPLETE
+    assert "['digits-demo']" in log
 
 
 def test_a_package_missing_from_kaggles_image_fails_as_it_would_there(backend, tmp_path):
     """fastkaggle (and the toolkit itself) are installed here but not in Kaggle's image: a kernel importing
     them fails here exactly as on Kaggle, while the image's packages import at the image's versions."""
-    folder = _kernel(tmp_path / "kernels", "imports-abc12345",
-                     "import fastai, timm, fastcore, importlib.util\n"
-                     "print(fastai.__version__, timm.__version__, fastcore.__version__)\n"
-                     "assert importlib.util.find_spec('toolkit') is None",
-                     "import fastkaggle")
-    pushed = backend.push(folder)
-    state = _wait(backend, "imports-abc12345", pushed.version)
-    log = backend.logs("imports-abc12345", pushed.version)
+    state, log = _run(backend, tmp_path / "kernels", "imports-abc12345",
+                      "import fastai, timm, fastcore, importlib.util\n"
+                      "print(fastai.__version__, timm.__version__, fastcore.__version__)\n"
+                      "assert importlib.util.find_spec('toolkit') is None",
+                      "import fastkaggle")
     assert state.status == Status.ERROR and "cell 1: ModuleNotFoundError" in state.failure_message, state
     assert "No module named 'fastkaggle'" in log
     assert "2.8.7 1.0.26 1.12.36" in log  # fastai, timm, fastcore as in Kaggle's image
@@ -74,21 +75,19 @@ def test_inputs_are_read_only_to_a_kernel(backend, tmp_path):
     """Kaggle mounts inputs read-only: writing under input/, directly or through the link to the real
     competition folder, fails with EROFS; the working directory stays writable."""
     comp = tmp_path / "competitions" / "digits-demo"
-    folder = _kernel(tmp_path / "kernels", "writes-abc12345",
-                     "open('mine.txt', 'w').write('fine')",
-                     "import errno, os, shutil\n"
-                     "real = os.path.realpath('../input/competitions/digits-demo/train_images')\n"
-                     "attempts = [lambda: open('../input/competitions/digits-demo/new.csv', 'w'),\n"
-                     "            lambda: os.remove('../input/competitions/digits-demo/sample_submission.csv'),\n"
-                     "            lambda: shutil.rmtree(real), lambda: os.mkdir(real + '/new-class')]\n"
-                     "for attempt in attempts:\n"
-                     "    try: attempt()\n"
-                     "    except OSError as e: assert e.errno == errno.EROFS, e\n"
-                     "    else: raise AssertionError('a write under input/ went through')",
-                     "open('../input/competitions/digits-demo/new.csv', 'w')")
-    pushed = backend.push(folder)
-    state = _wait(backend, "writes-abc12345", pushed.version)
+    state, log = _run(backend, tmp_path / "kernels", "writes-abc12345",
+                      "open('mine.txt', 'w').write('fine')",
+                      "import errno, os, shutil\n"
+                      "real = os.path.realpath('../input/competitions/digits-demo/train_images')\n"
+                      "attempts = [lambda: open('../input/competitions/digits-demo/new.csv', 'w'),\n"
+                      "            lambda: os.remove('../input/competitions/digits-demo/sample_submission.csv'),\n"
+                      "            lambda: shutil.rmtree(real), lambda: os.mkdir(real + '/new-class')]\n"
+                      "for attempt in attempts:\n"
+                      "    try: attempt()\n"
+                      "    except OSError as e: assert e.errno == errno.EROFS, e\n"
+                      "    else: raise AssertionError('a write under input/ went through')",
+                      "open('../input/competitions/digits-demo/new.csv', 'w')")
     assert state.status == Status.ERROR and state.failure_message.startswith("cell 2: OSError"), state
-    assert "Read-only file system" in backend.logs("writes-abc12345", pushed.version)
+    assert "Read-only file system" in log
     assert (comp / "sample_submission.csv").is_file() and (comp / "train_images").is_dir()
     assert not (comp / "new.csv").exists()
