@@ -76,14 +76,14 @@ def render_train_notebook(spec: RunSpec, weights: tuple[str, str] | None = None,
 
     text = _environment().get_template("train.py.j2").render(
         spec=spec, spec_dict=spec.to_dict(), item=spec.item, batch=spec.batch, weights=weights, out_dir=out_dir,
-        identity=run_identity(spec), image_extensions=sorted(IMAGE_EXTENSIONS), title=title_for(spec.slug),
+        identity=run_identity(spec.slug, spec.content_hash), image_extensions=sorted(IMAGE_EXTENSIONS), title=title_for(spec.slug),
         labels=labels)
     return percent_to_notebook(text)
 
 
-def run_identity(spec: RunSpec) -> dict[str, str]:
+def run_identity(slug: str, spec_hash: str) -> dict[str, str]:
     """What a training kernel writes into its outputs to say which run they belong to."""
-    return {"slug": spec.slug, "spec_hash": spec.content_hash}
+    return {"slug": slug, "spec_hash": spec_hash}
 
 
 def render_pack_notebook(slug: str, members: dict[str, str]) -> nbformat.NotebookNode:

@@ -12,7 +12,7 @@ from .errors import BackendError, EnsembleError, RunNotFound
 from .model import Run, Status, Submission, SubmissionStatus
 from .poll import wait
 from .project import Project
-from .render import KernelOptions, kernel_metadata, render_ensemble_notebook, write_kernel_folder
+from .render import KernelOptions, kernel_metadata, render_ensemble_notebook, run_identity, write_kernel_folder
 from .schedule import push_run
 from .selection import match_runs
 from .spec import make_slug
@@ -106,7 +106,7 @@ def ensemble_member(user: str, run: Run) -> dict:
     tta = Path(run.output_dir) / "tta.pkl"
     return {"name": run.slug, "source": f"{user}/{run.kernel}", "version": run.version,
             "tta": f"{run.slug}/tta.pkl" if run.host else "tta.pkl",  # a pack writes each run into <run-slug>/
-            "identity": {"slug": run.slug, "spec_hash": run.spec_hash},
+            "identity": run_identity(run.slug, run.spec_hash),  # what its training kernel wrote
             "sha256": hashlib.sha256(tta.read_bytes()).hexdigest(),
             "item": run.spec.get("item"), "batch": run.spec.get("batch")}  # a predicting kernel rebuilds them
 
