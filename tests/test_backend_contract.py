@@ -128,11 +128,22 @@ def test_a_version_that_does_not_exist_is_a_backend_error(pushed):
         pushed.backend.status(SLUG, pushed.version + 5)
 
 
-def test_find_pushed_finds_the_version_made_since(pushed):
-    found = pushed.backend.find_pushed(SLUG, pushed.since)
+def test_find_pushed_finds_a_version_newer_than_the_known_one(pushed):
+    found = pushed.backend.find_pushed(SLUG, None)
     assert isinstance(found, PushResult) and found.version == pushed.version
-    assert pushed.backend.find_pushed(SLUG, time.time() + 60) is None  # nothing made after now
-    assert pushed.backend.find_pushed("never-pushed-abc12345", 0.0) is None
+    assert pushed.backend.find_pushed(SLUG, pushed.version - 1) == found
+    assert pushed.backend.find_pushed(SLUG, pushed.version) is None  # nothing made after the known version
+    assert pushed.backend.find_pushed("never-pushed-abc12345", None) is None
+
+
+def test_remove_shell_never_removes_a_kernel_with_versions(pushed):
+    assert pushed.backend.remove_shell(SLUG) is False
+    assert pushed.backend.status(SLUG, pushed.version).status == Status.COMPLETE
+    assert pushed.backend.remove_shell("never-pushed-abc12345") is True  # nothing stands in the way
+
+
+def test_a_competition_without_kaggle_evaluation_is_scored_by_its_file(pushed):
+    assert pushed.backend.scored_by_server(COMP) is False
 
 
 def test_stop_on_a_finished_version_leaves_it_or_says_how(pushed):

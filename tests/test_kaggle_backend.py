@@ -11,7 +11,8 @@ from kaggle_emulator import KEY, USER, build_tiny_competition, prepare_client, w
 from toolkit.backends.base import Status
 from toolkit.backends.kaggle import KaggleBackend
 from toolkit.config import load_config
-from toolkit.errors import BackendError, KernelNotFound, NotConfigured, QuotaExhausted, SlotsFull, UnsafeOutput
+from toolkit.errors import (BackendError, KernelNotFound, NotConfigured, NotebookNotFound, QuotaExhausted, SlotsFull,
+                            UnsafeOutput)
 
 CONFIG_DIR = prepare_client()  # the client's config directory (conftest set it up before kaggle was imported)
 COMP = "tiny-comp"
@@ -39,7 +40,7 @@ def test_missing_credentials_say_where_to_look(emulator, tmp_path, monkeypatch, 
         KaggleBackend(load_config(tmp_path, backend="kaggle"))
     text = str(info.value)
     assert "kaggle.json" in text and "KAGGLE_USERNAME" in text and "KAGGLE_API_TOKEN" in text
-    assert "Create New Token" in text and "\n" not in text
+    assert "Generate New Token" in text and "\n" not in text
     assert capsys.readouterr().out == ""  # the client's own help text is not let through
     assert emulator.requests == []
 
@@ -63,7 +64,7 @@ def test_rejected_key_is_a_one_line_hint_without_the_key(emulator, tmp_path, mon
     backend = KaggleBackend(load_config(tmp_path, backend="kaggle"))
     with pytest.raises(NotConfigured) as info:
         backend.quota()
-    assert "HTTP 401" in str(info.value) and "Create New Token" in str(info.value)
+    assert "HTTP 401" in str(info.value) and "Generate New Token" in str(info.value)
     assert "wrong-key" not in str(info.value)
     # The client turns a 401 on kernel calls into the same "kernels.get was denied" ValueError as a 403:
     # a rejected key must still read as a credentials problem, not as a missing kernel.
@@ -82,7 +83,7 @@ def test_push_status_output_logs(backend, emulator, tmp_path):
     assert sent["slug"] == f"{USER}/resnet18-abcdef12" and sent["newTitle"] == "resnet18 abcdef12"
     assert sent["machineShape"] == "NvidiaTeslaT4" and sent["enableGpu"] is True
     assert sent["isPrivate"] is True and sent["enableInternet"] is True
-    assert sent["competitionDataSources"] == [COMP] and sent["sessionTimeoutSeconds"] == 12 * 3600
+    assert sent["competitionDataSources"] == [COMP] and sent["sessionTimeoutSeconds"] == 12 * 3600 - 300
     assert json.loads(sent["text"])["metadata"]["kernelspec"]["name"] == "python3"
     assert emulator.calls("SaveKernel")[0].headers["Authorization"].startswith("Basic ")
 
@@ -162,7 +163,13 @@ def test_cpu_session_limit_keeps_cpu_kernels_waiting(backend, emulator, tmp_path
     assert "the run waits" in str(info.value)
     assert backend.push(write_kernel(tmp_path, "resnet18-gpu00001")).version == 1  # GPU slots are separate
     emulator.version("ensemble-first-01").status = "COMPLETE"  # the session ends, the slot frees
-    assert backend.push(write_kernel(tmp_path, "ensemble-second-1", gpu=False, internet=False)).version == 1
+    # The refused first push left an empty kernel that refuses every push until it is deleted.
+    second = write_kernel(tmp_path, "ensemble-second-1", gpu=False, internet=False)
+    with pytest.raises(NotebookNotFound):
+        backend.push(second)
+    assert not backend.remove_shell("ensemble-first-01")  # a kernel with a version is never deleted
+    assert backend.remove_shell("ensemble-second-1") and emulator.deleted == ["ensemble-second-1"]
+    assert backend.push(second).version == 1
 
 
 def test_weekly_quota_refusal_is_final_and_names_the_refresh(backend, emulator, tmp_path):
@@ -172,7 +179,8 @@ def test_weekly_quota_refusal_is_final_and_names_the_refresh(backend, emulator, 
     text = str(info.value)
     assert not isinstance(info.value, SlotsFull) and "\n" not in text
     assert "Maximum weekly GPU quota of 30.00 hours reached" in text and "refreshes 2030-01-06 00:00 UTC" in text
-    assert len(emulator.calls("SaveKernel")) == 1 and not emulator.kernels  # asked once, nothing made
+    assert len(emulator.calls("SaveKernel")) == 1  # asked once; what Kaggle made is an empty kernel
+    assert emulator.kernels["resnet18-quota001"]["versions"] == {}
     assert backend.push(write_kernel(tmp_path, "ensemble-cpu-0001", gpu=False, internet=False)).version == 1
 
     emulator.gpu_seconds_used = 0

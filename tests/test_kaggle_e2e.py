@@ -57,7 +57,9 @@ def test_cpu_session_limit_keeps_the_ensemble_waiting(start_emulator, tmp_path):
     emu.version("other-cpu-job1").status = "COMPLETE"  # the other session ends
     pushed = next(r for r in refresh_and_push(project) if r.id == ensemble.id)
     assert (pushed.status, pushed.version) == (Status.QUEUED, 1)
-    refused, accepted = [c for c in emu.calls("SaveKernel") if c.body["slug"].endswith(ensemble.slug)]
+    # The refused push left an empty kernel: its "Notebook not found" led to deleting it, then the push.
+    refused, blocked, accepted = [c for c in emu.calls("SaveKernel") if c.body["slug"].endswith(ensemble.slug)]
+    assert emu.deleted == [ensemble.slug] and len(emu.kernels[ensemble.slug]["versions"]) == 1
     assert "machineShape" not in accepted.body and accepted.body["enableGpu"] is False
 
 
@@ -104,7 +106,7 @@ def test_cli_end_to_end_over_the_emulator(start_emulator, tmp_path, monkeypatch,
     train, ensemble = [r.body for r in emu.calls("SaveKernel")]
     assert train["machineShape"] == "NvidiaTeslaT4" and train["enableGpu"] is True
     assert train["isPrivate"] is True and train["enableInternet"] is True
-    assert train["competitionDataSources"] == [comp.name] and train["sessionTimeoutSeconds"] == 43200
+    assert train["competitionDataSources"] == [comp.name] and train["sessionTimeoutSeconds"] == 43200 - 300  # below Kaggle's 12 h maximum
     assert json.loads(train["text"])["metadata"]["kernelspec"]["name"] == "python3"
     slug = train["slug"].split("/")[1]
     # The documented kernel source form (owner/slug); the kernel checks it got the version pulled here.

@@ -35,28 +35,38 @@ def backend(emulator, kaggle_backend):
 
 # -- find_pushed -----------------------------------------------------------------------------------------
 
-def test_find_pushed_sees_a_version_made_since(backend, emulator, tmp_path):
+def test_find_pushed_sees_a_version_newer_than_the_known_one(backend, emulator, tmp_path):
     folder = write_kernel(tmp_path / "kernels", "resnet18-abcdef12")
-    before = time.time()
-    assert backend.find_pushed("resnet18-abcdef12", before) is None  # no such kernel yet
+    assert backend.find_pushed("resnet18-abcdef12", None) is None  # no such kernel yet
     pushed = backend.push(folder)
-    assert backend.find_pushed("resnet18-abcdef12", before) == PushResult(pushed.version, pushed.url)
-    assert backend.find_pushed("resnet18-abcdef12", time.time() + 1) is None  # nothing new since
-    assert backend.find_pushed("no-such-kernel", before) is None
+    assert backend.find_pushed("resnet18-abcdef12", None) == PushResult(pushed.version, pushed.url)
+    assert backend.find_pushed("resnet18-abcdef12", pushed.version) is None  # nothing newer than what we know
+    assert backend.find_pushed("no-such-kernel", None) is None
     call = emulator.calls("GetKernel")[-1]  # the wire format: camelCase, this user's kernel
     assert call.body == {"userName": USER, "kernelSlug": "no-such-kernel"}
 
 
 def test_find_pushed_reports_the_newest_version(backend, emulator, tmp_path):
     folder = write_kernel(tmp_path / "kernels", "resnet18-abcdef12")
-    before = time.time()
     backend.push(folder)
     emulator.version("resnet18-abcdef12").status = "COMPLETE"  # frees the slot
-    between = time.time()
     second = backend.push(folder)
     assert second.version == 2
-    assert backend.find_pushed("resnet18-abcdef12", before).version == 2
-    assert backend.find_pushed("resnet18-abcdef12", between).version == 2
+    assert backend.find_pushed("resnet18-abcdef12", None).version == 2
+    assert backend.find_pushed("resnet18-abcdef12", 1).version == 2
+    # The version is what counts, whatever Kaggle's clock says about when it ran.
+    emulator.version("resnet18-abcdef12").created = 0.0
+    assert backend.find_pushed("resnet18-abcdef12", 1).version == 2
+
+
+def test_find_pushed_on_an_empty_kernel_asks_its_status_and_finds_none(backend, emulator, tmp_path, monkeypatch):
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    emulator.fail("SaveKernel", "slots_full")
+    with pytest.raises(BackendError):
+        backend.push(write_kernel(tmp_path / "kernels", "resnet18-shell001"))
+    assert emulator.kernels["resnet18-shell001"]["versions"] == {}  # what the refused push left
+    assert backend.find_pushed("resnet18-shell001", None) is None  # GetKernel 500s, the status call 404s
+    assert emulator.calls("GetKernelSessionStatus")
 
 
 def test_find_pushed_reads_with_retries_and_treats_403_as_absent(backend, emulator, tmp_path, monkeypatch):
@@ -64,13 +74,13 @@ def test_find_pushed_reads_with_retries_and_treats_403_as_absent(backend, emulat
     backend.push(write_kernel(tmp_path / "kernels", "resnet18-abcdef12"))
     emulator.fail("GetKernel", "500")
     emulator.fail("GetKernel", "drop")
-    assert backend.find_pushed("resnet18-abcdef12", 0).version == 1  # a read: retried like the others
+    assert backend.find_pushed("resnet18-abcdef12", None).version == 1  # a read: retried like the others
     assert len(emulator.calls("GetKernel")) == 3
     emulator.fail("GetKernel", "403")  # Kaggle's answer for a slug that is not there
-    assert backend.find_pushed("resnet18-abcdef12", 0) is None
-    emulator.fail("GetKernel", "500", times=10)
+    assert backend.find_pushed("resnet18-abcdef12", None) is None
+    emulator.fail("GetKernel", "500", times=10)  # a kernel with versions: its status call says so
     with pytest.raises(BackendError, match="HTTP 500"):
-        backend.find_pushed("resnet18-abcdef12", 0)
+        backend.find_pushed("resnet18-abcdef12", None)
 
 
 # -- refresh_and_push: a push whose reply was lost -----------------------------------------------------------------

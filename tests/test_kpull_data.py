@@ -132,7 +132,7 @@ def test_rules_not_accepted_is_one_line_with_the_hint(emulator, project):
 
 def test_missing_credentials_are_one_line_and_nothing_is_asked(emulator, project):
     line = one_line_error(kpull(emulator, project, "--competition", COMP, credentials=False))
-    assert "no Kaggle credentials found" in line and "Create New Token" in line
+    assert "no Kaggle credentials found" in line and "Generate New Token" in line
     assert emulator.requests == []
     assert list(project.iterdir()) == []
 

@@ -97,6 +97,9 @@ def test_an_unnumbered_registry_migrates_with_its_data_and_claims(tmp_path):
         (SubmissionStatus.COMPLETE, 0.93, "7", 3, ["resnet18-aaaaaaaa"])
     assert ("runs_slug",) in _pragma(path, "SELECT name FROM sqlite_master WHERE type = 'index'")
     assert store.check() == []
+    # Migration 3: the versions on record per kernel (a waiting packed run's is of an unknown kernel: left out).
+    assert store.known_version("resnet18-aaaaaaaa", "local") == 2 and store.known_version("ens-dddddddd", "local") == 1
+    assert store.known_version("pack-cccccccc", "local") is None and done.kernel_slug == ""
 
 
 def test_a_migrated_claim_still_decides_who_pushes(tmp_path):

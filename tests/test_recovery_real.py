@@ -178,7 +178,7 @@ def test_e_a_lost_registry_is_rebuilt_from_the_backend(trained):
     assert rows[trained.resnet]["tta_error"] is not None and "rebuilt 3 runs" in pulled.stderr
 
     store.write_bytes(b"\x00garbage" * 512)  # damaged
-    status = cli(trained, "kstatus", "--no-refresh")
+    status = cli(trained, "kstatus")  # (with --no-refresh it would only say how to rebuild: it asks no backend)
     assert status.returncode == 0
     (line,) = status.stderr.strip().splitlines()
     assert "could not be read" in line and "rebuilt 3 runs" in line and "delete that" in line
@@ -217,11 +217,12 @@ def test_g_a_local_run_is_estimated_before_it_starts_and_kstop_stops_it(trained)
     # The finished resnet18's timings apply (same arch, transforms, bs); 40 epochs keep it running a while.
     known = cli(trained, "kpush", "train", "--arch", "resnet18", *TINY, "--epochs", "40")
     assert known.returncode == 0, known.stderr
-    assert "on this machine (from finished runs of the same arch, transforms and batch size)" in known.stdout
+    assert "on this machine, likely within 20% (from finished runs of the same arch, transforms and batch size)" in known.stdout
     long = cli(trained, "kpush", "train", "--arch", "resnet18", "--item", "Resize(224)", "--batch",
                "aug_transforms(size=224, do_flip=False)", "--epochs", "1000", "--bs", "32", "--scratch")
     assert long.returncode == 0, long.stderr
-    assert re.search(r"about [\d.]+ hours on this machine \(measured: resnet18 at 224x224 px", long.stdout)
+    assert re.search(r"about [\d.]+ (minutes|hours) on this machine, likely within 2x \(measured: resnet18 at "
+                     r"224x224 px", long.stdout)
     assert "--backend kaggle" in long.stderr and "kstop" in long.stderr
 
     (slug,) = rendered(known)

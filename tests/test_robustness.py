@@ -40,7 +40,7 @@ class FakeBackend:
         self.slots_full = False
         self.lock = threading.Lock()
 
-    def push(self, folder: Path) -> PushResult:
+    def push(self, folder: Path, session_timeout_s: int | None = None) -> PushResult:
         if self.slots_full:
             raise SlotsFull("Maximum batch GPU session count reached")
         with self.lock:
@@ -51,8 +51,8 @@ class FakeBackend:
             raise KeyboardInterrupt
         return PushResult(version, f"https://example/{folder.name}/{version}")
 
-    def find_pushed(self, slug: str, since: float) -> PushResult | None:
-        found = [i + 1 for i, (s, t) in enumerate(self.pushes) if s == slug and t >= since]
+    def find_pushed(self, slug: str, after: int | None) -> PushResult | None:
+        found = [i + 1 for i, (s, _) in enumerate(self.pushes) if s == slug and i + 1 > (after or 0)]
         return PushResult(found[-1], f"https://example/{slug}/{found[-1]}") if found else None
 
     def status(self, slug, version):
@@ -194,14 +194,14 @@ def test_local_backend_finds_a_push_and_drops_half_pushes(tmp_path):
     backend = LocalBackend(config)
     backend.dispatch = lambda: None  # record versions only; start nothing
     folder = _kernel_folder(tmp_path / "kernels", "hello-abcdef12")
-    before = time.time()
-    assert backend.find_pushed("hello-abcdef12", before) is None
+    assert backend.find_pushed("hello-abcdef12", None) is None
     half = backend.kernels / "hello-abcdef12" / "v1"  # a push killed before state.json was written
     (half / "kernel").mkdir(parents=True)
+    assert backend.find_pushed("hello-abcdef12", None) is None  # not a version
     result = backend.push(folder)
     assert result.version == 1 and (half / "state.json").exists()
-    assert backend.find_pushed("hello-abcdef12", before) == result
-    assert backend.find_pushed("hello-abcdef12", time.time() + 1) is None
+    assert backend.find_pushed("hello-abcdef12", None) == result
+    assert backend.find_pushed("hello-abcdef12", 1) is None
 
 
 # -- downloads: staged, complete or absent ------------------------------------------------------------

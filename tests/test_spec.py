@@ -113,9 +113,21 @@ def test_seed_archs_accepted(arch):
     assert spec(arch=arch).arch == arch
 
 
-@pytest.mark.parametrize("name", ["Paddy", "paddy_disease", "-paddy", "paddy-", "a", "x" * 101])
+@pytest.mark.parametrize("name", ["paddy_disease", "-paddy", "paddy-", "paddy disease", "paddy.v2", "x" * 101, ""])
 def test_bad_competition_names(name):
     assert "competition" in error_of({**BASE, "competition": name}).message
+
+
+@pytest.mark.parametrize("name", ["GiveMeSomeCredit", "LANL-Earthquake-Prediction", "R", "hhp",
+                                  "15-071x-the-analytics-edge-spring-20152"])
+def test_competition_names_as_kaggle_urls_hold_them(name):
+    assert spec(competition=name).competition == name
+
+
+@pytest.mark.parametrize("name, says", [("Ünïcödé run", "non-ASCII"), ("2024 convnext", "starts with a digit"),
+                                        ("_1st", "starts with a digit")])
+def test_names_kaggle_refuses_as_kernels_are_refused(name, says):
+    assert says in error_of({**BASE, "name": name}).message
 
 
 def test_name_without_slug_characters_is_refused():
@@ -174,7 +186,7 @@ def test_content_hash_is_stable_across_processes():
 
 SLUG_CASES = [
     {}, {"name": "My Run!"}, {"name": "x" * 200}, {"name": "a " * 60}, {"arch": "convnext_small.fb_in22k"},
-    {"arch": "swinv2_base_window12_192_22k"}, {"name": "Ünïcödé run"}, {"name": "__--__ok"},
+    {"arch": "swinv2_base_window12_192_22k"}, {"name": "Unicode run"}, {"name": "__--__ok"},
     {"name": "a" * 41 + "-b"},
 ]
 
@@ -232,3 +244,15 @@ def test_timm_archs_file_matches_installed_timm():
                                  f"{len(listed - installed)} extra; run `make archs`")
     header = _ARCHS_FILE.read_text().splitlines()[0]
     assert timm.__version__ in header, "the file's header should name the timm version it was made from"
+
+
+def test_a_renamed_slug_keeps_its_hash_and_counts_up():
+    from toolkit.spec import is_renamed, renamed_slug
+
+    assert renamed_slug("resnet18-7e8f2d21") == "resnet18-7e8f2d21-r2"
+    assert renamed_slug("resnet18-7e8f2d21", "resnet18-7e8f2d21-r2") == "resnet18-7e8f2d21-r3"
+    long = make_slug("x" * 60, "0123abcd")
+    again = renamed_slug(long)
+    assert len(again) <= SLUG_MAX and again.endswith("-0123abcd-r2") and check_slug(again) == again
+    assert is_renamed(again, long) and is_renamed(renamed_slug(long, again), long)
+    assert not is_renamed(long, long) and not is_renamed("resnet18-7e8f2d21-r2", "resnet34-7e8f2d21")

@@ -238,3 +238,24 @@ def test_concurrent_writers_do_not_lose_updates(tmp_path):
     assert errors == []
     runs = Store(path).runs()
     assert len(runs) == 60 and all(r.status is Status.QUEUED for r in runs)
+
+
+def test_the_versions_of_each_kernel_are_remembered_across_retries_packs_and_renames(store):
+    run = add(store)
+    assert store.known_version(run.slug, "local") is None  # never pushed: nothing recorded
+    store.record_push([run.id], 1, "u")
+    store.set_status(run.id, Status.ERROR, "boom")
+    store.requeue(run.id)  # a retry: the run's row forgets nothing the registry needs
+    assert store.known_version(run.slug, "local") == 1
+    store.set_host([run.id], "pack-2-0a1b2c3d")
+    store.record_push([run.id], 1, "p")
+    assert store.known_version("pack-2-0a1b2c3d", "local") == 1 and store.known_version(run.slug, "local") == 1
+    store.set_status(run.id, Status.ERROR, "boom")
+    retried = store.requeue(run.id)
+    assert (retried.host, retried.kernel) == ("", run.slug)  # retried in a kernel of its own
+    store.rename_kernel([run.id], f"{run.slug}-r2")
+    assert store.get(run.id).kernel == f"{run.slug}-r2"
+    store.record_push([run.id], 1, "r")
+    assert store.known_version(f"{run.slug}-r2", "local") == 1
+    store.set_status(run.id, Status.ERROR, "boom")
+    assert store.requeue(run.id).kernel == f"{run.slug}-r2"  # its own slug stays blocked: the fresh one stays

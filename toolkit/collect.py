@@ -48,14 +48,15 @@ def complete(folder: Path, names: tuple[str, ...]) -> bool:
 
 def wait_for(project: Project, competition: str | None, on_update: Callable[[list[Run]], None] | None = None,
              slugs: set[str] | None = None) -> list[Run]:
-    """Poll (and push waiting runs) until every run of interest is finished."""
+    """Poll (and push waiting runs) until every run of interest is finished or being stopped (Status.settled:
+    a version left CANCEL_REQUESTED on Kaggle would otherwise hold the wait for its whole 12 hours)."""
     initial, maximum = project.poll_intervals
 
     def check() -> list[Run]:
         runs = refresh_and_push(project, competition)
         return [r for r in runs if slugs is None or r.slug in slugs]
 
-    return wait(check, lambda runs: all(r.status.terminal for r in runs), timeout_s=project.config.wait_timeout_s,
+    return wait(check, lambda runs: all(r.status.settled for r in runs), timeout_s=project.config.wait_timeout_s,
                 initial_s=initial, max_s=maximum, on_update=on_update)
 
 

@@ -20,6 +20,9 @@ BACKENDS = ("local", "kaggle")
 # How the local backend mounts a kernel's inputs: Kaggle's layout today (input/competitions/<slug>,
 # input/notebooks/<owner>/<slug>, input/datasets/<owner>/<slug>) or the older flat one (input/<slug>).
 INPUT_LAYOUTS = ("current", "flat")
+# Kaggle's longest session (12 h for CPU and GPU notebooks); a push's sessionTimeoutSeconds "must be lower than
+# the global maximum" (kagglesdk 0.1.38, ApiSaveKernelRequest.session_timeout_seconds).
+KAGGLE_MAX_SESSION_S = 12 * 3600
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class Config:
     accelerator: str = "NvidiaTeslaT4"
     internet: bool = True
     private: bool = True
-    session_timeout_s: int = 12 * 3600
+    session_timeout_s: int = KAGGLE_MAX_SESSION_S - 300  # just under Kaggle's maximum
     api_timeout_s: float = 300.0  # the kaggle client sets no timeouts: one call may take this long at most
     code_competition: bool = False
     input_layout: str = "current"
@@ -178,6 +181,9 @@ def _validate(config: Config) -> None:
         if not (math.isfinite(value) and value > 0):
             raise ConfigError(f"{key} must be a positive number of seconds, not {value}",
                               f"set it in {CONFIG_FILE} or TOOLKIT_{key.upper()}, e.g. {getattr(Config, key):g}")
+    if config.session_timeout_s >= KAGGLE_MAX_SESSION_S:
+        raise ConfigError(f"session_timeout_s must be lower than Kaggle's 12-hour maximum ({KAGGLE_MAX_SESSION_S} s), "
+                          f"not {config.session_timeout_s:g}", f"e.g. {Config.session_timeout_s} (the default)")
     if config.poll_max_s < config.poll_initial_s:
         raise ConfigError(f"poll_max_s ({config.poll_max_s:g}) must be at least "
                           f"poll_initial_s ({config.poll_initial_s:g})")

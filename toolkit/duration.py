@@ -18,10 +18,15 @@ from .spec import RunSpec
 
 TTA_PASSES = 5  # fastai's tta(): four augmented passes and a plain one, over validation and test sets
 LOAD_S_PER_IMAGE = 0.002  # decoding and augmenting one small image on a CPU, roughly
-START_MIN = 0.5  # starting the notebook kernel and importing fastai
+START_MIN = 0.3  # starting the notebook kernel and importing fastai (about 15 s here)
 LONG_MIN = 10.0  # from here on, say how to run it elsewhere and how to stop it
 # A training step's CPU seconds per input pixel for a large model (convnext_small on two busy cores: 5e-5).
 WORST_S_PER_PIXEL = 2e-4
+# How far off each kind of figure may be (tests/test_duration.py holds the demo's runs to the measured one).
+SURE_RECORDED = "likely within 20%"
+SURE_MEASURED = "likely within 2x"
+MEASURE_BS = 32  # per-image cost falls with the batch: at 4 images a step it was 3.7x the cost at 32
+THREAD_EFFICIENCY = 0.6  # n threads run a step about n**0.6 times faster than one (2 cores: 1.5x)
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class Duration:
     minutes: float | None
     how: str  # where the figure comes from
     bound: bool = False  # an upper bound for any architecture, not a figure for this one
+    sure: str = ""  # how far off it may be, from how it was made
 
 
 def estimate(project, spec: RunSpec, cache: dict | None = None, say=None) -> Duration:
@@ -39,7 +45,7 @@ def estimate(project, spec: RunSpec, cache: dict | None = None, say=None) -> Dur
     if on_record.measured:
         passes = spec.epochs + (1 if spec.pretrained else 0) + 1  # + about one epoch of TTA
         return Duration(START_MIN + passes * on_record.minutes_per_epoch,
-                        "from finished runs of the same arch, transforms and batch size")
+                        "from finished runs of the same arch, transforms and batch size", sure=SURE_RECORDED)
     cache = {} if cache is None else cache  # measurements and image counts, shared across a sweep's runs
     root = project.config.resolve(project.config.competitions_root) / spec.competition
     if root not in cache:
@@ -61,7 +67,7 @@ def estimate(project, spec: RunSpec, cache: dict | None = None, say=None) -> Dur
     train_s, infer_s, device = cache[key]
     return Duration(_minutes(spec, counts, train_s, infer_s),
                     f"measured: {spec.arch} at {size[0]}x{size[1]} px on this machine's {device}, "
-                    f"{counts[0]} training images")
+                    f"{counts[0]} training images", sure=SURE_MEASURED)
 
 
 def _minutes(spec: RunSpec, counts: tuple[int, int], train_s: float, infer_s: float) -> float:
@@ -78,7 +84,8 @@ def describe(slug: str, duration: Duration) -> str:
     if duration.minutes is None:
         return f"{slug}: no estimate of how long it takes here ({duration.how})"
     about = "at most" if duration.bound else "about"
-    return f"{slug}: {about} {_human(duration.minutes)} on this machine ({duration.how})"
+    sure = f", {duration.sure}" if duration.sure else ""
+    return f"{slug}: {about} {_human(duration.minutes)} on this machine{sure} ({duration.how})"
 
 
 def total_line(durations: list[tuple[str, Duration]]) -> str:
@@ -95,7 +102,7 @@ def total_line(durations: list[tuple[str, Duration]]) -> str:
 
 def _human(minutes: float) -> str:
     if minutes < 1.5:
-        return "1 minute"
+        return f"{max(10, round(minutes * 6) * 10)} seconds"
     if minutes < 90:
         return f"{minutes:.0f} minutes"
     return f"{minutes / 60:.1f} hours"
@@ -151,8 +158,10 @@ def _native_size(root: Path) -> tuple[int, int] | None:
 
 
 def _step_seconds(arch: str, size: tuple[int, int], bs: int) -> tuple[float, float, str] | None:
-    """Seconds per image for a training step and for inference, timed on a small batch (the best of
-    two steps after a first one that pays for allocation)."""
+    """Seconds per image for a training step and for inference at the run's batch size (up to MEASURE_BS),
+    the best of a few steps after one that pays for allocation. On a CPU the steps run on one thread and are
+    timed in that thread's CPU time, which a kernel training meanwhile on the same cores cannot inflate (wall
+    time under such contention came out 15x too long), then scaled to the cores the kernel will use."""
     try:
         import warnings
 
@@ -161,27 +170,41 @@ def _step_seconds(arch: str, size: tuple[int, int], bs: int) -> tuple[float, flo
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        model = timm.create_model(arch, pretrained=False, num_classes=10).to(device)
-        batch = torch.randn(min(bs, 4), 3, *size, device=device)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-        steps = []
-        for _ in range(3):
-            start = time.perf_counter()
-            model(batch).float().mean().backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            _sync(torch, device)
-            steps.append((time.perf_counter() - start) / len(batch))
-        train_s = min(steps[1:])
-        model.eval()
-        with torch.no_grad():
-            start = time.perf_counter()
-            model(batch)
-            _sync(torch, device)
-            infer_s = (time.perf_counter() - start) / len(batch)
+        threads = torch.get_num_threads()
+        if device == "cpu":
+            torch.set_num_threads(1)
+        try:
+            train_s, infer_s = _time_steps(torch, timm.create_model(arch, pretrained=False, num_classes=10).to(device),
+                                           torch.randn(min(bs, MEASURE_BS), 3, *size, device=device), device)
+        finally:
+            torch.set_num_threads(threads)
     except Exception:  # an arch that cannot run at this size here: the kernel will say why
         return None
-    return train_s, infer_s, "GPU" if device == "cuda" else "CPU"
+    if device == "cuda":
+        return train_s, infer_s, "GPU"
+    speedup = threads ** THREAD_EFFICIENCY  # measured here: 2 threads ran 1.3x to 1.7x faster than one
+    return train_s / speedup, infer_s / speedup, f"CPU ({threads} cores)"
+
+
+def _time_steps(torch, model, batch, device: str) -> tuple[float, float]:
+    """(training, inference) seconds per image of `batch`: on a GPU wall time, on a CPU this thread's CPU time."""
+    clock = time.perf_counter if device == "cuda" else time.thread_time
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    steps = []
+    for _ in range(4):
+        start = clock()
+        model(batch).float().mean().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        _sync(torch, device)
+        steps.append((clock() - start) / len(batch))
+    model.eval()
+    with torch.no_grad():
+        start = clock()
+        model(batch)
+        _sync(torch, device)
+        infer_s = (clock() - start) / len(batch)
+    return min(steps[1:]), infer_s
 
 
 def _sync(torch, device: str) -> None:

@@ -74,3 +74,12 @@ class QuotaExhausted(BackendError):
 
 class KernelNotFound(BackendError):
     """Kaggle has no such kernel for this account (it answers 403 alike for missing and foreign kernels)."""
+
+
+class NotebookNotFound(BackendError):
+    """Kaggle refused a push with "Notebook not found": for a slug this account never got a version of, the
+    empty kernel a refused first push left behind (see schedule.push_run)."""
+
+
+class DownloadFailed(BackendError):
+    """A file of a kernel's outputs could not be downloaded (its signed link refused or expired)."""

@@ -27,17 +27,19 @@ class Push:
     pack: int = 1
 
 
-def open_project(backend: Optional[str] = None, public: Optional[bool] = None, ready: bool = True, **flags):
+def open_project(backend: Optional[str] = None, public: Optional[bool] = None, ready: bool = True,
+                 offline: bool = False, **flags):
     """The project from flags > environment > toolkit.toml; `ready`: its run registry open, and rebuilt from
-    the backend if it was lost."""
+    the backend if it was lost; `offline`: the backend is never contacted (the registry is opened, and a lost
+    one is only reported)."""
     from .config import load_config
     from .project import Project
 
     private = None if public is None else not public
-    project = Project(load_config(backend=backend, private=private, **flags))
+    project = Project(load_config(backend=backend, private=private, **flags), offline=offline)
     if ready:
         from .recover import ensure
-        ensure(project, note)
+        ensure(project, note, may_rebuild=not offline)
     return project
 
 
@@ -60,7 +62,7 @@ def push_train(archs: list[str], params: dict, pretrained: Optional[bool], push:
     from .plan import plan_train
 
     _check_pack(push.pack)
-    project = open_project(ready=not push.dry_run, **flags)
+    project = open_project(ready=not push.dry_run, offline=push.dry_run, **flags)
     need_competitions(project)
     planned = plan_train(project, archs, params, pretrained)
     notices(planned)
@@ -78,7 +80,7 @@ def push_sweep(file: Path, competition: Optional[str], pretrained: Optional[bool
     from .views import plan_table
 
     _check_pack(push.pack)
-    project = open_project(ready=not push.dry_run, competition=competition, **flags)
+    project = open_project(ready=not push.dry_run, offline=push.dry_run, competition=competition, **flags)
     need_competitions(project)
     loaded, planned = sweep.plan_sweep(project, file, competition, pretrained)
     notices(planned)
@@ -194,6 +196,7 @@ def submit_ensemble(names: Optional[list[str]], weights: Optional[str], top: Opt
 
     project = open_project(**flags)
     comp = submit.choose_competition(project)
+    submit.check_scorable(project, comp)
     parsed = parse_weights(weights)  # a mistyped --weights is told before the members are looked up
     candidates = submit.choose_members(project, comp, names)
     if top is not None and top > len(candidates) > 0:
@@ -214,7 +217,7 @@ def show_status(competition: Optional[str], refresh: bool, watch: bool, **flags)
     from .collect import check_finished, wait_for
     from .views import status_table, submission_table
 
-    project = open_project(competition=competition, **flags)
+    project = open_project(competition=competition, offline=not (refresh or watch), **flags)
     if watch:
         with live("Watching runs") as update:
             wait_for(project, competition, update)
@@ -223,7 +226,11 @@ def show_status(competition: Optional[str], refresh: bool, watch: bool, **flags)
         refresh_and_push(project)
     runs = project.store.runs(competition=competition)
     config = project.config
-    console.print(status_table(runs, title=f"Runs ({config.store_path.relative_to(config.project_dir)})"))
+    if runs:
+        console.print(status_table(runs, title=f"Runs ({config.store_path.relative_to(config.project_dir)})"))
+    else:
+        console.print(f"no runs recorded{f' for {escape(competition)}' if competition else ''} yet "
+                      "(kpush train --arch NAME starts one; kpush sweep FILE starts many)", highlight=False)
     subs = project.store.submissions(competition)
     if subs:
         console.print(submission_table(subs))

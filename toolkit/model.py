@@ -24,6 +24,12 @@ class Status(str, enum.Enum):
     def terminal(self) -> bool:
         return self in TERMINAL
 
+    @property
+    def settled(self) -> bool:
+        """Nothing more to wait for: ended, or being stopped (a cancel requested from Kaggle's web UI may stay
+        CANCEL_REQUESTED for a long time, and such a version writes no outputs)."""
+        return self.terminal or self is Status.CANCEL_REQUESTED
+
 
 TERMINAL = frozenset({Status.COMPLETE, Status.ERROR, Status.CANCEL_ACKNOWLEDGED})
 
@@ -74,11 +80,14 @@ class Run:
     claimed_at: float | None = None
     push_since: float | None = None  # when the first unfinished push attempt began (kept across re-claims)
     host: str = ""  # the pack kernel that trains this run beside others ('' = a kernel of its own)
+    # The slug its kernel is pushed under when the rendered one could not be used (an empty kernel that a
+    # refused push left on Kaggle blocks it, and could not be deleted); '' = the rendered one.
+    kernel_slug: str = ""
 
     @property
     def kernel(self) -> str:
         """The slug of the kernel that runs this run."""
-        return self.host or self.slug
+        return self.kernel_slug or self.host or self.slug
 
 
 @dataclass(frozen=True)

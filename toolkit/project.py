@@ -6,6 +6,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .config import Config
+from .errors import ConfigError
 from .store import Store
 
 if TYPE_CHECKING:
@@ -13,10 +14,12 @@ if TYPE_CHECKING:
 
 
 class Project:
-    def __init__(self, config: Config, backend: Backend | None = None):
-        """`backend`: the one to use (a test's), else the configured one, connected on first use."""
+    def __init__(self, config: Config, backend: Backend | None = None, offline: bool = False):
+        """`backend`: the one to use (a test's), else the configured one, connected on first use. `offline`:
+        never connect to it (a dry run renders with what is known here)."""
         self.config = config
         self._backend = backend
+        self.offline = offline
 
     @cached_property
     def store(self) -> Store:
@@ -41,8 +44,17 @@ class Project:
     @property
     def username(self) -> str:
         """Owner of the kernels: `username` from the configuration, else the backend's (Kaggle: from the
-        credentials), so rendering with a configured username needs no credentials."""
-        return self.config.username or self.backend.username
+        credentials), so rendering with a configured username needs no credentials. Offline, only what the
+        credentials name without a call (Backend.known_username)."""
+        if self.config.username:
+            return self.config.username
+        if not self.offline:
+            return self.backend.username
+        known = self.backend_type.known_username(self.config)
+        if not known:
+            raise ConfigError(f"rendering for {self.config.backend} without connecting needs your username for the "
+                              "kernel ids", "set username in toolkit.toml or TOOLKIT_USERNAME (or KAGGLE_USERNAME)")
+        return known
 
     @property
     def poll_intervals(self) -> tuple[float, float]:

@@ -61,25 +61,33 @@ def set_aside(path: Path) -> Path:
     return target
 
 
-def ensure(project, say: Callable[[str], None]) -> None:
+def ensure(project, say: Callable[[str], None], may_rebuild: bool = True) -> None:
     """Open the registry; when it holds no runs but `kernels/` holds rendered kernels (it was deleted,
-    emptied or set aside), rebuild it from the backend. `say` gets one line for the user."""
+    emptied or set aside), rebuild it from the backend, or where it `may_rebuild` not, say how to. `say` gets
+    one line for the user."""
     store = project.store
     where = _relative(project, store.path)
     runs = []
-    folders = rendered(project)
-    if folders and not store.has_runs():
+    folders = rendered(project) if not store.has_runs() else []
+    if folders and may_rebuild:
         with file_lock(store.path):
             if not store.has_runs():  # (another command may have rebuilt it meanwhile)
                 runs = rebuild(project, folders)
     states = ", ".join(f"{n} {s}" for s, n in Counter(r.status.value for r in runs).items())
-    rebuilt = (f"rebuilt {len(runs)} runs from the {project.config.backend} backend ({states}); submissions are not "
-               "rebuilt") if runs else ""
+    backend = project.config.backend
+    if runs:
+        outcome = f"rebuilt {len(runs)} runs from the {backend} backend ({states}); submissions are not rebuilt"
+    elif folders and not may_rebuild:
+        count = f"{len(folders)} rendered kernel{'s' if len(folders) > 1 else ''}"
+        outcome = (f"kernels/ holds {count}: if they were pushed, `kstatus` (without --no-refresh) rebuilds the "
+                   f"registry from the {backend} backend")
+    else:
+        outcome = ""
     if store.set_aside is not None:
         say(f"{where} could not be read ({store.damage}): moved it to {_relative(project, store.set_aside)}, "
-            f"delete that once you no longer need it; {rebuilt or 'the registry starts again empty'}")
-    elif runs:
-        say(f"{where} had no runs: {rebuilt}")
+            f"delete that once you no longer need it; {outcome or 'the registry starts again empty'}")
+    elif outcome:
+        say(f"{where} {'had' if runs else 'holds'} no runs: {outcome}")
 
 
 def rendered(project) -> list[Path]:
@@ -118,7 +126,7 @@ def _with_outputs(project, run):
 def _restore_pack(project, slug: str, members: dict) -> list:
     from .pack import member_states
 
-    found = project.backend.find_pushed(slug, 0.0)
+    found = project.backend.find_pushed(slug, None)
     if found is None:
         return []
     state = project.backend.status(slug, found.version)
@@ -132,24 +140,26 @@ def _restore_pack(project, slug: str, members: dict) -> list:
 
 
 def _restore(project, slug: str, values: dict, host: str, pushed=None) -> list:
+    """The run of spec `values` whose kernel is `slug` (its own, a pack `host`'s member, or the fresh slug it
+    was pushed under when its own was blocked: schedule._push)."""
     from .errors import ToolkitError
-    from .spec import build_spec
+    from .spec import build_spec, is_renamed
 
     try:
         spec = build_spec(values)
     except ToolkitError:  # rendered by a toolkit whose specs no longer validate: leave it out
         return []
-    if spec.slug != slug:
+    if slug != spec.slug and not is_renamed(slug, spec.slug):
         return []
     if pushed is None:
-        found = project.backend.find_pushed(slug, 0.0)
+        found = project.backend.find_pushed(slug, None)
         if found is None:
             return []
         pushed = (found, project.backend.status(slug, found.version))
     found, state = pushed
-    run = project.store.restore_run(slug, "train", project.config.backend, spec.competition, spec.content_hash,
-                                    spec.to_dict(), (state.status, state.failure_message), found.version,
-                                    found.url, host)
+    run = project.store.restore_run(spec.slug, "train", project.config.backend, spec.competition,
+                                    spec.content_hash, spec.to_dict(), (state.status, state.failure_message),
+                                    found.version, found.url, host, kernel_slug="" if slug == spec.slug else slug)
     return [run]
 
 

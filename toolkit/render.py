@@ -150,6 +150,17 @@ def _swap_in(staging: Path, folder: Path, attempts: int = 5) -> None:
                 raise
 
 
+def copy_kernel_folder(folder: Path, slug: str) -> Path:
+    """The kernel in `folder` as a new kernel `slug` beside it: the same notebook, its id, title and code file
+    renamed (what is pushed when the rendered slug is blocked on Kaggle)."""
+    meta = json.loads((folder / "kernel-metadata.json").read_text())
+    notebook = nbformat.read(folder / meta["code_file"], as_version=4)
+    owner = meta["id"].split("/", 1)[0]
+    check_slug(slug)
+    meta.update(id=f"{owner}/{slug}", title=title_for(slug), code_file=f"{slug}.ipynb")
+    return write_kernel_folder(folder.parent / slug, notebook, meta)
+
+
 def write_kernel_folder(folder: Path, notebook: nbformat.NotebookNode, metadata: dict) -> Path:
     """Write exactly what is pushed: <slug>.ipynb + kernel-metadata.json, swapped in whole."""
     nbformat.validate(notebook)

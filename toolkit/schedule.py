@@ -6,10 +6,11 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING
 
-from .backends.base import Status
-from .errors import BackendError, SlotsFull
+from .backends.base import PushResult, Status
+from .errors import BackendError, NotebookNotFound, SlotsFull
 from .project import Project
 from .refresh import refresh
+from .spec import renamed_slug
 from .store import Run
 
 if TYPE_CHECKING:  # rendering (jinja2, nbformat) stays out of commands that only read the registry
@@ -91,24 +92,50 @@ def push_waiting(project: Project, competition: str | None = None) -> None:
 
 def push_run(project: Project, run: Run) -> Run | None:
     """Push the kernel of one NEW run (with the runs packed beside it); None when no slot is free."""
+    store = project.store
     folder = project.config.kernels_dir / run.kernel
     if not (folder / "kernel-metadata.json").is_file():
         raise BackendError(f"kernel folder {folder} is missing", "render it again with kpush")
-    together = [r.id for r in project.store.runs(backend=run.backend)
-                if r.status == Status.NEW and r.kernel == run.kernel] if run.host else [run.id]
+    together = [r.id for r in store.runs(backend=run.backend) if r.status == Status.NEW and r.kernel == run.kernel]
     leader = min(together)  # a pack is claimed through its first run, so two commands cannot both push it
-    claim = project.store.claim(leader)  # one command pushes a kernel; see Store.claim
+    claim = store.claim(leader)  # one command pushes a kernel; see Store.claim
     if claim is None:  # another command is pushing it or already has
-        return project.store.get(run.id)
+        return store.get(run.id)
+    known = store.known_version(run.kernel, run.backend)
     if claim.previous_at is not None:  # an earlier push was cut off: did it reach the backend?
-        found = project.backend.find_pushed(run.kernel, claim.previous_at)
+        found = project.backend.find_pushed(run.kernel, known)
         if found is not None:
-            project.store.record_push(together, found.version, found.url)
-            return project.store.get(run.id)
+            store.record_push(together, found.version, found.url)
+            return store.get(run.id)
     try:
-        result = project.backend.push(folder)
+        result = _push(project, store.get(run.id), together, known)
     except SlotsFull:
-        project.store.release(leader)
+        store.release(leader)
         return None
-    project.store.record_push(together, result.version, result.url)
-    return project.store.get(run.id)
+    store.record_push(together, result.version, result.url)
+    return store.get(run.id)
+
+
+def _push(project: Project, run: Run, together: list[int], known: int | None) -> PushResult:
+    """Push the run's kernel. Kaggle answers "Notebook not found" for a slug that a refused first push left as
+    an empty kernel (public push logs, 2026): when the registry never recorded a version of it, that empty
+    kernel is deleted and the push sent again, or, if it cannot be deleted, the kernel is pushed under a
+    fresh slug, recorded with its runs. Either way the new push is the kernel's first version."""
+    folder = project.config.kernels_dir / run.kernel
+    try:
+        return project.backend.push(folder)
+    except NotebookNotFound:
+        if known is not None:  # a kernel with versions on record: not an empty one, and never deleted
+            raise
+    try:
+        removed = project.backend.remove_shell(run.kernel)
+    except BackendError:
+        removed = False
+    if removed:
+        return project.backend.push(folder)
+    from .render import copy_kernel_folder  # (rendering stays out of commands that never hit this)
+
+    fresh = renamed_slug(run.host or run.slug, run.kernel)
+    copy_kernel_folder(folder, fresh)
+    project.store.rename_kernel(together, fresh)
+    return project.backend.push(project.config.kernels_dir / fresh)

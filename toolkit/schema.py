@@ -97,7 +97,31 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX runs_slug ON runs (slug, backend)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+# -- 3: every kernel version the registry recorded, and runs pushed under a slug of their own ---------
+# A lost push is reconciled by asking whether the backend has a version newer than the last one recorded
+# for that kernel (version numbers compare; clocks need not agree), and a refused first push is recognised
+# by there being no recorded version at all. A run's own row cannot say: it keeps only its latest version,
+# and a retried run may have moved between a pack kernel and its own. `kernel_slug` is the slug a run is
+# pushed under when its own was poisoned by an empty kernel a refused push left on Kaggle.
+
+KERNEL_VERSIONS = """CREATE TABLE kernel_versions (
+    backend TEXT NOT NULL,
+    kernel TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (backend, kernel, version)
+)"""
+
+
+def _v3(db: sqlite3.Connection) -> None:
+    db.execute(KERNEL_VERSIONS)
+    # A waiting run in a pack keeps the version of the kernel it ran in before: which one is not known.
+    db.execute("INSERT OR IGNORE INTO kernel_versions (backend, kernel, version) SELECT backend,"
+               " CASE WHEN host != '' THEN host ELSE slug END, version FROM runs"
+               " WHERE version IS NOT NULL AND NOT (status = 'NEW' AND host != '')")
+    db.execute("ALTER TABLE runs ADD COLUMN kernel_slug TEXT NOT NULL DEFAULT ''")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 LATEST = len(MIGRATIONS)
 
 

@@ -22,7 +22,9 @@ PRECISIONS = ("fp16", "bf16", "fp32")
 PIPELINES = ("auto", "fast", "seed")
 SLUG_MIN, SLUG_MAX = 5, 50
 HASH_LEN = 8
-_COMPETITION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,98}[a-z0-9]$")
+# Competition slugs as Kaggle's URLs hold them: older ones in mixed case (GiveMeSomeCredit,
+# LANL-Earthquake-Prediction, kaggle-cli#144), as short as `R` or `hhp`, some starting with a digit.
+_COMPETITION_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,98}[A-Za-z0-9])?$")
 _ARCHS_FILE = Path(__file__).parent / "data" / "timm_archs.txt"
 
 
@@ -116,9 +118,23 @@ def _check_field(key: str, value: Any, prefix: str) -> Any:
         return value
     if key == "pretrained":
         return _want(key, value, bool, prefix)
-    name = _want(key, value, str, prefix)
-    if name and not slugify(name):
+    return check_name(_want(key, value, str, prefix), prefix)
+
+
+def check_name(name: str, prefix: str = "") -> str:
+    """A run name, which becomes its kernel's slug and title. Public push logs (2026, unconfirmed by Kaggle's
+    docs) report that Kaggle refuses to create a kernel whose id starts with a digit or whose title holds
+    non-ASCII characters, with the same "Notebook not found" as a missing kernel: refused here first."""
+    if not name:
+        return name
+    if not name.isascii():
+        raise SpecError(f"{prefix}name {name!r} holds non-ASCII characters, which Kaggle refuses in kernel titles",
+                        "use ASCII letters, digits and hyphens")
+    if not slugify(name):
         raise SpecError(f"{prefix}name {name!r} has no letters or digits to make a slug from")
+    if slugify(name)[0].isdigit():
+        raise SpecError(f"{prefix}name {name!r} starts with a digit, which Kaggle refuses in kernel ids",
+                        "start it with a letter, e.g. 'run-" + slugify(name) + "'")
     return name
 
 
@@ -159,7 +175,8 @@ def check_arch(arch: str, prefix: str = "") -> str:
 def check_competition_name(name: str, prefix: str = "") -> str:
     if not _COMPETITION_RE.match(name):
         raise SpecError(f"{prefix}competition {name!r} is not a valid competition slug",
-                        "use lowercase letters, digits and hyphens, as in paddy-disease-classification")
+                        "use the name in the competition's URL: letters, digits and hyphens, as in "
+                        "paddy-disease-classification")
     return name
 
 
@@ -168,10 +185,13 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def make_slug(label: str, content_hash: str) -> str:
-    """`<label>-<hash>`, cut to Kaggle's 50-character limit; the hash keeps specs apart."""
-    room = SLUG_MAX - len(content_hash) - 1
-    head = slugify(label)[:room].strip("-") or "run"
+def make_slug(label: str, content_hash: str, limit: int = SLUG_MAX) -> str:
+    """`<label>-<hash>`, cut to Kaggle's 50-character limit (or `limit`); the hash keeps specs apart."""
+    room = limit - len(content_hash) - 1
+    head = slugify(label)
+    if head[:1].isdigit():  # Kaggle refuses kernel ids that start with a digit (see check_name)
+        head = f"run-{head}"
+    head = head[:room].strip("-") or "run"
     return f"{head}-{content_hash}"
 
 
@@ -181,7 +201,30 @@ def title_for(slug: str) -> str:
 
 
 def check_slug(slug: str) -> str:
-    if not (SLUG_MIN <= len(slug) <= SLUG_MAX) or slugify(slug) != slug:
+    if not (SLUG_MIN <= len(slug) <= SLUG_MAX) or slugify(slug) != slug or slug[0].isdigit():
         raise SpecError(f"kernel slug {slug!r} is invalid",
-                        f"use {SLUG_MIN} to {SLUG_MAX} lowercase letters, digits and single hyphens")
+                        f"use {SLUG_MIN} to {SLUG_MAX} lowercase letters, digits and single hyphens, "
+                        "starting with a letter")
     return slug
+
+
+RENAMED = re.compile(r"^.+-r(?P<n>\d+)$")
+
+
+def renamed_slug(slug: str, current: str | None = None) -> str:
+    """The next slug to push kernel `slug` under when `slug` itself is blocked: `<slug>-r2`, then -r3 after
+    `current` (the one tried last), cut to Kaggle's 50 characters by shortening the label, never the hash."""
+    found = RENAMED.match(current or "")
+    return _suffixed(slug, int(found["n"]) + 1 if found and is_renamed(current, slug) else 2)
+
+
+def is_renamed(candidate: str, slug: str) -> bool:
+    """Whether `candidate` is one of the slugs renamed_slug gives `slug`."""
+    found = RENAMED.match(candidate)
+    return bool(found) and candidate == _suffixed(slug, int(found["n"]))
+
+
+def _suffixed(slug: str, number: int) -> str:
+    suffix = f"-r{number}"
+    head, _, content_hash = slug.rpartition("-")
+    return f"{make_slug(head, content_hash, SLUG_MAX - len(suffix))}{suffix}"

@@ -75,6 +75,16 @@ def _move(db: sqlite3.Connection, run_id: int, status: Status, failure_message: 
         (status.value, failure_message, version, url, now, version, now, status.terminal, now, run_id))
     if version is not None:
         db.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
+        _remember_version(db, run_id, version)
+
+
+# The slug of the kernel a run's row is pushed under (Run.kernel, in SQL).
+KERNEL_OF = "CASE WHEN kernel_slug != '' THEN kernel_slug WHEN host != '' THEN host ELSE slug END"
+
+
+def _remember_version(db: sqlite3.Connection, run_id: int, version: int) -> None:
+    db.execute(f"INSERT OR IGNORE INTO kernel_versions (backend, kernel, version) SELECT backend, {KERNEL_OF}, ?"
+               " FROM runs WHERE id = ?", (version, run_id))
 
 
 class Store:
@@ -181,7 +191,8 @@ class Store:
         return bool(self._query("SELECT 1 FROM runs LIMIT 1"))
 
     def restore_run(self, slug: str, kind: str, backend: str, competition: str, spec_hash: str,
-                    spec: dict[str, Any], state: tuple[Status, str], version: int, url: str, host: str = "") -> Run:
+                    spec: dict[str, Any], state: tuple[Status, str], version: int, url: str, host: str = "",
+                    kernel_slug: str = "") -> Run:
         """Record a run the backend already holds (rebuilding a lost registry): inserted, or the slug's
         row updated to this newer version (a packed run later retried in a kernel of its own)."""
         now = time.time()
@@ -195,10 +206,24 @@ class Store:
                     (slug, kind, backend, competition, spec_hash, json.dumps(spec, sort_keys=True), status.value,
                      now, now)).fetchone()
             # When it was pushed and ended is not known here: left empty rather than made up.
-            db.execute("UPDATE runs SET status = ?, version = ?, url = ?, failure_message = ?, host = ?,"
+            db.execute("UPDATE runs SET status = ?, version = ?, url = ?, failure_message = ?, host = ?, kernel_slug = ?,"
                        " pushed_at = NULL, finished_at = NULL, output_dir = '', metrics_json = '{}', updated_at = ?"
-                       " WHERE id = ?", (status.value, version, url, message, host, now, row["id"]))
+                       " WHERE id = ?", (status.value, version, url, message, host, kernel_slug, now, row["id"]))
+            _remember_version(db, row["id"], version)
             return _run_in(db, row["id"])
+
+    def known_version(self, kernel: str, backend: str) -> int | None:
+        """The newest version of kernel `kernel` this registry ever recorded; None when it recorded none."""
+        rows = self._query("SELECT MAX(version) FROM kernel_versions WHERE backend = ? AND kernel = ?",
+                           (backend, kernel))
+        return rows[0][0]
+
+    def rename_kernel(self, run_ids: list[int], kernel_slug: str) -> None:
+        """Push these waiting runs' kernel under `kernel_slug` from now on (their rendered slug is blocked)."""
+        with self._transaction() as db:
+            for run_id in run_ids:
+                db.execute("UPDATE runs SET kernel_slug = ?, updated_at = ? WHERE id = ? AND status = ?",
+                           (kernel_slug, time.time(), run_id, Status.NEW.value))
 
     def latest(self, slug: str, backend: str) -> Run | None:
         found = self.runs(slug=slug, backend=backend)
@@ -247,8 +272,10 @@ class Store:
                 return _run_in(db, run_id)
             if not current.terminal:
                 raise StoreError(f"run {run_id} is still {current.value}", "wait for it to finish first")
+            # A retry runs in a kernel of its own: a pack's slug (or the one it was pushed under) is left behind.
             db.execute("UPDATE runs SET status = ?, failure_message = '', output_dir = '', metrics_json = '{}',"
-                       " updated_at = ?, finished_at = NULL, host = '' WHERE id = ?", (Status.NEW.value, now, run_id))
+                       " updated_at = ?, finished_at = NULL, kernel_slug = CASE WHEN host = '' THEN kernel_slug"
+                       " ELSE '' END, host = '' WHERE id = ?", (Status.NEW.value, now, run_id))
             db.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
         return self.get(run_id)
 

@@ -54,6 +54,18 @@ def choose_members(project: Project, competition: str, names: list[str] | None =
     return [fetch_missing(project, r) for r in chosen]
 
 
+def check_scorable(project: Project, competition: str) -> None:
+    """A code competition whose data ships `kaggle_evaluation/` scores its rerun through an inference server
+    that the notebook must start (`inference_server.serve()` when KAGGLE_IS_COMPETITION_RERUN is set, as the
+    competitions' own starter notebooks do); the ensemble kernel writes a submission.csv, which such a
+    competition never reads. Said before a kernel is pushed or a submission spent."""
+    if project.config.code_competition and project.backend.scored_by_server(competition):
+        raise EnsembleError(f"{competition} is scored by an inference server (its data holds kaggle_evaluation/), "
+                            "not by the submission.csv the ensemble kernel writes",
+                            "its notebook must call inference_server.serve() when KAGGLE_IS_COMPETITION_RERUN is "
+                            "set: see the README's Code competitions section")
+
+
 def ensemble_slug(competition: str, members: list[Run], weights: list[float] | None, predict: bool = False) -> str:
     key = json.dumps([competition, [(m.slug, m.version) for m in members], weights, *(["predict"] if predict else [])])
     return make_slug(f"ensemble {competition}", hashlib.sha256(key.encode()).hexdigest()[:8])

@@ -11,7 +11,10 @@ from rich.table import Table
 from .model import Run, Status, Submission
 
 STYLES = {Status.COMPLETE: "green", Status.ERROR: "red", Status.RUNNING: "cyan", Status.QUEUED: "yellow",
-          Status.NEW: "dim"}
+          Status.NEW: "dim", Status.CANCEL_REQUESTED: "magenta"}
+# What a run in these states is doing, when it has no message of its own.
+WAITING = {Status.NEW: "waiting for a free slot",
+           Status.CANCEL_REQUESTED: "stopping: a cancel was requested (no outputs will come; not waited for)"}
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -47,7 +50,7 @@ def status_table(runs: list[Run], title: str = "Runs") -> Table:
         table.add_column(column)
     for run in runs:
         style = STYLES.get(run.status, "")
-        note = cause(run.failure_message, 120) or ("waiting for a free slot" if run.status == Status.NEW else run.url)
+        note = cause(run.failure_message, 120) or WAITING.get(run.status) or run.url
         table.add_row(str(run.id), run.slug, run.kind, str(run.version or "-"),
                       f"[{style}]{run.status.value}[/]" if style else run.status.value,
                       _age(run.pushed_at, run.finished_at), run.backend, note or "")

@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 from urllib.parse import unquote
 
-from .model import ACTIVE, DENIED, MAX_TIMEOUT_S, SLUG_RE, Fault, Version, iso_millis, log_chunks, slugify
+from .model import (ACTIVE, DENIED, MAX_TIMEOUT_S, NOT_FOUND, SLUG_RE, Fault, Version, iso_millis, log_chunks,
+                    slugify)
 
 
 class Kernels:
@@ -17,20 +18,26 @@ class Kernels:
     def save_kernel(self, body: dict, fault: Fault | None) -> dict:
         owner, _, slug = body.get("slug", "").partition("/")
         if owner != self.username:
-            return {"error": "Notebook not found"}
+            return {"error": NOT_FOUND}
         if not (5 <= len(slug) <= 50 and SLUG_RE.match(slug)):
             return {"error": f"Invalid kernel slug '{slug}'"}
         if body.get("language") != "python" or body.get("kernelType") not in ("notebook", "script"):
             return {"error": "Invalid language or kernel type"}
-        if int(body.get("sessionTimeoutSeconds", 0)) > MAX_TIMEOUT_S:
-            return {"error": f"sessionTimeoutSeconds must be at most {MAX_TIMEOUT_S}"}
+        if int(body.get("sessionTimeoutSeconds", 0)) >= MAX_TIMEOUT_S:
+            return {"error": f"sessionTimeoutSeconds must be lower than the global maximum ({MAX_TIMEOUT_S})"}
         with self.lock:
             kernel = self.kernels.get(slug)
+            if kernel is not None and not kernel["versions"]:  # the empty kernel of a refused first push
+                return {"error": NOT_FOUND}
             title = body.get("newTitle") or (kernel or {}).get("title")
             if kernel is None and (not title or slugify(title) != slug):
                 return {"error": f"The title {title!r} does not resolve to the slug '{slug}'"}
+            if kernel is None and (slug[0].isdigit() or not title.isascii()):
+                return {"error": NOT_FOUND}  # as public push logs (2026) report; not in Kaggle's docs
             refusal = self._refusal(bool(body.get("enableGpu") or body.get("machineShape")), fault)
             if refusal:
+                if kernel is None and self.shells:  # Kaggle made the kernel all the same, without a version
+                    self.kernels[slug] = {"id": 1000 + len(self.kernels), "title": title, "versions": {}}
                 return {"error": refusal}
             invalid = self._invalid_sources(body)
             if kernel is None:
@@ -105,7 +112,8 @@ class Kernels:
                 "kernel_sources": [self._local_ref(ref) for ref in body.get("kernelDataSources", [])]}
         (folder / "kernel-metadata.json").write_text(json.dumps(meta))
         try:
-            version.local = self.runner.push(folder).version
+            timeout = int(body.get("sessionTimeoutSeconds") or MAX_TIMEOUT_S - 1)
+            version.local = self.runner.push(folder, session_timeout_s=timeout).version
         except Exception as exc:  # a source that cannot be mounted: the session fails, as on Kaggle
             version.status, version.failure = "ERROR", f"{type(exc).__name__}: {exc}"
 
@@ -129,7 +137,7 @@ class Kernels:
 
     def _find(self, body: dict) -> tuple[str, Version] | None:
         slug = body.get("kernelSlug", "")
-        if body.get("userName") != self.username or slug not in self.kernels:
+        if body.get("userName") != self.username or slug not in self.kernels or not self.kernels[slug]["versions"]:
             return None
         label = body.get("versionLabel", "")
         number = int(label[1:]) if label.startswith("v") and label[1:].isdigit() else None
@@ -144,6 +152,8 @@ class Kernels:
         not found). A missing version of your own kernel: 404."""
         if body.get("userName") != self.username or body.get("kernelSlug", "") not in self.kernels:
             return 403, dict(DENIED)
+        if not self.kernels[body["kernelSlug"]]["versions"]:  # an empty kernel: no session to speak of
+            return 404, {"code": 404, "message": NOT_FOUND}
         return 404, {"code": 404, "message": "Kernel version not found"}
 
     def kernel_status(self, body: dict) -> tuple[int, dict]:
@@ -161,7 +171,11 @@ class Kernels:
 
     def get_kernel(self, body: dict) -> tuple[int, dict]:
         """GetKernel (kernels_pull): the kernel's metadata, which speaks of its current version, and the
-        source of the version asked for (the current one by default)."""
+        source of the version asked for (the current one by default). An empty kernel (a refused first push
+        left it) answers 500, as public push logs (2026) report."""
+        kernel = self.kernels.get(body.get("kernelSlug", ""))
+        if body.get("userName") == self.username and kernel is not None and not kernel["versions"]:
+            return 500, {"code": 500, "message": "Internal error"}
         found = self._find(body)
         if found is None:
             return self._missing(body)
@@ -187,6 +201,16 @@ class Kernels:
             blob = {"source": version.meta.get("text", ""), "language": version.meta.get("language", "python"),
                     "kernelType": version.meta.get("kernelType", "notebook"), "slug": slug}
         return 200, {"metadata": metadata, "blob": blob}
+
+    def delete_kernel(self, body: dict) -> tuple[int, dict]:
+        """DeleteKernel (kaggle 2.2.5 kernels_delete): this user's kernel and every version of it go."""
+        slug = body.get("kernelSlug", "")
+        with self.lock:
+            if body.get("userName") != self.username or slug not in self.kernels:
+                return 403, dict(DENIED)
+            del self.kernels[slug]
+            self.deleted.append(slug)
+        return 200, {}
 
     def output_files(self, slug: str, version: Version) -> dict[str, Path | bytes]:
         if version.local is None:

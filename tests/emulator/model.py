@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+# Competition slugs as Kaggle's URLs hold them: mixed case in older ones (GiveMeSomeCredit, kaggle-cli#144).
+COMPETITION_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
+# "must be lower than the global maximum" (kagglesdk 0.1.38 ApiSaveKernelRequest.session_timeout_seconds); the
+# maximum is 12 h for CPU and GPU sessions. The refusal's wording is the emulator's own.
 MAX_TIMEOUT_S = 12 * 3600
+# What Kaggle answers a push to a slug it cannot version (kaggle-cli#545, #575), and, public push logs (2026)
+# report, to the slug of the empty kernel a refused first push leaves, until that kernel is deleted.
+NOT_FOUND = "Notebook not found"
 ACTIVE = ("QUEUED", "RUNNING")
 DENIED = {"code": 403, "message": "Permission 'kernels.get' was denied"}  # see KaggleEmulator._missing
 # Kaggle's 403 for a competition download before its rules are accepted (as kaggle-cli#152 and mle-bench#29 quote it).
@@ -35,7 +42,7 @@ class Recorded:
 @dataclass
 class Fault:
     target: str  # RPC method name, "download" or "upload"
-    kind: str  # 429 | 500 | 403 | drop | drop_after | truncate | slots_full | weekly_quota | error_session
+    kind: str  # 429 | 500 | 403 | drop | drop_after | truncate | slots_full | weekly_quota | error_session | expired
     # drop: hang up before acting; drop_after: act (a SaveKernel makes its version), then hang up unanswered
     times: int = 1
     options: dict = field(default_factory=dict)

@@ -20,10 +20,15 @@ class KaggleEmulator(Kernels, Submissions):
 
     def __init__(self, workdir: Path, competitions_root: Path, username: str = "testuser", key: str = "",
                  run_kernels: bool = False, gpu_slots: int = 2, polls_to_complete: int = 2, input_layout: str = "current",
-                 scripted_outputs: dict[str, bytes] | None = None):
+                 scripted_outputs: dict[str, bytes] | None = None, shells: bool = True, token: str = ""):
         self.workdir = Path(workdir)
         self.competitions_root = Path(competitions_root)
         self.username, self.key = username, key
+        self.token = token  # an access token (KAGGLE_API_TOKEN) it accepts besides the key, when set
+        # A first push refused for a session limit or the quota leaves an empty kernel of that slug (public push
+        # logs, 2026): every later push to it answers "Notebook not found" until it is deleted.
+        self.shells = shells
+        self.deleted: list[str] = []  # kernels removed through DeleteKernel, in order
         self.run_kernels, self.gpu_slots, self.polls_to_complete = run_kernels, gpu_slots, polls_to_complete
         self.input_layout = input_layout  # "current" (input/competitions/<slug>, ...) or the older "flat" one
         self.scripted_outputs = dict(scripted_outputs or {})
@@ -102,15 +107,25 @@ class KaggleEmulator(Kernels, Submissions):
     # -- routing -------------------------------------------------------------------------------
 
     def authorized(self, headers: Any) -> bool:
+        """HTTP Basic username:key (kaggle.json, KAGGLE_KEY), or Bearer with the access token (KAGGLE_API_TOKEN,
+        ~/.kaggle/access_token), as kagglesdk's KaggleHttpClient sends them."""
         auth = headers.get("Authorization", "")
         if auth.startswith("Basic "):
             user, _, key = base64.b64decode(auth[6:]).decode().partition(":")
             return user == self.username and (not self.key or key == self.key)
-        return False
+        return bool(self.token) and auth == f"Bearer {self.token}"
+
+    def introspect_token(self, body: dict) -> tuple[int, dict]:
+        """security.OAuthService/IntrospectToken, which kaggle 2.2.5's authenticate() calls for a token: the client
+        takes it only when `active` is true and `username` set; 400/403/404 make it try the next method."""
+        if not self.token or body.get("token") != self.token:
+            return 200, {"active": False}
+        return 200, {"active": True, "username": self.username, "scope": "resources.admin:*"}
 
     def rpc(self, method: str, body: dict, fault: Fault | None) -> tuple[int, dict]:
         simple = {"GetKernelSessionStatus": self.kernel_status, "ListKernelSessionOutput": self.list_output,
-                  "GetKernel": self.get_kernel,
+                  "GetKernel": self.get_kernel, "DeleteKernel": self.delete_kernel,
+                  "IntrospectToken": self.introspect_token, "ListDataTreeFiles": self.list_data_tree,
                   "StartSubmissionUpload": self.start_upload, "CreateSubmission": self.create_submission,
                   "CreateCodeSubmission": self.create_code_submission, "GetSubmission": self.get_submission,
                   "ListSubmissions": self.list_submissions, "DownloadDataFiles": self.download_data_files}

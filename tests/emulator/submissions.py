@@ -10,7 +10,7 @@ import uuid
 import zipfile
 from pathlib import Path
 
-from .model import RULES_NOT_ACCEPTED, SLUG_RE, Version, read_labels
+from .model import COMPETITION_RE, RULES_NOT_ACCEPTED, Version, read_labels
 
 
 class Submissions:
@@ -144,16 +144,31 @@ class Submissions:
         competition = body.get("competitionName", "")
         if competition in self.rules_unaccepted:
             return 403, {"code": 403, "message": RULES_NOT_ACCEPTED}
-        if not SLUG_RE.match(competition) or not (self.competitions_root / competition).is_dir():
+        if not COMPETITION_RE.match(competition) or not (self.competitions_root / competition).is_dir():
             return 404, {"code": 404, "message": f"Competition '{competition}' not found"}
         url = f"http://127.0.0.1:{self.port}/competition-data/{competition}/{competition}.zip?Expires=9999999999"
         return 302, {"url": url}
+
+    def list_data_tree(self, body: dict) -> tuple[int, dict]:
+        """ListDataTreeFiles (kagglesdk ApiListDataTreeFilesRequest -> ApiDirectoryContent): the folders and
+        files at `path` in the competition's public data (one page; these competitions are small)."""
+        competition, path = body.get("competitionName", ""), body.get("path", "").strip("/")
+        folder = self.competitions_root / competition / path
+        if not COMPETITION_RE.match(competition) or ".." in path.split("/") or not folder.is_dir():
+            return 404, {"code": 404, "message": f"Competition '{competition}' has no folder '{path}'"}
+        shown = [p for p in sorted(folder.iterdir()) if not p.name.startswith(".")
+                 and (path or p.name not in ("solution.csv", "hidden_test"))]
+        directories = [{"name": p.name, "totalFiles": sum(1 for f in p.rglob("*") if f.is_file())}
+                       for p in shown if p.is_dir()]
+        files = [{"name": p.name, "totalBytes": p.stat().st_size} for p in shown if p.is_file()]
+        return 200, {"directories": directories, "files": files, "totalDirectories": len(directories),
+                     "totalFiles": len(files), "totalChildren": len(shown), "nextPageToken": ""}
 
     def competition_zip(self, path: str) -> bytes | None:
         """The competition's public files as one zip: never solution.csv or hidden_test/ (kept from entrants).
         Fixed timestamps, so repeated requests (a resumed download) get the same bytes."""
         parts = path.split("/")  # "", "competition-data", slug, "<slug>.zip"
-        if len(parts) != 4 or not SLUG_RE.match(parts[2]) or parts[3] != f"{parts[2]}.zip":
+        if len(parts) != 4 or not COMPETITION_RE.match(parts[2]) or parts[3] != f"{parts[2]}.zip":
             return None
         folder = self.competitions_root / parts[2]
         if not folder.is_dir():

@@ -72,12 +72,27 @@ class Backend(Protocol):
         """Where the competition's hidden labels (solution.csv) would be on this machine, for scoring runs;
         None where they never reach us."""
 
-    def push(self, folder: Path) -> PushResult:
-        """Start the kernel in `folder` as a new version of its slug."""
+    @classmethod
+    def known_username(cls, config: Config) -> str | None:
+        """The account's username where it can be read without connecting (a dry run renders with it);
+        None where only the backend can say."""
 
-    def find_pushed(self, slug: str, since: float) -> PushResult | None:
-        """The newest version of `slug` created at or after `since` (unix time): a push cut off before the
-        registry recorded it may still have started one, and pushing again would start a second."""
+    def push(self, folder: Path, session_timeout_s: int | None = None) -> PushResult:
+        """Start the kernel in `folder` as a new version of its slug, ended after `session_timeout_s` of run time
+        in all (default: the configured session_timeout_s)."""
+
+    def find_pushed(self, slug: str, after: int | None) -> PushResult | None:
+        """The newest version of `slug` when it is newer than version `after` (None: any version): a push cut
+        off before the registry recorded it may still have started one, and pushing again would start a
+        second. Version numbers, not clocks: this machine's and the backend's need not agree."""
+
+    def remove_shell(self, slug: str) -> bool:
+        """Delete this account's kernel `slug` if it has no version at all (the empty kernel a refused first
+        push can leave, which refuses every later push); True when no such kernel stands in the way."""
+
+    def scored_by_server(self, competition: str) -> bool:
+        """Whether the competition's data ships a `kaggle_evaluation/` package: its reruns are scored by an
+        inference server the notebook must serve, not by a submission.csv."""
 
     def status(self, slug: str, version: int) -> KernelState:
         """State of that exact version."""

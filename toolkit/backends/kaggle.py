@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..config import Config
-from ..errors import BackendError, HttpError, NotConfigured, QuotaExhausted, SlotsFull, ToolkitError, UnsafeOutput
+from ..errors import (BackendError, DownloadFailed, HttpError, KernelNotFound, NotConfigured, NotebookNotFound,
+                      QuotaExhausted, SlotsFull, ToolkitError, UnsafeOutput)
 from .base import KernelState, PushResult, Quota, Status, SubmissionResult, SubmissionStatus
 from .kaggle_errors import TOKEN_HINT, calling, http_code, translate
 
@@ -34,6 +35,9 @@ SLOTS_FULL = re.compile(r"Maximum batch (?:GPU|CPU) session count")
 # Quota Exceeded ... You will not be able to commit unless you turn off GPU", Kaggle/kaggle-benchmarks#79).
 # Final until quotaRefreshTime: waiting minutes is no use.
 QUOTA_EXHAUSTED = re.compile(r"Maximum weekly \w+ quota")
+# What Kaggle answers a push to a slug it cannot version: someone else's kernel, or (public push logs, 2026)
+# the empty kernel that a first push refused for a session limit or the quota leaves behind.
+NOT_FOUND = "Notebook not found"
 READ_ATTEMPTS = 3  # idempotent reads also survive a 5xx (the client only retries 429 and dropped connections)
 CLIENT_RETRIES = 5
 
@@ -49,9 +53,35 @@ def _load_client() -> Any:
 
 
 def _where(api: Any) -> str:
+    """Where kaggle 2.2.5's authenticate() looks, in its order (kaggle_api_extended.py, kagglesdk/kaggle_env.py)."""
     config_dir = getattr(api, "config_dir", "") or "~/.kaggle"
-    return (f"looked for {os.path.join(config_dir, 'kaggle.json')}, KAGGLE_USERNAME/KAGGLE_KEY "
-            "and KAGGLE_API_TOKEN")
+    return (f"looked for KAGGLE_API_TOKEN, ~/.kaggle/access_token, KAGGLE_USERNAME/KAGGLE_KEY, "
+            f"{os.path.join(config_dir, 'kaggle.json')} and ~/.kaggle/credentials.json")
+
+
+def _config_dir() -> Path:
+    """The client's config folder, as kaggle 2.2.5 picks it at import: KAGGLE_CONFIG_DIR, else ~/.kaggle when it
+    exists, else $XDG_CONFIG_HOME/kaggle (~/.config/kaggle)."""
+    if os.environ.get("KAGGLE_CONFIG_DIR"):
+        return Path(os.environ["KAGGLE_CONFIG_DIR"])
+    home = Path.home() / ".kaggle"
+    return home if home.exists() else Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "kaggle"
+
+
+def offline_username() -> str | None:
+    """The username the credentials name without asking Kaggle: KAGGLE_USERNAME, or the `username` of
+    kaggle.json or of ~/.kaggle/credentials.json (`kaggle auth login`). A bare token names none: only Kaggle's
+    IntrospectToken call says whose it is."""
+    if os.environ.get("KAGGLE_USERNAME"):
+        return os.environ["KAGGLE_USERNAME"]
+    for path in (_config_dir() / "kaggle.json", Path.home() / ".kaggle" / "credentials.json"):
+        try:
+            name = json.loads(path.read_text()).get("username")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(name, str) and name:
+            return name
+    return None
 
 
 def authenticate() -> Any:
@@ -117,6 +147,10 @@ class KaggleBackend:
     def solution(cls, config: Config, competition: str) -> Path | None:
         return None
 
+    @classmethod
+    def known_username(cls, config: Config) -> str | None:
+        return offline_username()
+
     def __init__(self, config: Config, api: Any = None):
         self.config = config
         self.api = api or authenticate()
@@ -146,14 +180,14 @@ class KaggleBackend:
 
     # -- kernels ------------------------------------------------------------------------------
 
-    def push(self, folder: Path) -> PushResult:
+    def push(self, folder: Path, session_timeout_s: int | None = None) -> PushResult:
         meta = json.loads((Path(folder) / "kernel-metadata.json").read_text())
         # `acc` overrides the metadata, so pass it only to GPU kernels (never put a CPU ensemble on a GPU).
         acc = self.config.accelerator if meta.get("enable_gpu") or meta.get("machine_shape") else None
         with calling(f"pushing {folder.name}"), contextlib.redirect_stdout(io.StringIO()):
             # Not retried: a lost reply may still have started a version, and a retry would start another.
             resp = within(self.config.api_timeout_s, f"pushing {folder.name}", self.api.kernels_push, str(folder),
-                          timeout=str(self.config.session_timeout_s), acc=acc)
+                          timeout=str(session_timeout_s or self.config.session_timeout_s), acc=acc)
         if resp.error:
             raise self._refusal(folder.name, " ".join(str(resp.error).split()))
         invalid = [*(resp.invalid_competition_sources or []), *(resp.invalid_kernel_sources or []),
@@ -172,6 +206,9 @@ class KaggleBackend:
             return SlotsFull(f"Kaggle: {error}", "the run waits; kpull outputs pushes it when a slot frees")
         if QUOTA_EXHAUSTED.search(error):
             return QuotaExhausted(f"Kaggle refused the push of {name}: {error}", self._refresh_hint())
+        if error.rstrip(".") == NOT_FOUND:
+            return NotebookNotFound(f"Kaggle refused the push of {name}: {error}",
+                                    "a kernel of that slug exists but cannot take a version: delete it on kaggle.com")
         return BackendError(f"Kaggle refused the push of {name}: {error}")
 
     def _refresh_hint(self) -> str:
@@ -183,23 +220,79 @@ class KaggleBackend:
         when = quota.refresh if quota is not None and quota.refresh else "at its weekly reset"
         return f"the GPU quota refreshes {when}; the run waits, and kstatus or kpull outputs pushes it after that"
 
-    def find_pushed(self, slug: str, since: float) -> PushResult | None:
-        """The newest version of `slug` created at or after `since` (unix time), or None: a push whose reply
+    def find_pushed(self, slug: str, after: int | None) -> PushResult | None:
+        """The newest version of `slug` when it is newer than `after` (None: any), or None: a push whose reply
         was lost may still have started a version, and schedule.push_run asks here before pushing again.
 
         One exact lookup (GetKernel, what `kernels_pull` uses, without writing files): its metadata carries
-        the kernel's currentVersionNumber and lastRunTime. Not ListKernels: that is a free-text search,
-        whose index may not hold a kernel created moments ago."""
-        kernel = self._read(f"looking up {slug} on Kaggle", self._get_kernel, slug)
-        meta = kernel.metadata if kernel is not None else None
-        if meta is None or not meta.current_version_number or meta.last_run_time is None:
-            return None  # no such kernel, or nothing that says when its current version was made
-        # Kaggle sends milliseconds: compare at that precision, or a version made in the claim's own
-        # millisecond would look older than it.
-        if round(_epoch(meta.last_run_time) * 1000) < int(since * 1000):
+        the kernel's currentVersionNumber, compared with the last version the registry recorded (not
+        lastRunTime, whose meaning for a version still queued is undocumented). Not ListKernels: that is a
+        free-text search, whose index may not hold a kernel created moments ago."""
+        try:
+            kernel = self._read(f"looking up {slug} on Kaggle", self._get_kernel, slug)
+        except HttpError as exc:
+            # GetKernel answers 500 for the empty kernel a refused first push leaves (public push logs, 2026);
+            # its status call says whether any version exists.
+            if exc.status < 500 or self._has_version(slug):
+                raise
             return None
-        return PushResult(version=int(meta.current_version_number),
-                          url=f"https://www.kaggle.com/code/{self.username}/{slug}")
+        meta = kernel.metadata if kernel is not None else None
+        current = int(meta.current_version_number or 0) if meta is not None else 0
+        if not current or current <= (after or 0):
+            return None
+        return PushResult(version=current, url=f"https://www.kaggle.com/code/{self.username}/{slug}")
+
+    def _has_version(self, slug: str) -> bool:
+        """Whether `slug` has any version: the status of its latest session answers 404 when it has none."""
+        try:
+            self._read(f"status of {slug}", self.api.kernels_status, self._ref(slug), kernel_ref=self._ref(slug))
+        except (HttpError, KernelNotFound) as exc:
+            if isinstance(exc, KernelNotFound) or exc.status == 404:
+                return False
+            raise
+        return True
+
+    def remove_shell(self, slug: str) -> bool:
+        """Delete this account's kernel `slug` when it has no version: a first push refused for a session limit
+        or the weekly quota leaves such an empty kernel, and Kaggle then answers every push to that slug with
+        "Notebook not found" until it is deleted (public push logs, 2026). A kernel with a version is never
+        deleted. DeleteKernel (kaggle 2.2.5 kernels_delete, without its confirmation prompt) answers an
+        errorMessage when it did not delete; False then, and schedule.push_run uses another slug."""
+        from kagglesdk.kernels.types.kernels_api_service import ApiDeleteKernelRequest
+
+        if self._has_version(slug):
+            return False
+        request = ApiDeleteKernelRequest()
+        request.user_name, request.kernel_slug = self.username, slug
+
+        def delete() -> Any:
+            with self.api.build_kaggle_client() as kaggle:
+                return kaggle.kernels.kernels_api_client.delete_kernel(request)
+
+        try:
+            with calling(f"deleting the empty kernel {self._ref(slug)}", self._ref(slug)):
+                reply = within(self.config.api_timeout_s, f"deleting {slug}", delete)
+        except KernelNotFound:  # no kernel of that slug at all
+            return True
+        except BackendError:
+            return False
+        return not (reply is not None and reply.error_message)
+
+    def scored_by_server(self, competition: str) -> bool:
+        """Whether the competition's files hold a `kaggle_evaluation/` folder at their root: one listing of the
+        root (ListDataTreeFiles, a kagglesdk call the kaggle 2.2.5 client does not wrap; ListDataFiles lists
+        every file, page by page, and public reports say it can stop short: Kaggle/kaggle-cli#511)."""
+        from kagglesdk.competitions.types.competition_api_service import ApiListDataTreeFilesRequest
+
+        request = ApiListDataTreeFilesRequest()
+        request.competition_name, request.path, request.page_size = competition, "", 200
+
+        def listing() -> Any:
+            with self.api.build_kaggle_client() as kaggle:
+                return kaggle.competitions.competition_api_client.list_data_tree_files(request)
+
+        content = self._read(f"the files of {competition}", listing)
+        return any(d.name == "kaggle_evaluation" for d in content.directories or [])
 
     def _get_kernel(self, slug: str) -> Any:
         """GetKernel for this user's `slug`; None when Kaggle has no such kernel: 404, or 403 (Permission
@@ -226,13 +319,22 @@ class KaggleBackend:
         return KernelState(status, resp.failure_message or "")
 
     def output(self, slug: str, version: int, dest: Path, names: tuple[str, ...]) -> list[Path]:
+        """Download the named outputs. Each file comes from a signed link in the listing; a link refused
+        (HTTP 403, as an expired one is) is retried once with a fresh listing, whose links are new."""
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
-        with contextlib.redirect_stdout(io.StringIO()):
-            files, _ = self._read(f"downloading outputs of {slug} v{version}", self.api.kernels_output,
-                                  self._ref(slug, version), str(dest), file_pattern=names_pattern(names),
-                                  page_size=200, force=True, quiet=True, kernel_ref=self._ref(slug))
-        return self._checked(dest, files, names, slug)
+        for attempt in (1, 2):
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    files, _ = self._read(f"downloading outputs of {slug} v{version}", self.api.kernels_output,
+                                          self._ref(slug, version), str(dest), file_pattern=names_pattern(names),
+                                          page_size=200, force=True, quiet=True, kernel_ref=self._ref(slug))
+                return self._checked(dest, files, names, slug)
+            except DownloadFailed as exc:
+                if attempt == 2:
+                    raise DownloadFailed(f"downloading the outputs of {slug} v{version} failed twice: {exc.message}",
+                                         "the outputs stay on Kaggle: run the command again later") from None
+        raise AssertionError("unreachable")
 
     def _checked(self, dest: Path, files: list[str], names: tuple[str, ...], slug: str) -> list[Path]:
         """Keep the named files; refuse any that escaped `dest` or are too large."""

@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator
 
-from ..errors import BackendError, HttpError, KernelNotFound, NotConfigured, UnsafeOutput
+from ..errors import BackendError, DownloadFailed, HttpError, KernelNotFound, NotConfigured, UnsafeOutput
 
-TOKEN_HINT = "create one on kaggle.com -> Settings -> API -> Create New Token (saves kaggle.json; chmod 600 it)"
+# As kaggle 2.2.5's own help (print_auth_help) puts it: a token from the settings page, or `kaggle auth login`.
+TOKEN_HINT = ("on kaggle.com -> Settings -> API click Generate New Token, then export KAGGLE_API_TOKEN=<token> or save "
+              "it to ~/.kaggle/access_token; or run `kaggle auth login`")
 # A kernel that does not exist and one that is not yours both get 403 "Permission 'kernels.get' was denied":
 # "403 can in some cases also mean 'not found'" (a maintainer, Kaggle/kaggle-cli#548); kaggle 2.2.5's own
 # kernels_status / kernels_output / kernels_logs put that 403 down to "a wrong kernel slug" first.
@@ -34,6 +36,10 @@ def translate(exc: BaseException, what: str, kernel: str | None = None) -> Excep
     names the kernel a call was about, so that a 403 says the kernel is missing."""
     import requests
 
+    if _is_download(exc):  # a file's signed link, not the API: a refused link is no news about the kernel
+        code = exc.response.status_code
+        return DownloadFailed(f"{what}: a file download was refused (HTTP {code}"
+                              f"{', an expired link' if code in (400, 403) else ''})")
     denied = _denied(exc, what, kernel)
     if denied is not None:
         return denied
@@ -77,6 +83,16 @@ def _http_error(exc: Any, what: str) -> HttpError:
                          status=code)
     return HttpError(f"{what} failed on Kaggle (HTTP {code}): {first_line}",
                      "Kaggle may be having trouble; run the command again later", status=code or 0)
+
+
+def _is_download(exc: BaseException) -> bool:
+    """An HTTP error of a file download: the client GETs signed links (kernels_output), while every API call
+    is a POST (kagglesdk's KaggleHttpClient)."""
+    import requests
+
+    response = getattr(exc, "response", None) if isinstance(exc, requests.HTTPError) else None
+    request = getattr(response, "request", None)
+    return request is not None and request.method == "GET" and response.status_code >= 400
 
 
 def _denied_code(exc: BaseException) -> int:

@@ -67,6 +67,10 @@ class LocalBackend:
     def solution(cls, config: Config, competition: str) -> Path | None:
         return config.resolve(config.competitions_root) / competition / "solution.csv"
 
+    @classmethod
+    def known_username(cls, config: Config) -> str | None:
+        return config.username or "local"
+
     def __init__(self, config: Config):
         self.config = config
         self.username = config.username or "local"
@@ -77,7 +81,9 @@ class LocalBackend:
 
     # -- push ---------------------------------------------------------------------------------
 
-    def push(self, folder: Path) -> PushResult:
+    def push(self, folder: Path, session_timeout_s: int | None = None) -> PushResult:
+        """Queue the kernel in `folder` as a new version; it ends in ERROR once it has run for
+        `session_timeout_s` in all (default: the configured limit), as a Kaggle session does."""
         meta = json.loads((folder / "kernel-metadata.json").read_text())
         slug = check_slug(meta["id"].split("/", 1)[1])
         inputs = self._resolve_sources(meta)
@@ -86,7 +92,8 @@ class LocalBackend:
             version, run_dir = self._new_version(slug)
             # inputs: what a code competition rerun of this version attaches again.
             self._lay_out(run_dir, folder, inputs, code_rerun.internet_enabled(meta),
-                          {"code_file": meta["code_file"], "inputs": {m: str(p.resolve()) for m, p in inputs.items()}})
+                          {"code_file": meta["code_file"], "inputs": {m: str(p.resolve()) for m, p in inputs.items()},
+                           "session_timeout_s": session_timeout_s or self.config.session_timeout_s})
         self.dispatch()
         return PushResult(version=version, url=run_dir.resolve().as_uri())
 
@@ -104,15 +111,22 @@ class LocalBackend:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
 
-    def find_pushed(self, slug: str, since: float) -> PushResult | None:
-        """The newest version of `slug` pushed at or after `since` (to reconcile a push cut off before the
-        store recorded it), or None."""
+    def find_pushed(self, slug: str, after: int | None) -> PushResult | None:
+        """The newest version of `slug` when it is newer than `after` (to reconcile a push cut off before the
+        store recorded it), or None. A version is one whose state.json was written (see push)."""
         with self._lock():
-            for version in reversed(self._versions(slug)):
-                run_dir = self._run_dir(slug, version)
-                if _read_state(run_dir).get("queued_at", 0) >= since:
-                    return PushResult(version=version, url=run_dir.resolve().as_uri())
-        return None
+            made = [v for v in self._versions(slug) if (self._run_dir(slug, v) / "state.json").exists()]
+        if not made or made[-1] <= (after or 0):
+            return None
+        return PushResult(version=made[-1], url=self._run_dir(slug, made[-1]).resolve().as_uri())
+
+    def remove_shell(self, slug: str) -> bool:
+        """A refused push leaves nothing here: nothing stands in the way unless versions exist."""
+        return not self._versions(slug)
+
+    def scored_by_server(self, competition: str) -> bool:
+        root = self.config.resolve(self.config.competitions_root) / competition
+        return (root / "kaggle_evaluation").is_dir()
 
     def _remove_unfinished_pushes(self, slug: str) -> None:
         """A version folder without state.json is a push killed half way (state.json is written last,
@@ -221,7 +235,8 @@ class LocalBackend:
         with open(run_dir / "runner.log", "ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "toolkit.backends.local_runner", str(run_dir),
-                 str(self.config.session_timeout_s), str(self.config.state_dir.parent)],
+                 str(_read_state(run_dir).get("session_timeout_s") or self.config.session_timeout_s),
+                 str(self.config.state_dir.parent)],
                 cwd=run_dir / "working", env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True)
         state = _read_state(run_dir)

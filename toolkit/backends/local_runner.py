@@ -8,6 +8,7 @@ queued kernel.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -23,6 +24,7 @@ from ..config import load_config
 from ..views import ANSI, cause
 from .base import Status
 from .local import LocalBackend, finish
+from .local_limits import SESSION_TIMEOUT
 
 KERNEL_PID = "kernel.pid"  # the notebook kernel runs in a session of its own; stop() needs its group too
 
@@ -43,12 +45,15 @@ def _log_outputs(log, cell, index: int) -> None:
 
 
 def run(run_dir: Path, timeout_s: int) -> tuple[Status, str]:
+    """Execute the version's notebook. Kaggle ends a session `timeout_s` after it starts, however its time is
+    spread over cells, so each cell may run only for what is left of that (nbclient's limit is per cell)."""
     state = json.loads((run_dir / "state.json").read_text())
     notebook = nbformat.read(run_dir / "kernel" / state["code_file"], as_version=4)
     working = run_dir / "working"
+    deadline = time.monotonic() + timeout_s
     with open(run_dir / "log.txt", "a") as log:
-        client = NotebookClient(notebook, timeout=timeout_s, kernel_name="python3",
-                                resources={"metadata": {"path": str(working)}})
+        client = NotebookClient(notebook, kernel_name="python3", resources={"metadata": {"path": str(working)}},
+                                timeout_func=lambda cell: max(1, math.ceil(deadline - time.monotonic())))
         client.on_cell_executed = lambda cell, cell_index, execute_reply: _log_outputs(log, cell, cell_index)
         client.on_notebook_start = lambda notebook: _record_kernel_pid(client, run_dir)
         try:
@@ -58,7 +63,10 @@ def run(run_dir: Path, timeout_s: int) -> tuple[Status, str]:
         except CellExecutionError as exc:
             status, message = Status.ERROR, _failure(notebook, exc)
             log.write(f"\n{message}\n")
-        except (CellTimeoutError, DeadKernelError) as exc:
+        except CellTimeoutError:
+            status, message = Status.ERROR, SESSION_TIMEOUT
+            log.write(f"\n{message} (the session limit is {timeout_s} s)\n")
+        except DeadKernelError as exc:
             status, message = Status.ERROR, cause(f"{type(exc).__name__}: {str(exc).strip()}")
             log.write(f"\n{message}\n")
         finally:

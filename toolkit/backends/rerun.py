@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from .. import competition as competitions
 from ..errors import BackendError, CompetitionError
 from .base import Status, SubmissionStatus
+from .local_limits import SESSION_TIMEOUT
 
 if TYPE_CHECKING:
     from .local import LocalBackend
@@ -87,7 +88,8 @@ def create(backend: "LocalBackend", competition: str, slug: str, version: int, r
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
     backend._lay_out(run_dir, source / "kernel", inputs, False, {
-        "code_file": state["code_file"], "rerun_of": f"{slug}/v{version}", "competition": competition}, rerun=True)
+        "code_file": state["code_file"], "rerun_of": f"{slug}/v{version}", "competition": competition,
+        "session_timeout_s": state.get("session_timeout_s")}, rerun=True)
     return run_dir
 
 
@@ -98,7 +100,7 @@ def result(run_dir: Path, state: dict, file_name: str, hidden: Path) -> dict:
     https://www.currypurin.com/entry/error) and go on with what the local run knows."""
     status, failure = state.get("status"), state.get("failure_message", "")
     if status != Status.COMPLETE.value:
-        kind = "Notebook Timeout" if failure.startswith("CellTimeoutError") else "Notebook Threw Exception"
+        kind = "Notebook Timeout" if failure.startswith(SESSION_TIMEOUT) else "Notebook Threw Exception"
         why = failure or (f"it ended {status}" if status else "its sandbox is gone")
         return _error(f"{kind}: the rerun failed: {why} (its log: {run_dir / 'log.txt'})")
     written = run_dir / "working" / file_name
