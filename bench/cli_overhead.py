@@ -29,9 +29,9 @@ def commands(project: Path) -> dict[str, list[str]]:
     return {
         "python -c pass": [py, "-c", "pass"],
         "python -c 'import torch'": [py, "-c", "import torch"],
-        "kpush --help": [py, "-m", "toolkit.cli_main", "kpush", "--help"],
-        "kstatus --no-refresh": [py, "-m", "toolkit.cli_main", "kstatus", "--no-refresh"],
-        "kpush train --dry-run": [py, "-m", "toolkit.cli_main", "kpush", "train", "--arch", "convnext_small_in22k",
+        "kpush --help": [py, "-m", "toolkit.cli", "kpush", "--help"],
+        "kstatus --no-refresh": [py, "-m", "toolkit.cli", "kstatus", "--no-refresh"],
+        "kpush train --dry-run": [py, "-m", "toolkit.cli", "kpush", "train", "--arch", "convnext_small_in22k",
                                   "--competition", "bench-comp", "--dry-run"],
     }
 
@@ -59,7 +59,7 @@ def main() -> None:
         project = Path(tmp)
         # A competition folder is only checked on the local backend; the kaggle dry run needs none.
         env = {**os.environ, "TOOLKIT_BACKEND": "local", "TOOLKIT_COMPETITIONS_ROOT": str(project / "c")}
-        from toolkit.demo import build_competition
+        from toolkit.competitions.demo import build_competition
         build_competition(project / "c", "bench-comp", limit=40)
         results = {}
         for label, argv in commands(project).items():

@@ -88,7 +88,7 @@ def build_competition(root: Path, n_images: int, n_test: int, height: int, width
 
 def kernel_cells(spec) -> tuple[list[str], list[str]]:
     """The rendered training notebook's code cells: (those that build `dls` and `learn`, the rest)."""
-    from toolkit.render import render_train_notebook
+    from toolkit.kernel.render import render_train_notebook
 
     cells = [c.source for c in render_train_notebook(spec).cells if c.cell_type == "code"]
     cut = next(i for i, c in enumerate(cells) if TRAIN_CELL_MARK in c)
@@ -123,7 +123,7 @@ def exec_cells(cells: list[str], namespace: types.ModuleType | None = None) -> t
 
 
 def kernel_spec(arch: str, cfg: dict, pipeline: str, epochs: int | None = None):
-    from toolkit.spec import build_spec
+    from toolkit.specs.spec import build_spec
 
     return build_spec({"arch": arch, "competition": COMPETITION, "item": cfg["item"], "batch": cfg["batch"],
                        "bs": cfg["bs"], "epochs": epochs or cfg["epochs"], "lr": cfg["lr"], "pretrained": False,

@@ -7,7 +7,7 @@ import pytest
 from emulator import KEY, USER, KaggleEmulator, prepare_client, use_emulator
 
 # The client fixes its API environment and config directory when first imported: before any test module
-# imports it (directly or through toolkit.backends.kaggle).
+# imports it (directly or through toolkit.backends.kaggle.backend).
 prepare_client()
 
 
@@ -33,8 +33,8 @@ def start_emulator(tmp_path, monkeypatch):
 @pytest.fixture
 def kaggle_backend(tmp_path):
     """kaggle_backend(**settings): the Kaggle backend of tmp_path/project (start an emulator first)."""
-    from toolkit.backends.kaggle import KaggleBackend
-    from toolkit.config import load_config
+    from toolkit.backends.kaggle.backend import KaggleBackend
+    from toolkit.core.config import load_config
 
     return lambda **settings: KaggleBackend(load_config(tmp_path / "project", backend="kaggle", **settings))
 
@@ -43,9 +43,9 @@ def kaggle_backend(tmp_path):
 def local_backend(tmp_path):
     """local_backend(limit=40, code=False, **settings): the local backend of tmp_path, one kernel at a time,
     with the demo competition (`code`: its code-competition variant) of `limit` images in tmp_path/competitions."""
-    from toolkit.backends.local import LocalBackend
-    from toolkit.config import load_config
-    from toolkit.demo import build_competition
+    from toolkit.backends.local.backend import LocalBackend
+    from toolkit.core.config import load_config
+    from toolkit.competitions.demo import build_competition
 
     def make(limit: int = 40, code: bool = False, **settings) -> LocalBackend:
         build_competition(tmp_path / "competitions", limit=limit, code=code)

@@ -12,10 +12,11 @@ import pytest
 
 from kaggle_emulator import KEY, USER, KaggleEmulator, use_emulator, wait_scored, write_kernel
 from toolkit.backends import REGISTRY, backend_class
-from toolkit.backends.base import Backend, KernelState, PushResult, Quota, Status, SubmissionResult
-from toolkit.config import Config, load_config
-from toolkit.demo import NAME as COMP, build_competition
-from toolkit.errors import BackendError
+from toolkit.backends.base import Backend, KernelState, PushResult, Quota, SubmissionResult
+from toolkit.core.status import Status
+from toolkit.core.config import Config, load_config
+from toolkit.competitions.demo import NAME as COMP, build_competition
+from toolkit.core.errors import BackendError
 
 SLUG = "contract-abc12345"
 MESSAGE = "contract: the sample submission"

@@ -246,8 +246,8 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    from toolkit.demo import build_competition
-    from toolkit.store import Store
+    from toolkit.competitions.demo import build_competition
+    from toolkit.registry.store import Store
 
     root = tmp_path_factory.mktemp("template")
     build_competition(root / "competitions", limit=40)

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from kaggle_emulator import wait_scored, wait_until_done, write_kernel
-from toolkit.backends.base import KernelState, Status, SubmissionResult
-from toolkit.backends.local import KAGGLE_SITE, LocalBackend
-from toolkit.competition import check_competition, public_entries
-from toolkit.demo import CODE_NAME, build_competition
-from toolkit.errors import BackendError, CompetitionError
-from toolkit.scoring import accuracy, read_labels
+from toolkit.backends.base import KernelState, SubmissionResult
+from toolkit.core.status import Status
+from toolkit.backends.local.backend import KAGGLE_SITE, LocalBackend
+from toolkit.competitions.layout import check_competition, public_entries
+from toolkit.competitions.demo import CODE_NAME, build_competition
+from toolkit.core.errors import BackendError, CompetitionError
+from toolkit.competitions.scoring import accuracy, read_labels
 
 COMP = CODE_NAME
 INPUT = f"../input/competitions/{COMP}"

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from kaggle_emulator import wait_scored, wait_until_done, write_kernel
-from toolkit.backends.base import Status, SubmissionResult
-from toolkit.backends.kaggle import KaggleBackend
-from toolkit.demo import CODE_NAME, build_competition
-from toolkit.errors import BackendError
-from toolkit.scoring import read_labels
+from toolkit.core.status import Status
+from toolkit.backends.base import SubmissionResult
+from toolkit.backends.kaggle.backend import KaggleBackend
+from toolkit.competitions.demo import CODE_NAME, build_competition
+from toolkit.core.errors import BackendError
+from toolkit.competitions.scoring import read_labels
 
 COMP = CODE_NAME
 INPUT = f"../input/competitions/{COMP}"

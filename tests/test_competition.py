@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.competition import (IMAGE_EXTENSIONS, available, check_competition, find_competition, image_files,
-                                 is_image, kernel_labelling, labelling, public_entries, train_labels)
-from toolkit.demo import CLASSES, CSV_NAME, NAME, build_competition
-from toolkit.errors import CompetitionError
+from toolkit.competitions.layout import (IMAGE_EXTENSIONS, available, check_competition, find_competition, image_files, is_image, kernel_labelling, labelling, public_entries, train_labels)
+from toolkit.competitions.demo import CLASSES, CSV_NAME, NAME, build_competition
+from toolkit.core.errors import CompetitionError
 
 
 @pytest.fixture(scope="module")
@@ -482,8 +481,8 @@ def test_the_kernel_reads_the_labels_the_check_reads(csv_comp):
     with ids written with and without extensions, and leaves out images it has no row for."""
     from fastai.data.transforms import get_files
 
-    from toolkit.render import render_train_notebook
-    from toolkit.spec import build_spec
+    from toolkit.kernel.render import render_train_notebook
+    from toolkit.specs.spec import build_spec
 
     header, *rows = read_rows(csv_comp / "train.csv")
     write_rows(csv_comp / "train.csv", [["image_id", "label"]] +

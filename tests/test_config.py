@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.config import _TYPES, Config, load_config
-from toolkit.errors import ConfigError
+from toolkit.core.config import _TYPES, Config, load_config
+from toolkit.core.errors import ConfigError
 
 
 @pytest.fixture(autouse=True)

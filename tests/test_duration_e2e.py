@@ -17,7 +17,7 @@ DEMO_RESNET = ["--arch", "resnet18", "--item", "Resize(32)", "--batch",
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_the_demo_run_takes_what_its_estimate_says_within_2x(tmp_path):
-    from toolkit.demo import build_competition
+    from toolkit.competitions.demo import build_competition
 
     build_competition(tmp_path / "competitions")
     pushed = console(tmp_path, "kpush", "train", *DEMO_RESNET, "--wait", TOOLKIT_POLL_INITIAL_S="0.5",

@@ -30,7 +30,7 @@ def one_line(result: subprocess.CompletedProcess) -> str:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
-    from toolkit.demo import build_competition
+    from toolkit.competitions.demo import build_competition
 
     root = tmp_path_factory.mktemp("demo")
     build_competition(root / "competitions", limit=40)

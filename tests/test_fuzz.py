@@ -10,9 +10,9 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from toolkit.errors import ToolkitError
-from toolkit.spec import FIELDS, SLUG_MAX, SLUG_MIN, RunSpec, build_spec, check_slug, make_slug, slugify
-from toolkit.transforms import KNOWN_CONSTANTS, KNOWN_TRANSFORMS, NEEDS_SIZE, parse_transforms
+from toolkit.core.errors import ToolkitError
+from toolkit.specs.spec import FIELDS, SLUG_MAX, SLUG_MIN, RunSpec, build_spec, check_slug, make_slug, slugify
+from toolkit.specs.transforms import KNOWN_CONSTANTS, KNOWN_TRANSFORMS, NEEDS_SIZE, parse_transforms
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

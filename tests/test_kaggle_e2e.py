@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 
 from kaggle_emulator import KEY, USER, build_tiny_competition, write_kernel
 from toolkit import cli
-from toolkit.backends.base import Status
-from toolkit.config import load_config
-from toolkit.errors import BackendError
-from toolkit.plan import plan_train
+from toolkit.core.status import Status
+from toolkit.core.config import load_config
+from toolkit.core.errors import BackendError
+from toolkit.runs.plan import plan_train
 from toolkit.project import Project
-from toolkit.schedule import push_run, record, refresh_and_push
+from toolkit.runs.schedule import push_run, record, refresh_and_push
 
 TINY = ["--item", "Resize(16)", "--batch", "aug_transforms(size=16, do_flip=False)", "--epochs", "1",
         "--bs", "16", "--scratch"]
@@ -86,7 +86,7 @@ def test_exhausted_weekly_quota_ends_kpush_with_one_line(start_emulator, tmp_pat
                                                pytest.param("current", True, marks=pytest.mark.slow)],
                          ids=["current", "flat", "csv-labels"])
 def test_cli_end_to_end_over_the_emulator(start_emulator, tmp_path, monkeypatch, layout, csv_labels):
-    from toolkit.demo import build_competition
+    from toolkit.competitions.demo import build_competition
 
     comp = build_competition(tmp_path / "competitions", limit=120, csv_labels=csv_labels)
     emu = start_emulator(run_kernels=True, input_layout=layout, env=POLL)

@@ -13,9 +13,9 @@ import pytest
 
 from console import console, one_line
 from emulator import build_tiny_competition, wait_until_done, write_kernel
-from toolkit.backends.local_limits import SESSION_TIMEOUT
-from toolkit.config import load_config
-from toolkit.model import Status
+from toolkit.backends.local.limits import SESSION_TIMEOUT
+from toolkit.core.config import load_config
+from toolkit.core.status import Status
 from toolkit.project import Project
 
 COMP = "tiny-comp"
@@ -116,7 +116,7 @@ def test_a_session_is_ended_after_its_limit_in_all_in_kaggles_words(local_backen
 
 
 def test_kpush_wait_on_a_run_past_its_session_limit_exits_3_with_kaggles_words(tmp_path):
-    from toolkit.demo import build_competition
+    from toolkit.competitions.demo import build_competition
 
     build_competition(tmp_path / "competitions", limit=40)
     result = console(tmp_path, "kpush", "train", "--arch", "resnet18", *TINY, "--wait", TOOLKIT_SESSION_TIMEOUT_S="3",
@@ -127,7 +127,7 @@ def test_kpush_wait_on_a_run_past_its_session_limit_exits_3_with_kaggles_words(t
 
 
 def test_the_emulator_ends_a_pushed_session_at_its_limit(start_emulator, kaggle_backend, tmp_path):
-    from toolkit.demo import build_competition
+    from toolkit.competitions.demo import build_competition
 
     build_competition(tmp_path / "competitions", limit=40)
     start_emulator(run_kernels=True)
@@ -173,7 +173,7 @@ def test_download_links_refused_twice_are_a_failed_download_not_a_missing_kernel
 
 @pytest.mark.parametrize("where", ["local", "kaggle"])
 def test_an_inference_server_competition_is_said_before_anything_is_submitted(where, kaggle, tmp_path):
-    from toolkit.demo import build_competition
+    from toolkit.competitions.demo import build_competition
 
     emu, project = kaggle
     env = {} if where == "kaggle" else {"TOOLKIT_BACKEND": "local", "TOOLKIT_COMPETITIONS_ROOT": str(tmp_path / "c")}

@@ -11,13 +11,14 @@ import time
 import pytest
 
 from kaggle_emulator import USER, KaggleEmulator, build_tiny_competition, write_kernel
-from toolkit.backends.base import PushResult, Status
-from toolkit.config import load_config
-from toolkit.errors import BackendError
-from toolkit.plan import plan_train
+from toolkit.backends.base import PushResult
+from toolkit.core.status import Status
+from toolkit.core.config import load_config
+from toolkit.core.errors import BackendError
+from toolkit.runs.plan import plan_train
 from toolkit.project import Project
-from toolkit.schedule import record, refresh_and_push
-from toolkit.store import owner_id
+from toolkit.runs.schedule import record, refresh_and_push
+from toolkit.registry.store import owner_id
 
 COMP = "tiny-comp"
 

@@ -12,8 +12,8 @@ import pytest
 
 from kaggle_emulator import KaggleEmulator, build_tiny_competition
 
-from toolkit.competition import check_competition
-from toolkit.demo import build_competition
+from toolkit.competitions.layout import check_competition
+from toolkit.competitions.demo import build_competition
 
 BIN = Path(sys.executable).parent
 USER, KEY = "testuser", "fake-key-9c1d2e3f4a5b6c7d"
@@ -154,7 +154,7 @@ def test_a_competition_in_another_shape_is_kept_aside(emulator, project):
 
 def test_a_csv_labelled_competition_is_counted_by_its_labels(tmp_path, project):
     """train_images/<image> with train.csv: checked as such, and its classes are the CSV's, not one folder."""
-    from toolkit.demo import CSV_NAME
+    from toolkit.competitions.demo import CSV_NAME
 
     served = tmp_path / "served-csv"
     build_competition(served, limit=40, csv_labels=True)

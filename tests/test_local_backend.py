@@ -8,7 +8,7 @@ import pytest
 
 from kaggle_emulator import wait_until_done as _wait
 from kaggle_emulator import write_kernel
-from toolkit.backends.base import Status
+from toolkit.core.status import Status
 
 
 def _kernel(folder, slug: str, *cells: str):

@@ -24,7 +24,7 @@ def run(command: str, *args: str, env: dict, cwd: Path) -> subprocess.CompletedP
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    from toolkit.demo import build_competition, build_weights
+    from toolkit.competitions.demo import build_competition, build_weights
 
     root = tmp_path_factory.mktemp("project")
     build_competition(root / "competitions", limit=160)
@@ -73,7 +73,7 @@ def test_push_pull_ensemble_submit(project):
     assert {r[1] for r in got[1:]} <= set(vocab)
 
     # Scored against the hidden labels, which the kernels never saw.
-    from toolkit.scoring import accuracy
+    from toolkit.competitions.scoring import accuracy
     assert score == pytest.approx(accuracy(submission, project / "competitions" / "digits-demo" / "solution.csv"))
     sandboxes = list((project / ".toolkit" / "local" / "kernels").glob("*/v1/input/competitions/digits-demo"))
     assert len(sandboxes) == 3 and not any((sandbox / "solution.csv").exists() for sandbox in sandboxes)
@@ -106,7 +106,7 @@ def test_a_csv_labelled_competition_trains_and_ensembles(tmp_path):
     classes, and its outputs pull and ensemble like a folder-labelled competition's."""
     import torch
 
-    from toolkit.demo import CSV_NAME, build_competition
+    from toolkit.competitions.demo import CSV_NAME, build_competition
 
     comp = build_competition(tmp_path / "competitions", limit=120, csv_labels=True)
     env = {**os.environ, "TOOLKIT_POLL_INITIAL_S": "0.5", "TOOLKIT_POLL_MAX_S": "1", "COLUMNS": "200",

@@ -11,8 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from toolkit.render import notebook_code, render_pack_notebook, render_train_notebook
-from toolkit.spec import build_spec
+from toolkit.kernel.render import notebook_code, render_pack_notebook, render_train_notebook
+from toolkit.specs.spec import build_spec
 
 BIN = Path(sys.executable).parent
 TINY = ["--item", "Resize(16)", "--batch", "aug_transforms(size=16, do_flip=False)", "--epochs", "1", "--bs", "16",
@@ -43,7 +43,7 @@ def cli(command: str, *args: str, project: Path, env: dict) -> subprocess.Comple
 def test_packed_runs_train_in_one_kernel_and_ensemble(tmp_path):
     import os
 
-    from toolkit.demo import build_competition
+    from toolkit.competitions.demo import build_competition
 
     build_competition(tmp_path / "competitions", limit=120)
     env = {**os.environ, "TOOLKIT_POLL_INITIAL_S": "0.5", "TOOLKIT_POLL_MAX_S": "1", "COLUMNS": "200"}

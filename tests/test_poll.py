@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.errors import WaitTimeout
-from toolkit.poll import wait
+from toolkit.core.errors import WaitTimeout
+from toolkit.core.poll import wait
 
 
 class FakeTime:

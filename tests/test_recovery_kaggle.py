@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from kaggle_emulator import build_tiny_competition
 from toolkit import cli
-from toolkit.backends.base import Status
-from toolkit.config import load_config
+from toolkit.core.status import Status
+from toolkit.core.config import load_config
 from toolkit.project import Project
 
 COMP = "tiny-comp"

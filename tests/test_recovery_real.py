@@ -65,7 +65,7 @@ def versions(project: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from toolkit.demo import build_competition
+    from toolkit.competitions.demo import build_competition
 
     project = tmp_path_factory.mktemp("recovery")
     build_competition(project / "competitions", limit=120)
@@ -212,7 +212,7 @@ def running(project: Path, slug: str, timeout: float = 120) -> Path:
 
 
 def test_g_a_local_run_is_estimated_before_it_starts_and_kstop_stops_it(trained):
-    from toolkit.procs import pid_alive
+    from toolkit.core.procs import pid_alive
 
     # The finished resnet18's timings apply (same arch, transforms, bs); 40 epochs keep it running a while.
     known = cli(trained, "kpush", "train", "--arch", "resnet18", *TINY, "--epochs", "40")

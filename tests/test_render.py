@@ -10,10 +10,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from toolkit.errors import SpecError
-from toolkit.render import (ENSEMBLE_SOURCE, KernelOptions, kernel_metadata, percent_to_notebook,
-                            render_ensemble_notebook, render_train_notebook, write_kernel_folder)
-from toolkit.spec import build_spec, slugify
+from toolkit.core.errors import SpecError
+from toolkit.kernel.render import (ENSEMBLE_SOURCE, KernelOptions, kernel_metadata, percent_to_notebook, render_ensemble_notebook, render_train_notebook)
+from toolkit.kernel.folders import write_kernel_folder
+from toolkit.specs.spec import build_spec, slugify
 
 SPEC = build_spec({"arch": "convnext_small_in22k", "competition": "digits-demo", "epochs": 3, "lr": 0.005,
                    "bs": 32, "accum": 2, "seed": 7, "precision": "bf16", "pretrained": False, "valid_pct": 0.25,

@@ -15,16 +15,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from toolkit import collect
-from toolkit.backends.base import KernelState, PushResult, Status
-from toolkit.backends.local import LocalBackend
-from toolkit.backends.sandbox import copy_outputs, safe_child
-from toolkit.config import load_config
-from toolkit.ensemble import load_tta
-from toolkit.errors import SlotsFull, StoreError, UnsafeOutput
+from toolkit.runs import outputs as collect
+from toolkit.backends.base import KernelState, PushResult
+from toolkit.core.status import Status
+from toolkit.backends.local.backend import LocalBackend
+from toolkit.backends.local.sandbox import copy_outputs, safe_child
+from toolkit.core.config import load_config
+from toolkit.kernel.runtime.ensemble import load_tta
+from toolkit.core.errors import SlotsFull, StoreError, UnsafeOutput
 from toolkit.project import Project
-from toolkit.schedule import push_run
-from toolkit.store import Store, owner_id
+from toolkit.runs.schedule import push_run
+from toolkit.registry.store import Store, owner_id
 
 SPEC = {"arch": "resnet18", "competition": "digits-demo"}
 
@@ -320,7 +321,7 @@ def test_oversized_outputs_are_refused(tmp_path):
 
 def test_kernel_environment_has_no_credentials(tmp_path, monkeypatch):
     """The local backend starts kernels without any Kaggle credential variable."""
-    from toolkit.backends import local
+    from toolkit.backends.local import backend as local
 
     for var in local.CREDENTIAL_VARS:
         monkeypatch.setenv(var, f"fake-{var.lower()}-7q7q7q")

@@ -27,11 +27,11 @@ FAKE = {"KAGGLE_USERNAME": "fakeuser-zq81x", "KAGGLE_KEY": "fakekey-0f9e8d7c6b5a
 # Dies (SIGKILL) the moment the store is about to record a push the backend already accepted.
 KILL_AFTER_PUSH = """
 import os, signal, sys
-from toolkit import store
+from toolkit.registry import store
 def record_push(self, run_ids, version, url):
     os.kill(os.getpid(), signal.SIGKILL)
 store.Store.record_push = record_push
-from toolkit.cli import kpush
+from toolkit.cli.main import kpush
 sys.argv = ["kpush", *sys.argv[1:]]
 kpush()
 """
@@ -58,7 +58,7 @@ def rows(project: Path) -> list[tuple]:
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_killed_and_concurrent_commands_leave_one_consistent_result(tmp_path):
-    from toolkit.demo import build_competition
+    from toolkit.competitions.demo import build_competition
 
     project = tmp_path / "project"
     build_competition(project / "competitions", limit=120)

@@ -9,9 +9,8 @@ import sys
 
 import pytest
 
-from toolkit.errors import SpecError
-from toolkit.spec import (_ARCHS_FILE, SLUG_MAX, SLUG_MIN, RunSpec, build_spec, check_slug, known_archs, make_slug, slugify,
-                          title_for)
+from toolkit.core.errors import SpecError
+from toolkit.specs.spec import (_ARCHS_FILE, SLUG_MAX, SLUG_MIN, RunSpec, build_spec, check_slug, known_archs, make_slug, slugify, title_for)
 
 BASE = {"arch": "resnet18", "competition": "digits-demo"}
 
@@ -171,7 +170,7 @@ def test_content_hash_sees_canonical_text_not_spelling():
 
 
 def test_content_hash_is_stable_across_processes():
-    code = ("from toolkit.spec import build_spec;"
+    code = ("from toolkit.specs.spec import build_spec;"
             "print(build_spec({'arch': 'resnet18', 'competition': 'digits-demo', 'epochs': 3}).content_hash)")
     hashes = set()
     for seed in ("1", "2"):
@@ -247,7 +246,7 @@ def test_timm_archs_file_matches_installed_timm():
 
 
 def test_a_renamed_slug_keeps_its_hash_and_counts_up():
-    from toolkit.spec import is_renamed, renamed_slug
+    from toolkit.specs.spec import is_renamed, renamed_slug
 
     assert renamed_slug("resnet18-7e8f2d21") == "resnet18-7e8f2d21-r2"
     assert renamed_slug("resnet18-7e8f2d21", "resnet18-7e8f2d21-r2") == "resnet18-7e8f2d21-r3"

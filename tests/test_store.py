@@ -8,9 +8,10 @@ import threading
 
 import pytest
 
-from toolkit.errors import RunNotFound, StoreError
-from toolkit.model import ALLOWED, Status, SubmissionStatus
-from toolkit.store import Store
+from toolkit.core.errors import RunNotFound, StoreError
+from toolkit.registry.records import ALLOWED
+from toolkit.core.status import Status, SubmissionStatus
+from toolkit.registry.store import Store
 
 SPEC = {"arch": "resnet18", "competition": "digits-demo", "epochs": 3}
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 
-from toolkit.backends.base import Status
-from toolkit.config import load_config
-from toolkit.demo import build_competition
+from toolkit.core.status import Status
+from toolkit.core.config import load_config
+from toolkit.competitions.demo import build_competition
 from toolkit.project import Project
-from toolkit.submit import _submit
+from toolkit.ensembles.submit import _submit
 
 
 def _finished_ensemble(tmp_path):

@@ -23,7 +23,7 @@ def run(command: str, *args: str, env: dict, cwd: Path) -> subprocess.CompletedP
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_fast_pipeline_kernel_trains_on_the_local_backend(tmp_path):
-    from toolkit.demo import build_competition
+    from toolkit.competitions.demo import build_competition
 
     build_competition(tmp_path / "competitions", limit=120)
     (tmp_path / "toolkit.toml").write_text('[train]\npipeline = "fast"\n')  # no GPU here, so "auto" would be seed

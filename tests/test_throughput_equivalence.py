@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.errors import SpecError
-from toolkit.spec import build_spec
+from toolkit.core.errors import SpecError
+from toolkit.specs.spec import build_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("kernel_throughput", ROOT / "bench" / "kernel_throughput.py")
@@ -63,7 +63,7 @@ def test_fast_path_matches_seed_on_jpegs(jpeg_comp, item):
 
 
 def test_fast_path_matches_seed_on_pngs(tmp_path):
-    from toolkit.demo import build_competition
+    from toolkit.competitions.demo import build_competition
     comp = build_competition(tmp_path, limit=60)
     args = ("Resize(24)", "aug_transforms(size=24, do_flip=False)")
     _, seed_batches = kernel(comp, "seed", *args)

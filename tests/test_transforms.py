@@ -6,9 +6,8 @@ import inspect
 
 import pytest
 
-from toolkit.errors import SpecError
-from toolkit.transforms import (KNOWN_CONSTANTS, KNOWN_TRANSFORMS, MAX_LENGTH, MAX_SIZE, NEEDS_SIZE, RULES,
-                                parse_transforms)
+from toolkit.core.errors import SpecError
+from toolkit.specs.transforms import (KNOWN_CONSTANTS, KNOWN_TRANSFORMS, MAX_LENGTH, MAX_SIZE, NEEDS_SIZE, RULES, parse_transforms)
 
 ACCEPTED = [
     # the seed's expressions, and what the notebook gets
@@ -198,7 +197,7 @@ def test_canonical_text_builds_real_fastai_transforms(fastai_ns, text, canonical
 
 
 def test_default_spec_transforms_build(fastai_ns):
-    from toolkit.spec import RunSpec
+    from toolkit.specs.spec import RunSpec
 
     for text in (RunSpec.item, RunSpec.batch):
         assert _all_transforms(eval(parse_transforms(text), dict(fastai_ns)), fastai_ns["Transform"])

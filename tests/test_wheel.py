@@ -55,7 +55,7 @@ SWEEP = ["sweep", str(ROOT / "sweeps" / "paddy-small.toml"), "--dry-run", "--bac
                                      ["kpush", "--help"]])
 def test_light_commands_import_nothing_heavy(tmp_path, command):
     project = empty_project(tmp_path / "project")
-    done = run([sys.executable, "-X", "importtime", "-m", "toolkit.cli_main", *command], project,
+    done = run([sys.executable, "-X", "importtime", "-m", "toolkit.cli", *command], project,
                clean_env(tmp_path / "home"))
     assert "toolkit" in imported(done.stderr)  # the check sees the toolkit's own imports
     assert imported(done.stderr).isdisjoint(HEAVY + ("kaggle",))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from .config import Config
-from .errors import ConfigError
-from .store import Store
+from toolkit.core.config import Config
+from toolkit.core.errors import ConfigError
+from toolkit.registry.store import Store
 
 if TYPE_CHECKING:
-    from .backends.base import Backend
+    from toolkit.backends.base import Backend
 
 
 class Project:
@@ -28,7 +28,7 @@ class Project:
     @property
     def backend(self) -> Backend:
         if self._backend is None:
-            from .backends import get_backend
+            from toolkit.backends import get_backend
             self._backend = get_backend(self.config)
         return self._backend
 
@@ -38,7 +38,7 @@ class Project:
         planning a run for Kaggle needs no credentials)."""
         if self._backend is not None:
             return type(self._backend)
-        from .backends import backend_class
+        from toolkit.backends import backend_class
         return backend_class(self.config.backend)
 
     @property

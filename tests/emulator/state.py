@@ -83,8 +83,8 @@ class KaggleEmulator(Kernels, Submissions):
     def runner(self):
         """A LocalBackend in its own project whose competitions_root holds the test competitions."""
         if self._runner is None:
-            from toolkit.backends.local import LocalBackend
-            from toolkit.config import load_config
+            from toolkit.backends.local.backend import LocalBackend
+            from toolkit.core.config import load_config
 
             project = self.workdir / "runner"
             project.mkdir(parents=True, exist_ok=True)

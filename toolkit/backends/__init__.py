@@ -6,11 +6,11 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..config import Config
-    from .base import Backend
+    from toolkit.core.config import Config
+    from toolkit.backends.base import Backend
 
 # Each backend by name: its module and class, imported only when chosen (kaggle's client needs credentials).
-REGISTRY = {"local": (".local", "LocalBackend"), "kaggle": (".kaggle", "KaggleBackend")}
+REGISTRY = {"local": (".local.backend", "LocalBackend"), "kaggle": (".kaggle.backend", "KaggleBackend")}
 
 
 def backend_class(name: str) -> "type[Backend]":

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol, runtime_checkable
 
-from ..config import Config
-from ..model import TERMINAL, Status, SubmissionStatus  # noqa: F401  (imported from here too)
+from toolkit.core.config import Config
+from toolkit.core.status import Status, SubmissionStatus
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,126 @@
+"""The child process that executes one local kernel: `python -m toolkit.backends.local.runner RUN_DIR TIMEOUT PROJECT`.
+
+It runs the pushed notebook with nbclient in `working/`, streams each cell's output to
+`log.txt`, keeps the executed notebook, records COMPLETE or ERROR, then starts the next
+queued kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+from toolkit.core.config import load_config
+from toolkit.kernel.runtime.failures import ANSI, cause
+from toolkit.core.status import Status
+from toolkit.backends.local.backend import LocalBackend, finish
+from toolkit.backends.local.limits import SESSION_TIMEOUT
+
+KERNEL_PID = "kernel.pid"  # the notebook kernel runs in a session of its own; stop() needs its group too
+
+
+def _log_outputs(log, cell, index: int) -> None:
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            text = output.get("text", "")
+        elif output.get("output_type") == "error":  # the whole traceback, readable: it ends at the cause
+            lines = output.get("traceback") or [f"{output.get('ename')}: {output.get('evalue')}"]
+            text = ANSI.sub("", "\n".join(lines)) + "\n"
+        elif "text/plain" in output.get("data", {}):
+            text = output["data"]["text/plain"] + "\n"
+        else:
+            continue
+        log.write(text)
+    log.flush()
+
+
+def run(run_dir: Path, timeout_s: int) -> tuple[Status, str]:
+    """Execute the version's notebook. Kaggle ends a session `timeout_s` after it starts, however its time is
+    spread over cells, so each cell may run only for what is left of that (nbclient's limit is per cell)."""
+    state = json.loads((run_dir / "state.json").read_text())
+    notebook = nbformat.read(run_dir / "kernel" / state["code_file"], as_version=4)
+    working = run_dir / "working"
+    deadline = time.monotonic() + timeout_s
+    with open(run_dir / "log.txt", "a") as log:
+        client = NotebookClient(notebook, kernel_name="python3", resources={"metadata": {"path": str(working)}},
+                                timeout_func=lambda cell: max(1, math.ceil(deadline - time.monotonic())))
+        client.on_cell_executed = lambda cell, cell_index, execute_reply: _log_outputs(log, cell, cell_index)
+        client.on_notebook_start = lambda notebook: _record_kernel_pid(client, run_dir)
+        try:
+            # Only the kernel sees Kaggle's package set and read-only inputs, not this runner (it is the toolkit).
+            client.execute(env={**os.environ, **state.get("kernel_env", {})})
+            status, message = Status.COMPLETE, ""
+        except CellExecutionError as exc:
+            status, message = Status.ERROR, _failure(notebook, exc)
+            log.write(f"\n{message}\n")
+        except CellTimeoutError:
+            status, message = Status.ERROR, SESSION_TIMEOUT
+            log.write(f"\n{message} (the session limit is {timeout_s} s)\n")
+        except DeadKernelError as exc:
+            status, message = Status.ERROR, cause(f"{type(exc).__name__}: {str(exc).strip()}")
+            log.write(f"\n{message}\n")
+        finally:
+            nbformat.write(notebook, run_dir / "executed.ipynb")
+    return status, message
+
+
+def _failure(notebook, exc: CellExecutionError) -> str:
+    """'cell N: ErrorName: message' in one line, naming the real cause: an error re-raised from a
+    DataLoader worker carries the worker's traceback, whose last line is what went wrong."""
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return f"cell {index}: " + cause(f"{output.get('ename')}: {output.get('evalue')}")
+    return cause(f"{exc.ename}: {exc.evalue}")
+
+
+def _record_kernel_pid(client: NotebookClient, run_dir: Path) -> None:
+    try:
+        (run_dir / KERNEL_PID).write_text(str(client.km.provisioner.process.pid))
+    except (AttributeError, OSError):  # another provisioner: stop() then reaches only the runner
+        pass
+
+
+def stop_processes(run_dir: Path, runner_pid: object) -> None:
+    """Kill the runner's process group and the notebook kernel's (with anything the kernel started:
+    a pack's runs, DataLoader workers). Each is its own session leader, so pid == process group id."""
+    pids = [runner_pid]
+    try:
+        pids.append(int((run_dir / KERNEL_PID).read_text()))
+    except (OSError, ValueError):
+        pass
+    for pid in pids:
+        if not isinstance(pid, int) or pid <= 1:
+            continue
+        try:
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def main(argv: list[str]) -> int:
+    run_dir, timeout_s, project = Path(argv[0]), int(argv[1]), Path(argv[2])
+    try:
+        status, message = run(run_dir, timeout_s)
+    except Exception as exc:  # the runner itself failed: the kernel must still end in ERROR
+        traceback.print_exc()
+        status, message = Status.ERROR, f"local runner failed: {type(exc).__name__}: {exc}"[:1000]
+    finish(run_dir, status, message)
+    time.sleep(0.1)
+    LocalBackend(load_config(project)).dispatch()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

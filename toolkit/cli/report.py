@@ -1,0 +1,141 @@
+"""What commands print besides their tables: notes, failures, results, estimates, quota, the ensemble's
+score, and a live status table while they wait. Every function here takes what it shows; none asks a
+backend or reads a file (the commands do, then call these)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+from rich.markup import escape
+
+from toolkit.cli.console import console, errors, note
+from toolkit.kernel.runtime.failures import cause
+
+
+def notices(planned) -> None:
+    """Each note once, with a count: a 200-row sweep of one arch has one thing to say, not 200."""
+    from toolkit.cli.tables import counted
+
+    for line in counted([item.notice for item in planned if item.notice]):
+        note(line)
+
+
+def show_durations(durations: list, long_min: float) -> None:
+    """Before runs start on this machine: how long each will take here (a total for many), and the ways out
+    when one is long."""
+    from toolkit.runs.local_duration import describe, total_line
+
+    if len(durations) <= 3:
+        for slug, duration in durations:
+            console.print(describe(slug, duration), highlight=False)
+    elif durations:
+        console.print(total_line(durations), highlight=False)
+    if any(d.minutes is None or d.minutes >= long_min for _, d in durations):
+        note("long on this machine: `--backend kaggle` runs it on Kaggle's GPUs instead; "
+             "`kstop SLUG` stops a local run")
+
+
+def live_waiter(title: str) -> tuple[Callable, Callable]:
+    """A live status table for long waits: (on_update, stop)."""
+    from rich.live import Live
+
+    from toolkit.cli.tables import status_table
+
+    live = Live(console=console, refresh_per_second=2, transient=False)
+    started = []
+
+    def update(runs) -> None:
+        if not runs and not started:  # nothing to wait for: no empty table
+            return
+        if not started:
+            live.start()
+            started.append(True)
+        live.update(status_table(runs, title=title))
+
+    def stop() -> None:
+        if started:
+            live.stop()
+            console.print()
+
+    return update, stop
+
+
+def show_failure(run, log_tail: str) -> None:
+    """The cause in one line, then the end of the log (which ends at that cause)."""
+    errors.print(f"[red]{run.slug} failed:[/] {escape(cause(run.failure_message) or 'no message')}")
+    if log_tail:
+        errors.print(log_tail, markup=False, highlight=False)
+
+
+def show_results(tables: list[tuple[str, list, Optional[Path]]], fmt: str, project_dir: Path) -> None:
+    """Per competition (name, result rows, plot written or None): a table, or every row exported as `fmt`."""
+    from toolkit.cli.tables import results_table
+    from toolkit.runs.results import export
+
+    for comp, rows, plot in tables:
+        if fmt == "table":
+            console.print(results_table(rows, title=f"{comp}: results, best TTA error first"))
+        if plot:
+            errors.print(f"validation error per epoch: {plot.relative_to(project_dir)}")
+    if fmt != "table":
+        sys.stdout.write(export([row for _, rows, _ in tables for row in rows], fmt))
+
+
+def show_quota(quota) -> None:
+    """On Kaggle: GPU hours used (and reserved) of those allowed, and when they refresh (None: no quota)."""
+    if quota is not None:
+        reserved = f" + {quota.reserved_hours:.1f} h reserved by running sessions" if quota.reserved_hours else ""
+        console.print(f"GPU quota: {quota.used_hours:.1f} h used{reserved} of {quota.allowed_hours:.1f} h "
+                      f"({quota.left_hours:.1f} h left), refreshes {quota.refresh or 'weekly'}")
+
+
+def show_rerun_estimate(estimate: tuple[float, int] | None, members: int, limit_h: float) -> None:
+    """What predicting will cost (a code competition reruns it on the hidden test set), before it starts."""
+    if estimate is None:
+        return note("no rerun estimate: some members have no recorded TTA timing")
+    seconds, images = estimate
+    console.print(f"rerun estimate: ~{seconds / 60:.1f} min to predict {images} test images with {members} "
+                  f"member(s), from their TTA timings (the hidden test set may be larger); limit {limit_h:g} h")
+    if seconds >= 0.8 * limit_h * 3600:
+        note(f"the rerun may come near the {limit_h:g} h limit: use fewer members (--top) or smaller images")
+
+
+def show_ensemble(rows, result, rerun: bool = False) -> None:
+    """The members' results, the submission, and the score beside the best single run's (`rerun`: the score
+    comes from a code competition's rerun on the hidden test set, the members' from the public one)."""
+    from toolkit.cli.tables import results_table, submission_table
+
+    console.print(results_table(rows, title="Ensemble members"))
+    console.print(submission_table([result.submission]))
+    sub = result.submission
+    if not result.resubmitted:
+        note(f"this ensemble was already submitted (ref {sub.ref}); use --force to submit it again")
+    if sub.score is not None:
+        best = max((r.test_accuracy for r in rows if r.test_accuracy is not None), default=None)
+        line = f"ensemble score: {sub.score:.4f}"
+        if rerun:
+            line += " (the rerun on the hidden test set" + (f"; best single run on the public test set: {best:.4f})"
+                                                            if best is not None else ")")
+        elif best is not None:
+            line += f" (best single run on the same test set: {best:.4f})"
+        console.print(f"[bold green]{line}[/]")
+
+
+def show_retrying(failed, named: bool) -> None:
+    """kpush retry: what it retries, and why each run ended."""
+    if not named:
+        console.print(f"no runs named: retrying every failed run ({len(failed)}); name some to retry only those")
+    for run in failed:
+        console.print(f"retrying {run.slug} (version {run.version} ended {run.status.value}: "
+                      f"{escape(cause(run.failure_message) or 'no message')})")
+
+
+def show_members(members, weights: Optional[list[float]], steps: list[dict]) -> None:
+    """The ensemble's members with their weights, after greedy selection's steps (if it ran)."""
+    for number, step in enumerate(steps, 1):
+        console.print(f"greedy step {number}: + {step['added']}  valid error {step['valid_error']:.4f}  "
+                      f"log loss {step['valid_nll']:.4f}")
+    console.print("members: " + ", ".join(f"{m.slug} (weight {w:g})" for m, w in
+                                          zip(members, weights or [1.0] * len(members))))

@@ -1,0 +1,55 @@
+"""ksubmit: `ksubmit ensemble` chooses members, pushes the ensemble kernel over them, waits, submits what it
+wrote (or, in a code competition, the kernel itself) and shows the score."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from toolkit.cli.common import BackendOpt, CompetitionOpt, app, live, open_project
+from toolkit.cli.console import note
+from toolkit.core.errors import ToolkitError
+
+submit_app = app("Ensemble finished runs and submit.")
+
+
+@submit_app.command("ensemble")
+def submit_ensemble(
+    competition: Optional[str] = CompetitionOpt,
+    runs: Optional[list[str]] = typer.Option(None, "--run", "-r", help="Member by slug, name or arch (repeatable; default: all finished)."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Comma-separated weights, one per member."),
+    top: Optional[int] = typer.Option(None, "--top", "-k", help="Keep the K runs with the lowest TTA error."),
+    select: Optional[str] = typer.Option(None, "--select", help="greedy: forward selection on validation predictions."),
+    message: str = typer.Option("toolkit ensemble", "--message", "-m", help="Submission description."),
+    backend: Optional[str] = BackendOpt,
+    code_competition: Optional[bool] = typer.Option(None, "--code-competition/--file-competition", help="Submit the kernel (code competition: it predicts on the hidden test set) or its file."),
+    predict: bool = typer.Option(False, "--predict", help="The ensemble kernel predicts with the members' models instead of averaging stored predictions (always on for code competitions)."),
+    force: bool = typer.Option(False, "--force", help="Submit again even if this ensemble was already submitted."),
+):
+    """Push the ensemble kernel over finished runs, wait, submit its submission.csv and print the score."""
+    from toolkit.cli.report import show_ensemble, show_members, show_rerun_estimate
+    from toolkit.ensembles import submit
+    from toolkit.ensembles.members import choose, parse_weights
+    from toolkit.runs.results import result_rows
+
+    project = open_project(backend=backend, competition=competition, code_competition=code_competition)
+    comp = submit.choose_competition(project)
+    submit.check_scorable(project, comp)
+    parsed = parse_weights(weights)  # a mistyped --weights is told before the members are looked up
+    candidates = submit.choose_members(project, comp, runs)
+    if top is not None and top > len(candidates) > 0:
+        note(f"--top {top}: only {len(candidates)} finished run{'s' if len(candidates) > 1 else ''} of {comp} "
+             f"to choose from; using {'it' if len(candidates) == 1 else 'all of them'}")
+    members, parsed, steps = choose(candidates, top, select, parsed)
+    show_members(members, parsed, steps)
+    predict = predict or project.config.code_competition  # a code competition's rerun predicts
+    if predict:
+        show_rerun_estimate(submit.rerun_estimate(members), len(members), project.config.rerun_limit_h)
+    with live("Ensemble kernel") as update:
+        result = submit.run_ensemble(project, comp, members, parsed, message, update, force, predict)
+    rows = result_rows(members, project.backend_type.solution(project.config, comp))
+    show_ensemble(rows, result, rerun=project.config.code_competition)
+    sub = result.submission
+    if sub.score is None and sub.error:
+        raise ToolkitError(f"submission {sub.ref} failed: {sub.error}")

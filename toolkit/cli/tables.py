@@ -1,0 +1,97 @@
+"""Tables people read: run status (kstatus, live waits) and the ensemble summary."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from rich.table import Table
+
+from toolkit.registry.records import Run, Submission
+from toolkit.core.status import Status
+from toolkit.kernel.runtime.failures import cause
+from toolkit.runs.results import COLUMNS, ResultRow, fmt_value
+
+STYLES = {Status.COMPLETE: "green", Status.ERROR: "red", Status.RUNNING: "cyan", Status.QUEUED: "yellow",
+          Status.NEW: "dim", Status.CANCEL_REQUESTED: "magenta"}
+# What a run in these states is doing, when it has no message of its own.
+WAITING = {Status.NEW: "waiting for a free slot",
+           Status.CANCEL_REQUESTED: "stopping: a cancel was requested (no outputs will come; not waited for)"}
+
+
+def counted(lines: list[str]) -> list[str]:
+    """Repeated lines once each, with how many times they came (a 200-row sweep's same note)."""
+    return [line if n == 1 else f"{line} (x{n})" for line, n in Counter(lines).items()]
+
+
+def _age(since: float | None, until: float | None = None) -> str:
+    if not since:
+        return "-"
+    seconds = int((until or time.time()) - since)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def status_table(runs: list[Run], title: str = "Runs") -> Table:
+    table = Table(title=title, header_style="bold")
+    for column in ("id", "slug", "kind", "ver", "status", "time", "backend", "message / link"):
+        table.add_column(column)
+    for run in runs:
+        style = STYLES.get(run.status, "")
+        note = cause(run.failure_message, 120) or WAITING.get(run.status) or run.url
+        table.add_row(str(run.id), run.slug, run.kind, str(run.version or "-"),
+                      f"[{style}]{run.status.value}[/]" if style else run.status.value,
+                      _age(run.pushed_at, run.finished_at), run.backend, note or "")
+    return table
+
+
+def submission_table(subs: list[Submission]) -> Table:
+    table = Table(title="Submissions", header_style="bold")
+    for column in ("id", "competition", "members", "weights", "status", "score", "ref"):
+        table.add_column(column)
+    for sub in subs:
+        table.add_row(str(sub.id), sub.competition, "\n".join(sub.members), ", ".join(f"{w:g}" for w in sub.weights),
+                      sub.status + (f": {sub.error}" if sub.error else ""),
+                      "-" if sub.score is None else f"{sub.score:.4f}", sub.ref)
+    return table
+
+
+PLAN_ACTIONS = {"push": "push", "skip": "skip (pushed)", "active": "refused (not finished)"}
+
+
+def plan_table(loaded, planned, estimates, actions) -> Table:
+    """kpush sweep's plan: what each row will do (schedule.decide's action), and its GPU-minute estimate."""
+    from toolkit.runs.estimate import DEFAULT_MIN_PER_EPOCH
+
+    pushed = [a.value == "push" for a in actions]
+    total = sum(e.minutes for e, push in zip(estimates, pushed) if push) / 60
+    table = Table(title=f"{loaded.path.name}: {len(planned)} runs, {sum(pushed)} to push, "
+                        f"about {total:.1f} GPU hours", header_style="bold")
+    for column in ("slug", "arch", "item", "batch", "ep", "bs", "accum", "seed", "est. min", "action"):
+        table.add_column(column)
+    for item_, est, action in zip(planned, estimates, actions):
+        spec = item_.spec
+        minutes = f"{est.minutes:.0f}" + ("" if est.measured else "*")
+        table.add_row(spec.slug, spec.arch, spec.item, spec.batch, str(spec.epochs), str(spec.bs), str(spec.accum),
+                      str(spec.seed), minutes, PLAN_ACTIONS[action.value])
+    if not all(e.measured for e in estimates):
+        table.caption = (f"* assumes {DEFAULT_MIN_PER_EPOCH:g} min/epoch: no finished run of that arch, transforms and "
+                         "bs on record")
+    return table
+
+
+# Short headers for the terminal table (exports keep the field names); numbers right-aligned.
+HEADERS = {"item_tfms": "item", "batch_tfms": "batch", "valid_error": "valid err", "tta_error": "TTA err",
+           "min_per_epoch": "min/epoch", "gpu_minutes": "GPU min", "output_mb": "out MB", "test_accuracy": "test acc"}
+NUMERIC = {"epochs", "valid_error", "tta_error", "min_per_epoch", "gpu_minutes", "output_mb", "test_accuracy"}
+
+
+def results_table(rows: list[ResultRow], title: str = "Results"):
+    table = Table(title=title, header_style="bold")
+    shown = [c for c in COLUMNS if c != "test_accuracy" or any(r.test_accuracy is not None for r in rows)]
+    for column in shown:
+        # Names stay whole (they are what --run takes); long transform expressions wrap instead.
+        table.add_column(HEADERS.get(column, column), justify="right" if column in NUMERIC else "left",
+                         no_wrap=column in ("slug", "arch"), overflow="fold")
+    for row in rows:
+        table.add_row(*(fmt_value(getattr(row, c)) for c in shown))
+    return table

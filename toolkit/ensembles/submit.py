@@ -1,0 +1,173 @@
+"""ksubmit: render and run the ensemble kernel over chosen runs, submit its file, wait for the score."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from dataclasses import dataclass
+
+from toolkit.runs.outputs import ENSEMBLE_OUTPUTS, fetch_missing
+from toolkit.runs.lookup import competitions
+from toolkit.runs.wait import wait_for
+from toolkit.core.errors import BackendError, EnsembleError, RunNotFound
+from toolkit.registry.records import Run, Submission
+from toolkit.core.status import Status, SubmissionStatus
+from toolkit.core.poll import wait
+from toolkit.project import Project
+from toolkit.kernel.render import KernelOptions, kernel_metadata, render_ensemble_notebook, run_identity
+from toolkit.kernel.folders import write_kernel_folder
+from toolkit.runs.schedule import push_run
+from toolkit.runs.lookup import match_runs
+from toolkit.specs.spec import make_slug
+
+
+@dataclass(frozen=True)
+class EnsembleResult:
+    run: Run
+    members: list[Run]
+    weights: list[float]
+    submission: Submission
+    resubmitted: bool = True  # False when an earlier submission of this same ensemble was reused
+
+
+def choose_competition(project: Project) -> str:
+    """--competition, else the one competition of the recorded runs; several: the user picks."""
+    found = competitions(project)
+    if len(found) > 1:
+        raise EnsembleError(f"runs of {len(found)} competitions are recorded: {', '.join(found)}",
+                            "pick one with --competition NAME")
+    return found[0]
+
+
+def choose_members(project: Project, competition: str, names: list[str] | None = None) -> list[Run]:
+    """Completed training runs, their outputs on disk (fetched again from the backend when missing);
+    `names` picks by slug, spec name or arch."""
+    runs = project.store.runs(backend=project.config.backend, competition=competition, kind="train")
+    done = [r for r in runs if r.status == Status.COMPLETE]
+    if not names and not done:
+        unfinished = sum(not r.status.terminal for r in runs)
+        if unfinished:
+            raise EnsembleError(f"no finished runs for {competition} yet ({unfinished} still to finish)",
+                                "kpull outputs waits for them")
+        raise EnsembleError(f"no finished runs for {competition}",
+                            "kpush train --arch NAME trains one" if not runs else "kstatus shows why they failed")
+    chosen = done if not names else match_runs(
+        done, names, lambda name: RunNotFound(f"no finished run matches '{name}'",
+                                              "kpull outputs lists the runs that can be ensembled"))
+    return [fetch_missing(project, r) for r in chosen]
+
+
+def check_scorable(project: Project, competition: str) -> None:
+    """A code competition whose data ships `kaggle_evaluation/` scores its rerun through an inference server
+    that the notebook must start (`inference_server.serve()` when KAGGLE_IS_COMPETITION_RERUN is set, as the
+    competitions' own starter notebooks do); the ensemble kernel writes a submission.csv, which such a
+    competition never reads. Said before a kernel is pushed or a submission spent."""
+    if project.config.code_competition and project.backend.scored_by_server(competition):
+        raise EnsembleError(f"{competition} is scored by an inference server (its data holds kaggle_evaluation/), "
+                            "not by the submission.csv the ensemble kernel writes",
+                            "its notebook must call inference_server.serve() when KAGGLE_IS_COMPETITION_RERUN is "
+                            "set: see the README's Code competitions section")
+
+
+def ensemble_slug(competition: str, members: list[Run], weights: list[float] | None, predict: bool = False) -> str:
+    key = json.dumps([competition, [(m.slug, m.version) for m in members], weights, *(["predict"] if predict else [])])
+    return make_slug(f"ensemble {competition}", hashlib.sha256(key.encode()).hexdigest()[:8])
+
+
+def run_ensemble(project: Project, competition: str, members: list[Run], weights: list[float] | None,
+                 message: str, on_update=None, force: bool = False, predict: bool = False) -> EnsembleResult:
+    """`predict` (always on for code competitions): the ensemble kernel predicts with the members' models on
+    the test images it finds, instead of averaging their stored predictions."""
+    if weights is not None and len(weights) != len(members):
+        raise EnsembleError(f"{len(weights)} weights for {len(members)} members", "give one weight per member")
+    run = _ensemble_run(project, competition, members, weights, predict or project.config.code_competition)
+    if run.status == Status.NEW:
+        push_run(project, run)
+    run = next(r for r in wait_for(project, competition, on_update, slugs={run.slug}) if r.id == run.id)
+    if run.status != Status.COMPLETE:
+        raise BackendError(f"ensemble kernel {run.slug} ended {run.status.value}: {run.failure_message}")
+    run = fetch_missing(project, run, ENSEMBLE_OUTPUTS)  # never downloaded, or outputs/ deleted since
+    submission, sent = _submit(project, competition, run, members, weights or [1.0] * len(members), message, force)
+    return EnsembleResult(run, members, weights or [1.0] * len(members), submission, sent)
+
+
+def _ensemble_run(project: Project, competition: str, members: list[Run], weights: list[float] | None,
+                  predict: bool) -> Run:
+    """Reuse the stored ensemble run for the same members, or render and record a new one."""
+    slug = ensemble_slug(competition, members, weights, predict)
+    existing = project.store.latest(slug, project.config.backend)
+    if existing and existing.status != Status.ERROR:
+        return existing
+    user = project.username
+    # The documented kernel source form is owner/slug (Kaggle attaches its latest version), so the kernel
+    # checks that what it finds is the version chosen here. A pack kernel is attached once for its runs.
+    sources = tuple(dict.fromkeys(f"{user}/{m.kernel}" for m in members))
+    # Predicting needs a GPU when the members trained on one (a CPU works, slowly); averaging never does.
+    gpu = predict and any(m.metrics.get("gpu_name") for m in members)
+    options = KernelOptions(username=user, gpu=gpu, accelerator=project.config.accelerator, internet=False,
+                            private=project.config.private, kernel_sources=sources)
+    notebook = render_ensemble_notebook(slug, competition, [ensemble_member(user, m) for m in members], weights,
+                                        predict)
+    write_kernel_folder(project.config.kernels_dir / slug, notebook, kernel_metadata(slug, competition, options))
+    if existing:
+        return project.store.requeue(existing.id)
+    spec = {"competition": competition, "members": [f"{m.slug}/{m.version}" for m in members], "weights": weights,
+            "predict": predict}
+    return project.store.add_run(slug, "ensemble", project.config.backend, competition, slug.rsplit("-", 1)[1], spec)
+
+
+def ensemble_member(user: str, run: Run) -> dict:
+    """What the ensemble kernel needs to find a member's outputs and make sure they are this run's."""
+    tta = Path(run.output_dir) / "tta.pkl"
+    return {"name": run.slug, "source": f"{user}/{run.kernel}", "version": run.version,
+            "tta": f"{run.slug}/tta.pkl" if run.host else "tta.pkl",  # a pack writes each run into <run-slug>/
+            "identity": run_identity(run.slug, run.spec_hash),  # what its training kernel wrote
+            "sha256": hashlib.sha256(tta.read_bytes()).hexdigest(),
+            "item": run.spec.get("item"), "batch": run.spec.get("batch")}  # a predicting kernel rebuilds them
+
+
+def rerun_estimate(members: list[Run]) -> tuple[float, int] | None:
+    """(seconds, test images) a predicting ensemble needs for the public test set, from each member's recorded
+    TTA time per image; None when a member has no such record (trained before it was measured)."""
+    per_image = [m.metrics.get("tta_seconds_per_image") for m in members]
+    sizes = [m.metrics.get("n_test") for m in members]
+    if not members or None in per_image or None in sizes:
+        return None
+    return sum(per_image) * max(sizes), max(sizes)
+
+
+def _submit(project: Project, competition: str, run: Run, members: list[Run], weights: list[float],
+            message: str, force: bool = False) -> tuple[Submission, bool]:
+    """Submit the ensemble's file (or kernel) once: a rerun reuses a submission that reached the backend.
+    Returns the submission and whether this call sent (or recovered) it rather than reusing an earlier one."""
+    store, backend = project.store, project.backend
+    description = f"{message} ({run.slug} v{run.version})"  # the same on a rerun, so it can be found again
+    previous = [s for s in store.submissions(competition) if s.ensemble_run_id == run.id]
+    sub = next((s for s in reversed(previous) if s.ref), None)
+    if sub is not None and not force:
+        return _await_score(project, competition, sub), False
+    sub = next((s for s in reversed(previous) if not s.ref), None)
+    found = None
+    if sub is not None:  # an earlier submit was cut off: it may have reached the backend
+        found = backend.find_submission(competition, description, sub.created_at)
+    else:
+        sub = store.add_submission(project.config.backend, competition, run.id, [m.slug for m in members], weights)
+    file = Path(run.output_dir) / "submission.csv"
+    if found is None and project.config.code_competition:
+        found = backend.submit(competition, file, description, slug=run.slug, version=run.version)
+    elif found is None:
+        found = backend.submit(competition, file, description)
+    sub = store.update_submission(sub.id, file=str(file), ref=found.ref, status=found.status,
+                                  score=found.score, error=found.error)
+    return _await_score(project, competition, sub), True
+
+
+def _await_score(project: Project, competition: str, sub: Submission) -> Submission:
+    if sub.status != SubmissionStatus.PENDING:
+        return sub
+    initial, maximum = project.poll_intervals
+    result = wait(lambda: project.backend.submission(competition, sub.ref),
+                  lambda r: r.status != SubmissionStatus.PENDING,
+                  timeout_s=project.config.wait_timeout_s, initial_s=initial, max_s=maximum)
+    return project.store.update_submission(sub.id, status=result.status, score=result.score, error=result.error)

@@ -1,0 +1,132 @@
+"""Load TTA outputs safely, align them by test file name and class name, average, write a submission.
+
+This module runs in two places: in the toolkit, and inlined into the ensemble kernel that
+runs on Kaggle (where the toolkit is not installed). So it imports only torch and the stdlib.
+"""
+
+from __future__ import annotations
+
+import csv
+import pickle
+from pathlib import Path
+
+import torch
+
+try:
+    from toolkit.core.errors import EnsembleError, UnsafeOutput
+except ImportError:  # inside a kernel: same names, plain exceptions
+    class EnsembleError(ValueError):
+        pass
+
+    class UnsafeOutput(ValueError):
+        pass
+
+
+def load_tta(path: Path, max_bytes: int | None = None) -> dict:
+    """Load a tta.pkl as data only: torch's weights-only unpickler refuses anything that runs code."""
+    path = Path(path)
+    if not path.is_file():
+        raise EnsembleError(f"{path} does not exist", "did the training kernel finish and its outputs download?")
+    if max_bytes is not None and path.stat().st_size > max_bytes:
+        raise UnsafeOutput(f"{path} is {path.stat().st_size} bytes, over the {max_bytes}-byte limit",
+                           "raise max_output_mb in toolkit.toml if this file is expected")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnsafeOutput(f"{path} is not a plain-data TTA output and was not loaded: {first[:200]}",
+                           "it may hold code; only tensors, numbers and strings are accepted") from None
+    return check_output(data, str(path))
+
+
+def check_output(data: object, name: str) -> dict:
+    if not isinstance(data, dict):
+        raise EnsembleError(f"{name} holds {type(data).__name__}, not a dict of outputs")
+    missing = [k for k in ("probs", "files", "vocab") if k not in data]
+    if missing:
+        raise EnsembleError(f"{name} lacks {', '.join(missing)}")
+    probs, files, vocab = data["probs"], data["files"], data["vocab"]
+    if not isinstance(probs, torch.Tensor) or probs.ndim != 2 or not probs.is_floating_point():
+        raise EnsembleError(f"{name}: probs must be a 2-D float tensor")
+    if not _strings(files) or not _strings(vocab):
+        raise EnsembleError(f"{name}: files and vocab must be lists of text")
+    if probs.shape != (len(files), len(vocab)):
+        raise EnsembleError(f"{name}: probs is {tuple(probs.shape)} but there are {len(files)} files "
+                            f"and {len(vocab)} classes")
+    for label, items in (("file", files), ("class", vocab)):
+        if len(set(items)) != len(items):
+            raise EnsembleError(f"{name}: a {label} name appears twice")
+    return data
+
+
+def _strings(items: object) -> bool:
+    return isinstance(items, (list, tuple)) and all(isinstance(i, str) for i in items)
+
+
+def align(outputs: list[dict], names: list[str]) -> tuple[list[str], list[str], list[torch.Tensor]]:
+    """Reorder every member's rows and columns to one order: sorted file names, sorted class names."""
+    if not outputs:
+        raise EnsembleError("no ensemble members", "train and pull at least one run first")
+    files, vocab = sorted(outputs[0]["files"]), sorted(outputs[0]["vocab"])
+    aligned = []
+    for out, name in zip(outputs, names):
+        _same_set("test files", files, out["files"], names[0], name)
+        _same_set("classes", vocab, out["vocab"], names[0], name)
+        rows = {f: i for i, f in enumerate(out["files"])}
+        cols = {c: i for i, c in enumerate(out["vocab"])}
+        probs = out["probs"].float()
+        aligned.append(probs[[rows[f] for f in files]][:, [cols[c] for c in vocab]])
+    return files, vocab, aligned
+
+
+def _same_set(what: str, reference: list[str], other: list[str], ref_name: str, name: str) -> None:
+    ref_set, other_set = set(reference), set(other)
+    if ref_set == other_set:
+        return
+    only_ref, only_other = sorted(ref_set - other_set), sorted(other_set - ref_set)
+    detail = []
+    if only_ref:
+        detail.append(f"{len(only_ref)} only in {ref_name} (e.g. {only_ref[0]})")
+    if only_other:
+        detail.append(f"{len(only_other)} only in {name} (e.g. {only_other[0]})")
+    raise EnsembleError(f"members disagree on {what}: {'; '.join(detail)}",
+                        "ensemble only runs trained on the same competition data")
+
+
+def average(outputs: list[dict], names: list[str], weights: list[float] | None = None):
+    """Weighted mean of aligned probabilities; returns (files, vocab, probs)."""
+    files, vocab, aligned = align(outputs, names)
+    if weights is None:
+        weights = [1.0] * len(aligned)
+    if len(weights) != len(aligned) or any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise EnsembleError(f"need {len(aligned)} non-negative weights with a positive sum, got {weights}")
+    total = sum(weights)
+    mean = sum(w * p for w, p in zip(weights, aligned)) / total
+    return files, vocab, mean
+
+
+def write_submission(files: list[str], vocab: list[str], probs: torch.Tensor,
+                     sample_csv: Path, out_csv: Path) -> int:
+    """Write predictions in the row order of sample_submission.csv; every id must have a prediction."""
+    with open(sample_csv, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows or len(rows[0]) < 2:
+        raise EnsembleError(f"{sample_csv} must have a header with an id column and a label column")
+    header, ids = rows[0][:2], [r[0] for r in rows[1:] if r]
+    index = {f: i for i, f in enumerate(files)}
+    missing = [i for i in ids if i not in index]
+    twice = len(ids) - len(set(ids))
+    if missing or twice or len(ids) != len(files):
+        extra = len(files) - len(set(ids) - set(missing))
+        raise EnsembleError(f"{sample_csv.name} and the predictions disagree: {len(missing)} ids without a "
+                            f"prediction{f' (e.g. {missing[0]})' if missing else ''}, {extra} predictions "
+                            f"without an id{f', {twice} ids listed twice' if twice else ''}")
+    labels = probs.argmax(dim=1).tolist()
+    tmp = Path(out_csv).with_suffix(".csv.partial")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows([i, vocab[labels[index[i]]]] for i in ids)
+    tmp.replace(out_csv)
+    return len(ids)
+

@@ -1,0 +1,147 @@
+"""Bringing finished runs' outputs home (kpull outputs, ksubmit): staged, checked, then in place in one rename."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from toolkit.core.status import Status
+from toolkit.core.errors import ToolkitError, UnsafeOutput
+from toolkit.core.procs import remove_abandoned
+from toolkit.project import Project
+from toolkit.runs.schedule import refresh_and_push
+from toolkit.runs.wait import wait_for
+from toolkit.registry.records import Run
+
+TRAIN_OUTPUTS = ("tta.pkl", "metrics.json")
+ENSEMBLE_OUTPUTS = ("submission.csv", "ensemble.json")
+def has_outputs(run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) -> bool:
+    """Whether the run's downloaded outputs are still on disk (outputs/ may have been deleted since)."""
+    return bool(run.output_dir) and complete(Path(run.output_dir), names)
+
+
+def complete(folder: Path, names: tuple[str, ...]) -> bool:
+    """Whether every named output file is in `folder`."""
+    return all((folder / n).is_file() for n in names)
+
+
+def output_dir(project: Project, run: Run) -> Path:
+    return project.config.outputs_dir / run.slug / f"v{run.version}"
+
+
+def download(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) -> Run:
+    """Fetch outputs into outputs/<slug>/v<version>/ via a temporary folder, so a half download never shows.
+
+    The finished folder appears in one rename, only after every file is there and checked, so a folder
+    under its final name is always complete. Two commands downloading at once both end with it; a folder
+    left by a killed command (`.v<N>.partial-<pid>`, its process gone) is removed on the next try.
+    """
+    from toolkit.kernel.runtime.ensemble import load_tta
+
+    dest = output_dir(project, run)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(dest.parent, f".{dest.name}.*-*")
+    partial = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        _fetch(project, run, partial, names)
+        (partial / "log.txt").write_text(project.backend.logs(run.kernel, run.version))
+        missing = [n for n in names if not (partial / n).is_file()]
+        if missing:
+            raise UnsafeOutput(f"{run.slug} v{run.version} finished without {', '.join(missing)}",
+                               f"see its log: {dest / 'log.txt'}")
+        metrics = _check_outputs(project, partial, names, load_tta)
+        # Another command may have put a complete folder there first. A version's outputs never change, so
+        # theirs is as good as ours, and it stays in place for anyone reading it meanwhile.
+        try:
+            os.replace(partial, dest)
+        except OSError:
+            if not complete(dest, names):  # a folder someone emptied by hand
+                shutil.rmtree(dest)
+                os.replace(partial, dest)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return project.store.set_outputs(run.id, dest, metrics)
+
+
+def _fetch(project: Project, run: Run, folder: Path, names: tuple[str, ...]) -> None:
+    """The run's files from its kernel; a packed run's live in `<run-slug>/` there and are moved up."""
+    prefix = f"{run.slug}/" if run.host else ""
+    project.backend.output(run.kernel, run.version, folder, tuple(prefix + n for n in names))
+    folder.mkdir(parents=True, exist_ok=True)
+    if run.host:
+        for name in names:
+            if (folder / run.slug / name).is_file():
+                os.replace(folder / run.slug / name, folder / name)
+        shutil.rmtree(folder / run.slug, ignore_errors=True)
+
+
+def _check_outputs(project: Project, folder: Path, names: tuple[str, ...], load_tta) -> dict:
+    limit = project.config.max_output_mb * 2**20
+    for name in names:
+        size = (folder / name).stat().st_size
+        if size > limit:
+            raise UnsafeOutput(f"output '{name}' is {size} bytes, over the {limit}-byte limit",
+                               "raise max_output_mb in toolkit.toml if this is expected")
+    metrics: dict = {}
+    if "tta.pkl" in names:
+        load_tta(folder / "tta.pkl", limit)
+        metrics = _read_metrics(folder / "metrics.json")
+    if "ensemble.json" in names:
+        _read_metrics(folder / "ensemble.json")
+    return metrics
+
+
+def _read_metrics(path: Path) -> dict:
+    try:
+        metrics = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UnsafeOutput(f"{path.name} is not valid JSON") from None
+    if not isinstance(metrics, dict):
+        raise UnsafeOutput(f"{path.name} does not hold a JSON object")
+    return metrics
+
+
+def pull_outputs(project: Project, competition: str | None, on_update=None, do_wait: bool = True) -> list[Run]:
+    """Wait for the training runs of `competition` (None: every competition), if asked; download finished
+    ones whose outputs are not on disk (never downloaded, or deleted since); return them all."""
+    runs = wait_for(project, competition, on_update) if do_wait else refresh_and_push(project, competition)
+    return [fetch_missing(project, r) for r in runs if r.kind == "train"]
+
+
+def fetch_missing(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) -> Run:
+    """A finished run's outputs: those on record, else a complete folder already on disk, else downloaded
+    again from the backend (outputs/ was deleted, or the registry rebuilt)."""
+    if run.status != Status.COMPLETE or has_outputs(run, names):
+        return run
+    try:
+        adopted = adopt(project, run, names)
+    except UnsafeOutput:  # what is on disk is not sound: the backend's copy replaces it
+        shutil.rmtree(output_dir(project, run), ignore_errors=True)
+        adopted = None
+    return adopted or download(project, run, names)
+
+
+def adopt(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) -> Run | None:
+    """Record a complete outputs folder found on disk (checked like a download); None when there is none."""
+    from toolkit.kernel.runtime.ensemble import load_tta
+
+    dest = output_dir(project, run)
+    if run.version is None or not complete(dest, names):
+        return None
+    return project.store.set_outputs(run.id, dest, _check_outputs(project, dest, names, load_tta))
+
+
+def log_tail(project: Project, run: Run, lines: int = 15) -> str:
+    """The end of the run's log; for a packed run, only its own lines (the pack prefixes them)."""
+    try:
+        text = project.backend.logs(run.kernel, run.version) if run.version else ""
+    except ToolkitError:  # the version is gone from the backend: the message is all there is
+        return ""
+    rows = text.rstrip().splitlines()
+    if run.host:
+        prefix = f"[{run.slug}] "
+        rows = [row[len(prefix):] for row in rows if row.startswith(prefix)]
+    return "\n".join(rows[-lines:])

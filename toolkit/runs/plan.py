@@ -1,0 +1,112 @@
+"""kpush's first step: turn run specs (flags, or a sweep file's rows) into rendered kernel folders. Nothing is
+stored or pushed here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from toolkit.competitions import layout as competitions
+from toolkit.core.errors import CompetitionError, SpecError
+from toolkit.project import Project
+from toolkit.kernel.render import KernelOptions, kernel_metadata, render_train_notebook
+from toolkit.kernel.folders import write_kernel_folder
+from toolkit.specs.spec import RunSpec, build_spec
+from toolkit.specs.sweep_file import check_unique, load_sweep
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A rendered run: its spec, kernel folder, and anything the user should be told about it."""
+
+    spec: RunSpec
+    folder: Path
+    notebook: Any
+    metadata: dict
+    notice: str = ""
+    weights: tuple[str, str] | None = None  # (dataset ref, file name) of the pretrained weights
+    labels: dict | None = None  # the labels CSV and its columns, or None for class folders
+
+
+def plan_train(project: Project, archs: list[str], params: dict[str, Any],
+               pretrained: bool | None = None) -> list[Planned]:
+    """Validate every run and render its kernel folder; nothing is stored or pushed yet."""
+    config = project.config
+    if not archs:
+        raise SpecError("no architecture given", "pass --arch NAME (repeatable)")
+    defaults = {**config.train, **{k: v for k, v in params.items() if v is not None}}
+    rows = [({**defaults, "arch": arch, "competition": params.get("competition") or config.competition}, "")
+            for arch in archs]
+    return plan_runs(project, rows, pretrained)
+
+
+def plan_runs(project: Project, rows: list[tuple[dict[str, Any], str]],
+              pretrained: bool | None = None) -> list[Planned]:
+    """Render one kernel per (raw values, where) row; `where` names the row in errors (e.g. a sweep line)."""
+    config = project.config
+    specs = [build_spec(values, where) for values, where in rows]
+    names = list(dict.fromkeys(s.competition for s in specs))
+    here = project.backend_type.competitions_root(config)
+    for name in names if here is not None else ():
+        competitions.find_competition(here, name, config.labels_given)
+    # How each competition labels its images. On the Kaggle backend its folder may exist only on Kaggle:
+    # then the configured columns are used when given, else class folders (see kernel_labelling).
+    labels = {name: competitions.kernel_labelling(config.resolve(config.competitions_root) / name,
+                                                  config.labels_given) for name in names}
+    planned = [_prepare(project, spec, pretrained, labels[spec.competition]) for spec in specs]
+    for item in planned:  # written only once every run is known to be valid
+        write_kernel_folder(item.folder, item.notebook, item.metadata)
+    return planned
+
+
+def _prepare(project: Project, spec: RunSpec, pretrained: bool | None, labels: dict | None = None) -> Planned:
+    wanted = spec.pretrained if pretrained is None else pretrained
+    weights, notice = _weights(project, spec, pretrained) if wanted else (None, "")
+    if notice:  # no weights on this machine: it trains from scratch
+        wanted = False
+    spec = build_spec({**spec.to_dict(), "pretrained": bool(wanted)})
+    options = train_options(project, (weights[0],) if weights else ())
+    return Planned(spec, project.config.kernels_dir / spec.slug,
+                   render_train_notebook(spec, weights, labels=labels),
+                   kernel_metadata(spec.slug, spec.competition, options), notice, weights, labels)
+
+
+def _weights(project: Project, spec: RunSpec, pretrained: bool | None) -> tuple[tuple[str, str] | None, str]:
+    """(dataset ref, file) of the pretrained weights a run attaches, or None where the kernel downloads them;
+    and a notice when there are none, so the run trains from scratch. `pretrained`: the user insisted."""
+    local = project.backend_type.weights_file(project.config, spec.arch)
+    if local is None:  # timm downloads them in the kernel
+        if not project.config.internet:
+            raise SpecError(f"{spec.arch}: pretrained weights need internet in the kernel",
+                            "drop --no-internet, or train from scratch with --scratch")
+        return None, ""
+    if local.is_file():
+        return (f"{project.username}/{local.parent.name}", local.name), ""
+    if pretrained:
+        raise SpecError(f"no pretrained weights for {spec.arch} on this machine (looked for {local})",
+                        "drop --pretrained to train from scratch, or put a timm state dict there")
+    return None, f"{spec.arch}: no local pretrained weights, training from scratch"
+
+
+def train_options(project: Project, dataset_sources: tuple[str, ...] = ()) -> KernelOptions:
+    """How a training (or pack) kernel is pushed, from the configuration."""
+    config = project.config
+    return KernelOptions(username=project.username, gpu=True, accelerator=config.accelerator,
+                         internet=config.internet, private=config.private, dataset_sources=dataset_sources)
+
+
+def plan_sweep(project: Project, path: Path, competition: str | None = None, pretrained: bool | None = None):
+    """Load, validate and render every run of a sweep file (nothing stored or pushed yet)."""
+    base = {**project.config.train, "competition": competition or project.config.competition}
+    sweep = load_sweep(path, base)
+    check_unique([build_spec(r.values, r.where) for r in sweep.rows], sweep.rows)
+    return sweep, plan_runs(project, [(r.values, r.where) for r in sweep.rows], pretrained)
+
+
+def need_competitions(project) -> None:
+    """In a folder with no competition at all, say how to get one here (not a Makefile target)."""
+    root = project.backend_type.competitions_root(project.config)
+    if root is not None and not (root.is_dir() and any(p.is_dir() for p in root.iterdir())):
+        raise CompetitionError(f"no competitions in {root}", "`python -m toolkit.demo` builds the demo competition "
+                           "there; or put a competition folder in it, as the README's Competitions section shows")

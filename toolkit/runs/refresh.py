@@ -1,0 +1,35 @@
+"""Refreshing: ask the backend how each unfinished run stands and record it. Read-only towards the backend:
+nothing is pushed here (schedule.py pushes)."""
+
+from __future__ import annotations
+
+from toolkit.backends.base import KernelState
+from toolkit.core.status import Status
+from toolkit.project import Project
+from toolkit.registry.records import Run
+
+
+def refresh(project: Project, competition: str | None = None) -> list[Run]:
+    """Record the backend's state of every pushed, unfinished run (of `competition`, or all); returns them all."""
+    store = project.store
+    states: dict = {}  # one status call per kernel version, however many runs it trains
+    for run in store.runs(backend=project.config.backend, competition=competition):
+        if run.version is not None and not run.status.terminal and run.status != Status.NEW:
+            state = _run_state(project, run, states)
+            if state.status != run.status or state.failure_message != run.failure_message:
+                store.observe(run.id, state.status, state.failure_message)
+    return store.runs(backend=project.config.backend, competition=competition)
+
+
+def _run_state(project: Project, run: Run, cache: dict) -> KernelState:
+    """The run's state: its kernel's, or for a packed run that ended, its own line of the pack's results."""
+    key = (run.kernel, run.version)
+    if key not in cache:
+        state = project.backend.status(run.kernel, run.version)
+        members = {}
+        if run.host:
+            from toolkit.runs.pack_results import member_states
+            members = member_states(project, run.kernel, run.version, state)
+        cache[key] = (state, members)
+    state, members = cache[key]
+    return members.get(run.slug, state)

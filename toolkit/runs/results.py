@@ -1,0 +1,122 @@
+"""The results table: one row per training run, best TTA error first; rich, csv, json or markdown."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from toolkit.registry.records import Run
+
+COLUMNS = ("slug", "arch", "item_tfms", "batch_tfms", "epochs", "valid_error", "tta_error", "min_per_epoch",
+           "gpu_minutes", "output_mb", "test_accuracy", "status")
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    slug: str
+    arch: str
+    item_tfms: str
+    batch_tfms: str
+    epochs: int
+    valid_error: float | None
+    tta_error: float | None
+    min_per_epoch: float | None
+    gpu_minutes: float | None  # training time the kernel measured (train_seconds), in minutes
+    output_mb: float | None  # what the kernel left in its outputs (the model included), against Kaggle's 20 GB
+    test_accuracy: float | None
+    status: str
+
+
+def result_rows(runs: list[Run], solution: Path | None = None) -> list[ResultRow]:
+    """Rows sorted by TTA error (unfinished runs last). `solution` scores each run's own test predictions."""
+    rows = []
+    for run in runs:
+        m = run.metrics
+        rows.append(ResultRow(
+            slug=run.slug, arch=run.spec.get("arch", ""), item_tfms=run.spec.get("item", ""),
+            batch_tfms=run.spec.get("batch", ""), epochs=run.spec.get("epochs", 0),
+            valid_error=m.get("valid_error"), tta_error=m.get("tta_error"),
+            min_per_epoch=m.get("minutes_per_epoch"), gpu_minutes=_minutes(m.get("train_seconds")),
+            output_mb=m.get("output_mb"), test_accuracy=_test_accuracy(run, solution), status=run.status.value))
+    return sorted(rows, key=lambda r: (r.tta_error is None, r.tta_error or 0.0, r.slug))
+
+
+def _minutes(seconds: object) -> float | None:
+    return float(seconds) / 60 if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else None
+
+
+def _test_accuracy(run: Run, solution: Path | None) -> float | None:
+    if solution is None or not solution.is_file() or not run.output_dir \
+            or not (Path(run.output_dir) / "tta.pkl").is_file():  # outputs/ may have been deleted
+        return None
+    from toolkit.kernel.runtime.ensemble import load_tta
+    from toolkit.competitions.scoring import probs_accuracy
+
+    data = load_tta(Path(run.output_dir) / "tta.pkl")
+    return probs_accuracy(data["files"], data["vocab"], data["probs"], solution)
+
+
+def fmt_value(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def export(rows: list[ResultRow], fmt: str) -> str:
+    records = [asdict(r) for r in rows]
+    if fmt == "json":
+        return json.dumps(records, indent=2)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(records)
+        return buffer.getvalue()
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(fmt_value(r[c]) for c in COLUMNS) + " |" for r in records]
+    return "\n".join(lines) + "\n"
+
+
+def plot_errors(runs: list[Run], path: Path) -> Path | None:
+    """PNG of validation error rate per epoch, one line per run (frozen epoch first); None if nothing to plot."""
+    series = []
+    for run in runs:
+        rows = run.metrics.get("epochs")
+        if not isinstance(rows, list):
+            continue
+        points = [float(r["error_rate"]) for r in rows if isinstance(r, dict)
+                  and isinstance(r.get("error_rate"), (int, float))]
+        if points:
+            series.append((run.slug, points, any(isinstance(r, dict) and r.get("phase") == "frozen" for r in rows)))
+    if not series:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display
+
+    fig = Figure(figsize=(8, 5), dpi=100)
+    ax = fig.add_subplot()
+    for slug, points, frozen in series:
+        # x counts epochs from 1; a fine-tune's frozen epoch is shown as epoch 0
+        start = 0 if frozen else 1
+        ax.plot(range(start, start + len(points)), points, marker="o", markersize=3, label=slug)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch (0 = frozen epoch of a fine-tune)")
+    ax.set_ylabel("validation error rate")
+    ax.set_title("Validation error per epoch")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small", loc="upper right")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}.png")  # two commands may plot at once
+    fig.savefig(tmp, format="png")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,44 @@
+"""Waiting for runs: poll the backend (pushing waiting runs as slots free) until every run of interest has
+settled, and the exit a command that waited ends with when any of them failed."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from toolkit.core.errors import ToolkitError
+from toolkit.core.poll import wait
+from toolkit.core.status import Status
+from toolkit.project import Project
+from toolkit.registry.records import Run
+from toolkit.runs.schedule import refresh_and_push
+
+RUNS_FAILED_EXIT = 3  # a command that waited for runs, when any of them ended in ERROR
+
+
+class RunsFailed(ToolkitError):
+    """Runs a command waited for ended in ERROR; everything else it could do was done first."""
+
+    exit_code = RUNS_FAILED_EXIT
+
+
+def check_finished(runs: list[Run]) -> None:
+    """Raise RunsFailed naming the runs that ended in ERROR (the last step of a command that waited)."""
+    failed = [r.slug for r in runs if r.status == Status.ERROR]
+    if failed:
+        shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+        raise RunsFailed(f"{len(failed)} of {len(runs)} runs failed: {shown}",
+                         "the causes are above; kpush retry pushes them again")
+
+
+def wait_for(project: Project, competition: str | None, on_update: Callable[[list[Run]], None] | None = None,
+             slugs: set[str] | None = None) -> list[Run]:
+    """Poll (and push waiting runs) until every run of interest is finished or being stopped (Status.settled:
+    a version left CANCEL_REQUESTED on Kaggle would otherwise hold the wait for its whole 12 hours)."""
+    initial, maximum = project.poll_intervals
+
+    def check() -> list[Run]:
+        runs = refresh_and_push(project, competition)
+        return [r for r in runs if slugs is None or r.slug in slugs]
+
+    return wait(check, lambda runs: all(r.status.settled for r in runs), timeout_s=project.config.wait_timeout_s,
+                initial_s=initial, max_s=maximum, on_update=on_update)
