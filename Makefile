@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # Digits must not be flipped; the pretrained model gets larger images than the one trained from scratch.
 DEMO_BATCH = aug_transforms(size=$(1), min_scale=0.75, do_flip=False, max_rotate=10.0)
 
-.PHONY: venv demo demo-code demo-data test test-all test-fast bench lock archs clean
+.PHONY: venv demo demo-code demo-data test test-all test-fast lint bench lock archs clean
 
 venv: $(STAMP)
 
@@ -43,11 +43,15 @@ demo-code: $(STAMP)
 
 # The everyday suite: unit tests plus one real end-to-end loop of each kind (local, Kaggle over the emulator,
 # code competition). test-all adds every other end-to-end variant; CI runs test-all.
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest -q -m "not slow"
 
-test-all: $(STAMP)
+test-all: $(STAMP) lint
 	$(PY) -m pytest -q
+
+# Import layers and no cycles between modules (pyproject.toml [tool.importlinter]).
+lint: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not e2e"

@@ -263,16 +263,9 @@ def fingerprint(project: Path) -> dict[str, str]:
             for p in files if p.exists()}
 
 
-def sweep_exists() -> bool:
-    help_text = subprocess.run([str(BIN / "kpush"), "--help"], capture_output=True, text=True).stdout
-    return " sweep " in help_text or "│ sweep" in help_text
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_input(case, template, tmp_path):
     name, command, mutate, extra_env, expected = case
-    if command[:2] == ["kpush", "sweep"] and not sweep_exists():
-        pytest.skip("kpush sweep does not exist yet")
     project = tmp_path / "project"
     shutil.copytree(template, project, symlinks=True)
     if mutate:

@@ -1,4 +1,7 @@
-"""Backends run rendered kernel folders: `local` on this machine, `kaggle` on Kaggle."""
+"""Backends run rendered kernel folders, behind one protocol (base): `kaggle` through the official client, with
+its failures translated in one place, its credentials and `kpull data`'s download (kaggle/), and `local`, which
+runs the same notebooks on this machine in Kaggle's layout, limits and package set (local/). Each is found by
+name here and imported only when chosen."""
 
 from __future__ import annotations
 

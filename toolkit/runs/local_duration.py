@@ -145,7 +145,7 @@ def _calls(text: str) -> list[ast.Call]:
 
 
 def _images(folder: Path) -> list[Path]:
-    from toolkit.competitions.layout import image_files  # the kernels' definition of an image
+    from toolkit.competitions.files import image_files  # the kernels' definition of an image
 
     return image_files(folder)
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolkit.competitions import layout as competitions
+from toolkit.competitions.labels import kernel_labelling
+from toolkit.competitions.layout import find_competition
 from toolkit.core.errors import CompetitionError, SpecError
 from toolkit.project import Project
 from toolkit.kernel.render import KernelOptions, kernel_metadata, render_train_notebook
@@ -49,11 +50,11 @@ def plan_runs(project: Project, rows: list[tuple[dict[str, Any], str]],
     names = list(dict.fromkeys(s.competition for s in specs))
     here = project.backend_type.competitions_root(config)
     for name in names if here is not None else ():
-        competitions.find_competition(here, name, config.labels_given)
+        find_competition(here, name, config.labels_given)
     # How each competition labels its images. On the Kaggle backend its folder may exist only on Kaggle:
     # then the configured columns are used when given, else class folders (see kernel_labelling).
-    labels = {name: competitions.kernel_labelling(config.resolve(config.competitions_root) / name,
-                                                  config.labels_given) for name in names}
+    labels = {name: kernel_labelling(config.resolve(config.competitions_root) / name,
+                                   config.labels_given) for name in names}
     planned = [_prepare(project, spec, pretrained, labels[spec.competition]) for spec in specs]
     for item in planned:  # written only once every run is known to be valid
         write_kernel_folder(item.folder, item.notebook, item.metadata)
