@@ -321,9 +321,9 @@ def test_oversized_outputs_are_refused(tmp_path):
 
 def test_kernel_environment_has_no_credentials(tmp_path, monkeypatch):
     """The local backend starts kernels without any Kaggle credential variable."""
-    from toolkit.backends.local import backend as local
+    from toolkit.backends.local import queue
 
-    for var in local.CREDENTIAL_VARS:
+    for var in queue.CREDENTIAL_VARS:
         monkeypatch.setenv(var, f"fake-{var.lower()}-7q7q7q")
     seen = {}
 
@@ -333,10 +333,9 @@ def test_kernel_environment_has_no_credentials(tmp_path, monkeypatch):
         def __init__(self, args, env, **kw):
             seen.update(env)
 
-    monkeypatch.setattr(local.subprocess, "Popen", Popen)
-    backend = LocalBackend(load_config(tmp_path))
+    monkeypatch.setattr(queue.subprocess, "Popen", Popen)
     run_dir = tmp_path / "run"
     (run_dir / "working").mkdir(parents=True)
-    local._write_state(run_dir, {"status": "QUEUED"})
-    backend._start(run_dir)
+    queue.write_state(run_dir, {"status": "QUEUED"})
+    queue.start(run_dir, load_config(tmp_path))
     assert not any("7q7q7q" in v for v in seen.values()) and seen["KAGGLE_KERNEL_RUN_TYPE"] == "Batch"

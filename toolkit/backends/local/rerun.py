@@ -1,4 +1,5 @@
-"""Code competition reruns on the local backend.
+"""Code competition reruns on the local backend: whether a version may be submitted, laying out its
+rerun, and judging what the rerun wrote.
 
 A competition folder with `hidden_test/` (test_images/, sample_submission.csv, solution.csv) is a code
 competition. Submitting a kernel version there reruns that version's notebook, as Kaggle does: a new
@@ -16,35 +17,16 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from toolkit.backends.local import paths
+from toolkit.backends.local.inputs import resolve_sources
+from toolkit.backends.local.limits import SESSION_TIMEOUT
+from toolkit.backends.local.queue import current_state
+from toolkit.backends.local.sandbox import internet_enabled, lay_out
 from toolkit.competitions import layout as competitions
+from toolkit.core.config import Config
 from toolkit.core.errors import BackendError, CompetitionError
 from toolkit.core.status import Status, SubmissionStatus
-from toolkit.backends.local.limits import SESSION_TIMEOUT
-
-if TYPE_CHECKING:
-    from toolkit.backends.local.backend import LocalBackend
-
-# What Kaggle sets in the rerun (notebooks test it with os.getenv, so any non-empty value does). The rerun
-# also runs with the internet off: code competitions rerun offline and accept only notebooks that had it off.
-RERUN_ENV = {"KAGGLE_IS_COMPETITION_RERUN": "1"}
-SWAPPED = ("test_images", "sample_submission.csv")  # what the rerun sees from hidden_test/ instead
-
-
-def hidden_test(competition_dir: Path) -> Path | None:
-    folder = competition_dir / competitions.HIDDEN_TEST
-    return folder if folder.is_dir() else None
-
-
-def competition_entries(target: Path, rerun: bool) -> dict[str, Path]:
-    """The competition folder as a kernel sees it: its public entries, and in a rerun the hidden test set
-    in place of the public one."""
-    entries = {p.name: p.resolve() for p in competitions.public_entries(target)}
-    hidden = hidden_test(target) if rerun else None
-    if hidden is not None:
-        entries.update({name: (hidden / name).resolve() for name in SWAPPED})
-    return entries
 
 
 def refuse_file(competition: str) -> BackendError:
@@ -52,13 +34,13 @@ def refuse_file(competition: str) -> BackendError:
                         "set, not a file", "submit the kernel that writes it: ksubmit ensemble --code-competition")
 
 
-def check_submittable(backend: "LocalBackend", competition: str, slug: str, version: int) -> dict:
+def check_submittable(config: Config, competition: str, slug: str, version: int) -> dict:
     """The version's state, if Kaggle would take it as a code submission: it ran successfully, has the
     competition attached and the internet off (the checks tests/kaggle_emulator.py makes too)."""
-    status = backend.status(slug, version).status  # refreshed: a runner that died reads ERROR
-    run_dir = backend._run_dir(slug, version)
-    state = json.loads((run_dir / "state.json").read_text())
-    ref = f"{backend.username}/{slug} version {version}"
+    run_dir = paths.existing_version(config, slug, version)
+    state = current_state(config, run_dir)  # refreshed: a runner that died reads ERROR
+    status = Status(state["status"])
+    ref = f"{paths.username(config)}/{slug} version {version}"
     if status != Status.COMPLETE:
         raise BackendError(f"kernel {ref} has not run successfully ({status.value})",
                            "a code competition reruns a version that completed: wait for it, or push a new one")
@@ -72,22 +54,18 @@ def check_submittable(backend: "LocalBackend", competition: str, slug: str, vers
     return state
 
 
-def internet_enabled(meta: dict) -> bool:
-    """kernel-metadata's enable_internet, absent meaning on (kaggle 2.2.5 kernels_push: get_bool(..., True))."""
-    value = meta.get("enable_internet", True)
-    return value if isinstance(value, bool) else str(value).strip().lower() not in ("false", "0", "no")
-
-
-def create(backend: "LocalBackend", competition: str, slug: str, version: int, ref: str, state: dict) -> Path:
-    """Lay out the rerun sandbox of `slug` v`version` for submission `ref`, queued (caller holds the lock)."""
-    source = backend._run_dir(slug, version)
-    inputs = {m: Path(p) for m, p in state.get("inputs", {}).items()} or backend._resolve_sources(
-        json.loads((source / "kernel" / "kernel-metadata.json").read_text()))
-    run_dir = backend.reruns / slug / ref
+def create(config: Config, competition: str, slug: str, version: int, ref: str, state: dict) -> Path:
+    """Lay out the rerun sandbox of `slug` v`version` for submission `ref`, queued (caller holds the lock).
+    It runs with the internet off: code competitions rerun offline and accept only notebooks that had it off."""
+    root = paths.root(config)
+    source = paths.version_dir(root, slug, version)
+    inputs = {m: Path(p) for m, p in state.get("inputs", {}).items()} or resolve_sources(
+        config, json.loads((source / "kernel" / "kernel-metadata.json").read_text()))
+    run_dir = paths.rerun_dir(root, slug, ref)
     if run_dir.exists():  # a submit cut off before it recorded this ref
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
-    backend._lay_out(run_dir, source / "kernel", inputs, False, {
+    lay_out(config, run_dir, source / "kernel", inputs, False, {
         "code_file": state["code_file"], "rerun_of": f"{slug}/v{version}", "competition": competition,
         "session_timeout_s": state.get("session_timeout_s")}, rerun=True)
     return run_dir

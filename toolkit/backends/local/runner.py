@@ -1,8 +1,8 @@
 """The child process that executes one local kernel: `python -m toolkit.backends.local.runner RUN_DIR TIMEOUT PROJECT`.
 
-It runs the pushed notebook with nbclient in `working/`, streams each cell's output to
-`log.txt`, keeps the executed notebook, records COMPLETE or ERROR, then starts the next
-queued kernel.
+It runs the sandbox's notebook with nbclient in `working/`, streams each cell's output to
+`log.txt`, keeps the executed notebook, records COMPLETE or ERROR in the queue, then starts the
+next queued sandbox.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import sys
 import time
 import traceback
@@ -20,13 +19,11 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from toolkit.core.config import load_config
-from toolkit.kernel.runtime.failures import ANSI, cause
-from toolkit.core.status import Status
-from toolkit.backends.local.backend import LocalBackend, finish
 from toolkit.backends.local.limits import SESSION_TIMEOUT
-
-KERNEL_PID = "kernel.pid"  # the notebook kernel runs in a session of its own; stop() needs its group too
+from toolkit.backends.local.queue import KERNEL_PID, dispatch, finish
+from toolkit.core.config import load_config
+from toolkit.core.status import Status
+from toolkit.kernel.runtime.failures import ANSI, cause
 
 
 def _log_outputs(log, cell, index: int) -> None:
@@ -87,26 +84,8 @@ def _failure(notebook, exc: CellExecutionError) -> str:
 def _record_kernel_pid(client: NotebookClient, run_dir: Path) -> None:
     try:
         (run_dir / KERNEL_PID).write_text(str(client.km.provisioner.process.pid))
-    except (AttributeError, OSError):  # another provisioner: stop() then reaches only the runner
+    except (AttributeError, OSError):  # another provisioner: queue.stop then reaches only the runner
         pass
-
-
-def stop_processes(run_dir: Path, runner_pid: object) -> None:
-    """Kill the runner's process group and the notebook kernel's (with anything the kernel started:
-    a pack's runs, DataLoader workers). Each is its own session leader, so pid == process group id."""
-    pids = [runner_pid]
-    try:
-        pids.append(int((run_dir / KERNEL_PID).read_text()))
-    except (OSError, ValueError):
-        pass
-    for pid in pids:
-        if not isinstance(pid, int) or pid <= 1:
-            continue
-        try:
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def main(argv: list[str]) -> int:
@@ -118,7 +97,7 @@ def main(argv: list[str]) -> int:
         status, message = Status.ERROR, f"local runner failed: {type(exc).__name__}: {exc}"[:1000]
     finish(run_dir, status, message)
     time.sleep(0.1)
-    LocalBackend(load_config(project)).dispatch()
+    dispatch(load_config(project))  # its slot is free: start the next queued sandbox
     return 0
 
 
