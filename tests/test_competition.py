@@ -1,4 +1,4 @@
-"""The demo competition and the competition-shape checks (toolkit/demo.py, toolkit/competition.py)."""
+"""The demo competition and the competition-shape checks (toolkit/competitions/)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Configuration precedence and validation (toolkit/config.py)."""
+"""Configuration precedence and validation (toolkit/core/config.py)."""
 
 from __future__ import annotations
 

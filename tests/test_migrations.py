@@ -1,4 +1,4 @@
-"""Registry files written by earlier toolkits open with their data intact (toolkit/schema.py); one from a
+"""Registry files written by earlier toolkits open with their data intact (toolkit/registry/schema.py); one from a
 newer toolkit is refused in one line and left as it is."""
 
 from __future__ import annotations

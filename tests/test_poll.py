@@ -1,4 +1,4 @@
-"""The one wait loop (toolkit/poll.py), with a fake clock: no real sleeping."""
+"""The one wait loop (toolkit/core/poll.py), with a fake clock: no real sleeping."""
 
 from __future__ import annotations
 

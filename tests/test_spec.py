@@ -1,4 +1,4 @@
-"""RunSpec validation, content hash, slugs and titles (toolkit/spec.py)."""
+"""RunSpec validation, content hash, slugs and titles (toolkit/specs/spec.py)."""
 
 from __future__ import annotations
 

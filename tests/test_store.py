@@ -1,4 +1,4 @@
-"""The SQLite run registry (toolkit/store.py), on real database files."""
+"""The SQLite run registry (toolkit/registry/store.py), on real database files."""
 
 from __future__ import annotations
 

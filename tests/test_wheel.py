@@ -20,9 +20,10 @@ LOCK = ROOT / "requirements.lock"
 # What only the `[local]` extra installs: none of it may load for the commands that render, push or show status.
 HEAVY = ("torch", "torchvision", "fastai", "timm", "nbclient", "ipykernel", "sklearn", "matplotlib")
 DRY_RUN = ["train", "--arch", "resnet18", "--dry-run", "--backend", "kaggle"]
-DATA = ("toolkit/templates/train.py.j2", "toolkit/templates/ensemble.py.j2", "toolkit/templates/pack.py.j2",
-        "toolkit/templates/_inputs.py.j2", "toolkit/data/timm_archs.txt", "toolkit/data/kaggle_image_packages.txt",
-        "toolkit/backends/kaggle_site/sitecustomize.py")
+# The files the package reads at run time besides its modules: every one must ship in the wheel.
+DATA = tuple(sorted(p.relative_to(ROOT).as_posix() for folder in ("toolkit/kernel/templates", "toolkit/data",
+                                                                    "toolkit/backends/local/kaggle_site")
+                    for p in (ROOT / folder).iterdir() if p.is_file()))
 
 
 def empty_project(folder: Path) -> Path:

@@ -59,7 +59,7 @@ class Submissions:
         """A code competition with a hidden test set: Kaggle reruns the submitted notebook version on it,
         internet off, with KAGGLE_IS_COMPETITION_RERUN set, and scores the file that rerun writes (fileName),
         the submission reading PENDING meanwhile (kaggle 2.2.5 competition_submit_code; Kaggle's code
-        competition pages). The runner's LocalBackend does the rerun (toolkit/backends/rerun.py)."""
+        competition pages). The runner's LocalBackend does the rerun (toolkit/backends/local/rerun.py)."""
         if version.local is None:
             return 400, {"code": 400, "message": "emulator: a rerun needs kernels that ran (run_kernels=True)"}
         name = body.get("fileName") or "submission.csv"
