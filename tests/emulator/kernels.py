@@ -235,10 +235,22 @@ class Kernels:
         base = f"http://127.0.0.1:{self.port}/download/{slug}/{version.number}/"
         reply = {"files": [{"fileName": n, "url": base + n} for n in page],
                  "nextPageToken": str(start + size) if start + size < len(names) else ""}
-        scripted = f"starting {slug}\nWarning: scripted session, nothing ran\nran {slug}\n"
-        log = self.runner.logs(slug, version.local) if version.local is not None else scripted
-        reply["log"] = log_chunks(log)
+        reply["log"] = log_chunks(self.log_of(slug, version))  # a running session's too, as far as it has got
         return 200, reply
+
+    def log_of(self, slug: str, version: Version) -> str:
+        if version.local is not None:
+            return self.runner.logs(slug, version.local)
+        return version.log if version.log is not None else \
+            f"starting {slug}\nWarning: scripted session, nothing ran\nran {slug}\n"
+
+    def log_source(self, owner: str, slug: str, label: str) -> tuple[str, Version] | None:
+        """The version a log stream is about (the latest without a label), or None: not this user's kernel."""
+        return self._find({"userName": owner, "kernelSlug": slug, "versionLabel": label})
+
+    def running(self, slug: str, version: Version) -> bool:
+        with self.lock:
+            return self._refresh(slug, version).status in ACTIVE
 
     def download(self, path: str) -> bytes | None:
         parts = path.split("/", 4)  # "", "download", slug, version, name

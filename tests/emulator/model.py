@@ -57,6 +57,7 @@ class Version:
     polls: int = 0
     local: int | None = None  # version in the local runner, when it runs for real
     outputs: dict[str, bytes] = field(default_factory=dict)  # scripted outputs
+    log: str | None = None  # a scripted session's log so far (None: a fixed line or two)
     created: float = field(default_factory=time.time)
 
 

@@ -10,9 +10,11 @@ import time
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-from .model import DENIED, Fault, Recorded
+from .model import DENIED, Fault, Recorded, log_chunks
+
+LOG_STREAM = "/api/v1/kernels/logs/stream/"  # the one call that is not an RPC (kaggle 2.2.5 kernels_logs_stream)
 
 if TYPE_CHECKING:
     from .state import KaggleEmulator
@@ -111,7 +113,10 @@ def handler(emulator: KaggleEmulator) -> type[BaseHTTPRequestHandler]:
             self._reply(200, {})
 
         def do_GET(self) -> None:
-            path = urlsplit(self.path).path
+            parts = urlsplit(self.path)
+            if parts.path.startswith(LOG_STREAM):
+                return self._log_stream(parts.path[len(LOG_STREAM):], parse_qs(parts.query))
+            path = parts.path
             self._record("download", None)
             fault = emulator.take_fault("download")
             if self._generic_fault(fault):
@@ -120,6 +125,42 @@ def handler(emulator: KaggleEmulator) -> type[BaseHTTPRequestHandler]:
             if data is None:
                 return self._reply(404, {"code": 404, "message": "not found"})
             self._send_file(data, truncate=fault is not None and fault.kind == "truncate")
+
+        def _log_stream(self, where: str, query: dict) -> None:
+            """kernels_logs_stream's GET: while the version runs, its log as server-sent events (`data: {json}`),
+            one per line as the kernel prints it, then `data: END_OF_LOG`; once it has ended, the stored log
+            as one JSON array (kaggle 2.2.5 kernels_logs_stream's docstring describes both)."""
+            self._record("logstream", {"kernel": where, **query})
+            fault = emulator.take_fault("logstream")
+            if fault is not None and fault.kind != "cut" and self._generic_fault(fault):
+                return
+            if not emulator.authorized(self.headers):
+                return self._reply(401, {"code": 401, "message": "Unauthenticated"})
+            owner, _, slug = where.partition("/")
+            found = emulator.log_source(owner, slug, (query.get("versionLabel") or [""])[0])
+            if found is None:
+                return self._reply(403, dict(DENIED))
+            if not emulator.running(*found):
+                return self._reply(200, json.loads(log_chunks(emulator.log_of(*found))))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            sent, cut = 0, fault.options.get("after", 0) if fault is not None else None
+            while True:
+                running = emulator.running(*found)  # before reading: a line written meanwhile is still sent
+                lines = emulator.log_of(*found).splitlines(keepends=True)
+                for line in lines[sent:]:
+                    if cut is not None and sent >= cut:
+                        return self._hang_up()
+                    self.wfile.write(b"data: " + json.dumps({"stream_name": "stdout", "data": line}).encode() + b"\n\n")
+                    sent += 1
+                self.wfile.flush()
+                if not running:
+                    self.wfile.write(b"data: END_OF_LOG\n\n")
+                    return
+                time.sleep(0.2)
 
         def _send_file(self, data: bytes, truncate: bool) -> None:
             """Full or Range reply with the validators the client's resume logic needs."""

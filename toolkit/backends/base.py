@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Iterator, Protocol, runtime_checkable
 
 from toolkit.core.config import Config
 from toolkit.core.status import Status, SubmissionStatus
@@ -101,7 +101,11 @@ class Backend(Protocol):
         """Download the named output files of that version into `dest`."""
 
     def logs(self, slug: str, version: int) -> str:
-        """The kernel's log as text."""
+        """The kernel's log as text, as far as it has got (a running version's too, where the backend has it)."""
+
+    def follow(self, slug: str, version: int) -> Iterator[str]:
+        """The kernel's log as it grows, piece by piece, until the version has ended (all of it at once for
+        one that already has)."""
 
     def stop(self, slug: str, version: int) -> KernelState:
         """Stop a queued or running version; a BackendError saying how, where `can_stop` is false."""

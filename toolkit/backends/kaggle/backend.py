@@ -15,14 +15,14 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from toolkit.core.config import Config
 from toolkit.core.errors import (BackendError, DownloadFailed, HttpError, KernelNotFound, NotConfigured, NotebookNotFound, QuotaExhausted, SlotsFull, ToolkitError, UnsafeOutput)
 from toolkit.backends.base import KernelState, PushResult, Quota, SubmissionResult
 from toolkit.core.status import Status, SubmissionStatus
 from toolkit.backends.kaggle.credentials import authenticate, offline_username
-from toolkit.backends.kaggle.errors import calling, http_code
+from toolkit.backends.kaggle.errors import calling, http_code, translate
 from toolkit.backends.kaggle.replies import (epoch_seconds, hours, log_text, names_pattern, submission_result,
                                              utc_minute, within)
 
@@ -40,6 +40,7 @@ QUOTA_EXHAUSTED = re.compile(r"Maximum weekly \w+ quota")
 NOT_FOUND = "Notebook not found"
 READ_ATTEMPTS = 3  # idempotent reads also survive a 5xx (the client only retries 429 and dropped connections)
 CLIENT_RETRIES = 5
+FOLLOW_RECONNECTS = 5  # connections to the log stream that bring nothing new before a follow gives up
 
 
 class KaggleBackend:
@@ -274,6 +275,30 @@ class KaggleBackend:
         raw = self._read(f"log of {slug} v{version}", self.api.kernels_logs, self._ref(slug, version),
                          kernel_ref=self._ref(slug))
         return log_text(raw)
+
+    def follow(self, slug: str, version: int) -> Iterator[str]:
+        """The log through Kaggle's log stream (kaggle 2.2.5 kernels_logs_stream: server-sent events while the
+        session runs, the stored log once it has ended). A dropped connection is opened again; the server
+        replays the stream from its start, so the events already passed on are skipped, as its CLI does."""
+        import requests
+
+        what, seen, idle = f"following the log of {slug} v{version}", 0, 0
+        while True:
+            before = seen
+            try:
+                for index, event in enumerate(self.api.kernels_logs_stream(self._ref(slug, version))):
+                    if index >= seen:
+                        seen = index + 1
+                        if event.get("data"):
+                            yield str(event["data"])
+                return
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                idle = 0 if seen > before else idle + 1
+                if idle >= FOLLOW_RECONNECTS:
+                    raise translate(exc, what, self._ref(slug)) from None
+                time.sleep(1)
+            except Exception as exc:
+                raise translate(exc, what, self._ref(slug)) from None
 
     def stop(self, slug: str, version: int) -> KernelState:
         raise BackendError("Kaggle has no cancel call: stop running kernels in its web UI",

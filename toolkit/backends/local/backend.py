@@ -15,7 +15,9 @@ lock, starting and stopping), inputs and sandbox (laying a version out), leaderb
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Iterator
 
 from toolkit.backends.base import KernelState, PushResult, Quota, SubmissionResult
 from toolkit.backends.local import leaderboard, paths, queue, sandbox
@@ -28,6 +30,7 @@ from toolkit.specs.spec import check_slug
 
 __all__ = ["CREDENTIAL_VARS", "KAGGLE_IMAGE", "KAGGLE_SITE", "WEIGHTS_DATASET", "LocalBackend", "finish"]
 
+FOLLOW_POLL_S = 0.5  # how often `klogs --follow` looks at a running kernel's log
 WEIGHTS_DATASET = "timm-weights"  # datasets/<this>/<arch>.pth: a timm state dict per architecture
 
 
@@ -115,6 +118,21 @@ class LocalBackend:
         log = paths.existing_version(self.config, slug, version) / "log.txt"
         return log.read_text(errors="replace") if log.exists() else ""
 
+    def follow(self, slug: str, version: int) -> Iterator[str]:
+        """The log as the runner writes it (each printed line as it comes), until the version has ended."""
+        log = paths.existing_version(self.config, slug, version) / "log.txt"
+        done = 0
+        while True:
+            ended = self.status(slug, version).status.terminal  # read before the log: nothing written is missed
+            text = _read_from(log, done)
+            if text:
+                done += len(text.encode())
+                yield text
+            elif ended:
+                return
+            else:
+                time.sleep(FOLLOW_POLL_S)
+
     def stop(self, slug: str, version: int) -> KernelState:
         """Stop a queued or running version (kstop); a version that already ended is left as it is."""
         return _kernel_state(queue.stop(self.config, paths.existing_version(self.config, slug, version)))
@@ -144,6 +162,17 @@ class LocalBackend:
 
     def quota(self) -> Quota | None:
         return None
+
+
+def _read_from(log: Path, offset: int) -> str:
+    """What the log holds past `offset` bytes (up to its last complete line), "" when nothing more."""
+    if not log.exists():
+        return ""
+    with open(log, "rb") as fh:
+        fh.seek(offset)
+        data = fh.read()
+    complete = data[: data.rfind(b"\n") + 1]
+    return complete.decode(errors="replace")
 
 
 def _kernel_state(state: dict) -> KernelState:

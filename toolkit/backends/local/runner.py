@@ -26,11 +26,25 @@ from toolkit.core.status import Status
 from toolkit.kernel.runtime.failures import ANSI, cause
 
 
+class LoggingClient(NotebookClient):
+    """nbclient's client, writing what the kernel prints to log.txt as it arrives, as Kaggle's log shows a
+    running session's lines: a cell that trains for an hour shows each epoch's line when it is printed."""
+
+    log_file = None  # the open log.txt (not `log`: that is the client's logger)
+
+    def output(self, outs, msg, display_id, cell_index):
+        if msg["msg_type"] == "stream" and self.log_file is not None:
+            self.log_file.write(msg["content"].get("text", ""))
+            self.log_file.flush()
+        return super().output(outs, msg, display_id, cell_index)
+
+
 def _log_outputs(log, cell, index: int) -> None:
+    """What a finished cell left besides its printed lines (already in the log): its error or result."""
     for output in cell.get("outputs", []):
         if output.get("output_type") == "stream":
-            text = output.get("text", "")
-        elif output.get("output_type") == "error":  # the whole traceback, readable: it ends at the cause
+            continue
+        if output.get("output_type") == "error":  # the whole traceback, readable: it ends at the cause
             lines = output.get("traceback") or [f"{output.get('ename')}: {output.get('evalue')}"]
             text = ANSI.sub("", "\n".join(lines)) + "\n"
         elif "text/plain" in output.get("data", {}):
@@ -49,8 +63,9 @@ def run(run_dir: Path, timeout_s: int) -> tuple[Status, str]:
     working = run_dir / "working"
     deadline = time.monotonic() + timeout_s
     with open(run_dir / "log.txt", "a") as log:
-        client = NotebookClient(notebook, kernel_name="python3", resources={"metadata": {"path": str(working)}},
-                                timeout_func=lambda cell: max(1, math.ceil(deadline - time.monotonic())))
+        client = LoggingClient(notebook, kernel_name="python3", resources={"metadata": {"path": str(working)}},
+                               timeout_func=lambda cell: max(1, math.ceil(deadline - time.monotonic())))
+        client.log_file = log
         client.on_cell_executed = lambda cell, cell_index, execute_reply: _log_outputs(log, cell, cell_index)
         client.on_notebook_start = lambda notebook: _record_kernel_pid(client, run_dir)
         try:
