@@ -6,11 +6,13 @@ One run on one GPU:
   2. for each architecture measures training images/s of
        (1) seed   - the seed's train() exactly: ImageDataLoaders.from_folder(item_tfms=Resize(480),
                     batch_tfms=aug_transforms(size=224, min_scale=0.75)), vision_learner(...).to_fp16();
-       (2) kernel - the toolkit's rendered training notebook (its own cells, executed as on Kaggle) with
-                    the fast data path;
+       (2) kernel - the training kernel's data loaders and learner, built by the runtime modules the rendered
+                    notebook calls (toolkit/kernel/runtime/: image_dataloaders, make_learner) with the fast
+                    data path;
        (3) model  - the model alone: random GPU tensors, channels_last, fp16 autocast (the ceiling);
      with 4 loader workers (and, by default, the process pinned to 4 CPU cores like a Kaggle T4 x2 session);
-  3. trains (1) and (2) for the same few epochs and reports validation and TTA errors;
+  3. trains (1) and (2) for the same few epochs and reports validation and TTA errors ((2): the rendered
+     notebook run whole, as on Kaggle, its metrics.json read back);
   4. prints one table and writes JSON under bench/results/.
 
 GPU run (one command):  .venv/bin/python bench/kernel_throughput.py
@@ -35,7 +37,6 @@ sys.path.insert(0, str(ROOT))
 
 COMPETITION = "synthetic-paddy"
 N_CLASSES = 10
-TRAIN_CELL_MARK = "fine_tune("  # the rendered notebook's training cell; the cells before it build `learn`
 
 GPU_DEFAULTS = dict(archs=["convnext_small_in22k", "vit_small_patch16_224"], n_images=3000, n_test=64,
                     height=640, width=480, item="Resize(480)", batch="aug_transforms(size=224, min_scale=0.75)",
@@ -84,21 +85,12 @@ def build_competition(root: Path, n_images: int, n_test: int, height: int, width
     return comp
 
 
-# -- running the rendered kernel's own cells ------------------------------------------------------
-
-def kernel_cells(spec) -> tuple[list[str], list[str]]:
-    """The rendered training notebook's code cells: (those that build `dls` and `learn`, the rest)."""
-    from toolkit.kernel.render import render_train_notebook
-
-    cells = [c.source for c in render_train_notebook(spec).cells if c.cell_type == "code"]
-    cut = next(i for i, c in enumerate(cells) if TRAIN_CELL_MARK in c)
-    return cells[:cut], cells[cut:]
-
+# -- the training kernel: its runtime modules, and the rendered notebook -----------------------------
 
 @contextlib.contextmanager
 def kaggle_sandbox(comp: Path):
-    """A Kaggle-shaped run directory (input/competitions/<competition>, working/) as the cwd, for executing
-    kernel cells."""
+    """A Kaggle-shaped run directory (input/competitions/<competition>, working/) as the cwd, where the kernel's
+    relative input paths resolve."""
     run = Path(tempfile.mkdtemp(prefix="kbench-run-"))
     (run / "input" / "competitions").mkdir(parents=True)
     (run / "working").mkdir()
@@ -111,15 +103,29 @@ def kaggle_sandbox(comp: Path):
         os.chdir(old_cwd)
 
 
-def exec_cells(cells: list[str], namespace: types.ModuleType | None = None) -> types.ModuleType:
-    """Run cells as a notebook would, in one module registered in sys.modules (so loader workers can
-    pickle the classes the cells define, as they can in a kernel's __main__)."""
-    if namespace is None:
-        namespace = types.ModuleType(f"kernel_{len(sys.modules)}_{time.monotonic_ns()}")
-        sys.modules[namespace.__name__] = namespace
-    for source in cells:
-        exec(compile(source, f"<{namespace.__name__}>", "exec"), namespace.__dict__)
+def run_notebook(spec) -> types.ModuleType:
+    """The rendered training notebook's code cells, run as a kernel would, in one module registered in
+    sys.modules (so loader workers can pickle the classes it defines, as they can in a kernel's __main__)."""
+    from toolkit.kernel.render import render_train_notebook
+
+    namespace = types.ModuleType(f"kernel_{len(sys.modules)}_{time.monotonic_ns()}")
+    sys.modules[namespace.__name__] = namespace
+    for cell in render_train_notebook(spec).cells:
+        if cell.cell_type == "code":
+            exec(compile(cell.source, f"<{namespace.__name__}>", "exec"), namespace.__dict__)
     return namespace
+
+
+@contextlib.contextmanager
+def loader_workers(n: int):
+    """fastai's default num_workers (4 on a Kaggle T4 x2) set to `n` while loaders are built; they keep it."""
+    import fastai.torch_core
+
+    cpus, fastai.torch_core.defaults.cpus = fastai.torch_core.defaults.cpus, n
+    try:
+        yield
+    finally:
+        fastai.torch_core.defaults.cpus = cpus
 
 
 def kernel_spec(arch: str, cfg: dict, pipeline: str, epochs: int | None = None):
@@ -151,16 +157,27 @@ def seed_learner(comp: Path, arch: str, cfg: dict):
 
 
 def kernel_learner(arch: str, cfg: dict, pipeline: str = "fast", epochs: int | None = None, spec=None):
-    """The rendered notebook's cells up to training, with the loaders forced to cfg['workers'].
-    Run inside kaggle_sandbox (the kernel's paths are relative to its working directory)."""
-    import fastai.torch_core
+    """The training kernel's data loaders and learner, built as its dataloaders and learner blocks build them
+    (the same runtime calls on the same parameters), loaders with cfg['workers'] workers. Run inside
+    kaggle_sandbox: the kernel's input paths are relative to its working directory. Returns a namespace of
+    spec, dls, learn, pipeline and tst_files (the sorted test images)."""
+    import fastai.vision.all as fv
+    from toolkit.competitions.layout import IMAGE_EXTENSIONS
+    from toolkit.kernel.runtime import images, inputs, learners
 
-    setup, rest = kernel_cells(spec or kernel_spec(arch, cfg, pipeline, epochs))
-    cpus, fastai.torch_core.defaults.cpus = fastai.torch_core.defaults.cpus, cfg["workers"]
-    try:  # fastai's default num_workers (4 on a Kaggle T4 x2); the loaders keep it once built
-        return exec_cells(setup), rest
-    finally:
-        fastai.torch_core.defaults.cpus = cpus
+    spec = spec or kernel_spec(arch, cfg, pipeline, epochs)
+    path = inputs.find_input("competitions", spec.competition, "sample_submission.csv")
+    extensions = sorted(IMAGE_EXTENSIONS)
+    tst_files = images.image_files(path / "test_images", extensions).sorted()
+    item_tfms, batch_tfms = (eval(text or "None", vars(fv)) for text in (spec.item, spec.batch))
+    with loader_workers(cfg["workers"]):
+        dls = images.image_dataloaders(path / "train_images", lambda f: images.image_files(f, extensions),
+                                       fv.parent_label, spec.valid_pct, spec.seed, spec.bs, item_tfms, batch_tfms,
+                                       spec.pipeline)
+    learn = learners.make_learner(dls, spec.arch, pretrained=spec.pretrained, accum=spec.accum,
+                                  precision=spec.precision)
+    return types.SimpleNamespace(spec=spec, dls=dls, learn=learn, pipeline=images.pipeline_of(dls),
+                                 tst_files=tst_files)
 
 
 # -- measurements --------------------------------------------------------------------------------
@@ -258,6 +275,8 @@ def free_gpu() -> None:
 
 
 def bench_arch(comp: Path, arch: str, cfg: dict, skip_train: bool) -> dict:
+    from toolkit.kernel.contract import METRICS_FILE, check_metrics
+
     row: dict = dict(arch=arch)
     dls, learn = seed_learner(comp, arch, cfg)
     row["seed_img_s"] = time_fit(learn, cfg["warmup"], cfg["steps"], cfg["bs"])
@@ -265,7 +284,7 @@ def bench_arch(comp: Path, arch: str, cfg: dict, skip_train: bool) -> dict:
     free_gpu()
 
     with kaggle_sandbox(comp):
-        ns, _ = kernel_learner(arch, cfg)
+        ns = kernel_learner(arch, cfg)
         row["kernel_pipeline"] = ns.pipeline
         row["kernel_img_s"] = time_fit(ns.learn, cfg["warmup"], cfg["steps"], cfg["bs"])
     del ns
@@ -281,14 +300,13 @@ def bench_arch(comp: Path, arch: str, cfg: dict, skip_train: bool) -> dict:
         row["seed_train"] = train_errors(learn, dls, cfg["epochs"], cfg["lr"])
         del dls, learn
         free_gpu()
-        # The rendered notebook end to end: its own training, TTA and metrics.json.
-        with kaggle_sandbox(comp) as working:
-            setup_ns, rest = kernel_learner(arch, cfg)
-            exec_cells(rest, setup_ns)
-            metrics = json.loads((working / "metrics.json").read_text())
+        # The rendered notebook end to end, as on Kaggle: its own training, TTA and metrics.json.
+        with kaggle_sandbox(comp) as working, loader_workers(cfg["workers"]):
+            ns = run_notebook(kernel_spec(arch, cfg, "fast"))
+            metrics = check_metrics(json.loads((working / METRICS_FILE).read_text()))
         row["kernel_train"] = dict(valid_error=metrics["valid_error"], tta_error=metrics["tta_error"],
                                    train_seconds=metrics["train_seconds"])
-        del setup_ns
+        del ns
         free_gpu()
     return row
 

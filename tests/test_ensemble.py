@@ -119,7 +119,7 @@ def test_size_limit(tmp_path):
     (make_output(torch.zeros(4)), "2-D"),
     ({**make_output(torch.zeros(4, 3)), "probs": torch.zeros(4, 3, dtype=torch.int64)}, "float"),
     (make_output(torch.zeros(3, 3)), "4 files"),
-    (make_output(torch.zeros(4, 3), files=[1, 2, 3, 4]), "lists of text"),
+    (make_output(torch.zeros(4, 3), files=[1, 2, 3, 4]), "files must be a list of text, not \\[1, 2, 3, 4\\]"),
     (make_output(torch.zeros(4, 3), files=["a", "a", "b", "c"]), "twice"),
     (make_output(torch.zeros(4, 3), vocab=["x", "y", "x"]), "twice"),
 ])

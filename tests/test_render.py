@@ -10,8 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from toolkit.core.errors import SpecError
-from toolkit.kernel.render import (ENSEMBLE_SOURCE, KernelOptions, kernel_metadata, percent_to_notebook, render_ensemble_notebook, render_train_notebook)
+from toolkit.core.errors import EnsembleError, SpecError
+from toolkit.kernel.render import (KernelOptions, kernel_metadata, percent_to_notebook, render_ensemble_notebook,
+                                   render_train_notebook, runtime_source)
 from toolkit.kernel.folders import write_kernel_folder
 from toolkit.specs.spec import build_spec, slugify
 
@@ -61,15 +62,23 @@ def test_train_notebook_is_valid():
     assert_valid_notebook(render_train_notebook(SPEC))
 
 
+# Each parameter of the training notebook and the spec field it is rendered from.
+PARAMETERS = {"COMPETITION": "competition", "ARCH": "arch", "EPOCHS": "epochs", "LR": "lr", "ACCUM": "accum",
+              "BS": "bs", "SEED": "seed", "PRECISION": "precision", "PRETRAINED": "pretrained",
+              "VALID_PCT": "valid_pct", "PIPELINE": "pipeline"}
+
+
 def test_train_notebook_carries_the_spec_as_literals():
-    nb = render_train_notebook(SPEC, weights=("someone/timm-weights", "w.pth"))
+    nb = render_train_notebook(SPEC, weights=("someone/timm-weights", "w.pth"), out_dir="sub")
     values = literal_assignments(nb)
-    assert SPEC.to_dict() in values.values(), "the whole spec should be written as one literal"
-    for field, value in SPEC.to_dict().items():
-        if field not in ("item", "batch", "name"):
-            assert value in values.values(), field
-    assert ("someone/timm-weights", "w.pth") in values.values()
-    assert {"slug": SPEC.slug, "spec_hash": SPEC.content_hash} in values.values()
+    spec = SPEC.to_dict()
+    for name, field in PARAMETERS.items():  # by name: two swapped parameters fail here
+        assert name in values and values[name] == spec[field] and type(values[name]) is type(spec[field]), name
+    assert values["SPEC"] == spec, "the whole spec should be written as one literal"
+    assert values["WEIGHTS"] == ("someone/timm-weights", "w.pth")
+    assert values["IDENTITY"] == {"slug": SPEC.slug, "spec_hash": SPEC.content_hash}
+    assert values["OUT_DIR"] == "sub"
+    assert "LABELS" not in values
     code = "\n".join(code_cells(nb))
     assert "Resize((640, 480))" in code
     assert "aug_transforms(size=(288, 224), min_scale=0.75)" in code
@@ -78,7 +87,8 @@ def test_train_notebook_carries_the_spec_as_literals():
 def test_train_notebook_uses_relative_kaggle_paths():
     code = "\n".join(code_cells(render_train_notebook(SPEC)))
     assert "/kaggle/" not in code and "/work/" not in code
-    assert "tta.pkl" in code and "metrics.json" in code
+    assert "INPUT = Path(\"../input\")" in code
+    assert 'TTA_FILE, METRICS_FILE = "tta.pkl", "metrics.json"' in code  # written through the contract
 
 
 def test_no_transforms_render_as_none():
@@ -215,7 +225,7 @@ def test_write_kernel_folder_refuses_an_invalid_notebook(tmp_path):
     bad = nbformat.v4.new_notebook()
     bad.cells.append({"cell_type": "nonsense"})
     meta = kernel_metadata(SPEC.slug, "digits-demo", KernelOptions(username="alice"))
-    with pytest.raises(Exception):
+    with pytest.raises(nbformat.ValidationError):
         write_kernel_folder(tmp_path / SPEC.slug, bad, meta)
     assert not (tmp_path / SPEC.slug).exists()
 
@@ -237,10 +247,10 @@ def test_ensemble_notebook_is_valid_and_inlines_ensemble_py():
     nb = render_ensemble_notebook("ensemble-12345678", "digits-demo", MEMBERS, [1.0, 2.0])
     assert_valid_notebook(nb)
     code = "\n".join(code_cells(nb))
-    for line in ENSEMBLE_SOURCE.read_text().strip().splitlines():
-        assert line in code
+    assert runtime_source(["contract", "ensemble"]).strip() in code
     values = literal_assignments(nb)
-    assert MEMBERS in values.values() and [1.0, 2.0] in values.values()
+    assert values["MEMBERS"] == MEMBERS and values["WEIGHTS"] == [1.0, 2.0]
+    assert values["COMPETITION"] == "digits-demo"
     assert slugify(nb.cells[0].source.splitlines()[0].lstrip("# ")) == "ensemble-12345678"
     assert "fastkaggle" not in code
 
@@ -300,7 +310,7 @@ def test_ensemble_notebook_runs_in_both_kaggle_layouts(tmp_path, monkeypatch, la
 def test_ensemble_notebook_refuses_outputs_of_another_run(tmp_path, monkeypatch):
     other = {"slug": NAMES[0], "spec_hash": "ffffffff"}
     members = _ensemble_inputs(tmp_path / "input", "current", identity_of={NAMES[0]: other})
-    with pytest.raises(Exception, match="belongs to run .*ffffffff.*not"):
+    with pytest.raises(EnsembleError, match="belongs to run .*ffffffff.*not"):
         _run_ensemble(tmp_path, monkeypatch, members, None)
 
 
@@ -309,7 +319,7 @@ def test_ensemble_notebook_refuses_another_version_of_the_same_run(tmp_path, mon
     pulled (another sha256) are refused, in one line."""
     members = _ensemble_inputs(tmp_path / "input", "current")
     members[1] = {**members[1], "sha256": "1" * 64}
-    with pytest.raises(Exception, match=f"is not version 1 of alice/{NAMES[1]}: Kaggle attached another version"):
+    with pytest.raises(EnsembleError, match=f"is not version 1 of alice/{NAMES[1]}: Kaggle attached another version"):
         _run_ensemble(tmp_path, monkeypatch, members, None)
 
 
@@ -319,3 +329,105 @@ def test_ensemble_notebook_says_which_input_is_missing(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="input alice/not-attached-1234 not found: no tta.pkl in "
                                                 "../input/notebooks/alice/not-attached-1234 or ../input/not-attached"):
         _run_ensemble(tmp_path, monkeypatch, members, None)
+
+
+# -- the templates: short, made of blocks, importing only what Kaggle has ------------------------------------
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "toolkit" / "kernel" / "templates" / "train.py.j2"
+BLOCKS = ("dataloaders", "learner", "fit", "predict", "outputs")
+
+
+def template_code_lines(text: str) -> list[str]:
+    """A template's code lines: not blank, not comments (Python's or Jinja's), not in markdown cells."""
+    import re
+
+    text, lines, markdown = re.sub(r"\{#.*?#\}", "", text, flags=re.S), [], False
+    for line in text.splitlines():
+        if line.startswith("# %%"):
+            markdown = "[markdown]" in line
+        elif not markdown and line.strip() and not line.strip().startswith("#"):
+            lines.append(line)
+    return lines
+
+
+def test_the_training_template_is_parameters_markdown_and_calls():
+    code = template_code_lines(TEMPLATE.read_text())
+    assert len(code) < 120, len(code)
+    assert not any(line.startswith(("class ", "    def ")) for line in code)  # library code lives in runtime/
+
+
+def test_the_training_template_has_top_level_blocks():
+    from toolkit.kernel.render import _environment
+
+    assert set(BLOCKS) <= set(_environment().get_template("train.py.j2").blocks)
+    tree = ast.parse(python_only("\n".join(code_cells(render_train_notebook(SPEC)))))
+    made = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+    assert {"dls", "learn", "predictions", "metrics"} <= made  # each block's name, made at the top level
+
+
+def _user_template(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mine.py.j2"
+    path.write_text('{% extends "train.py.j2" %}\n' + text)
+    return path
+
+
+def test_a_user_template_overrides_blocks_and_keeps_the_shipped_part_with_super(tmp_path):
+    template = _user_template(tmp_path, "{% block fit %}{{ super() }}\nlearn.export('extra.pkl')\n{% endblock %}\n"
+                                       "{% block predict %}predictions = tta_predictions(learn, tst_files[:2])\n"
+                                       "{% endblock %}\n")
+    nb = render_train_notebook(SPEC, template=template)
+    assert_valid_notebook(nb)
+    code = "\n".join(code_cells(nb))
+    assert "learn.fine_tune(EPOCHS, LR)" in code and "learn.export('extra.pkl')" in code
+    assert "tta_predictions(learn, tst_files[:2])" in code and "tta_predictions(learn, tst_files)" not in code
+    assert literal_assignments(nb)["ARCH"] == SPEC.arch  # the parameters and the rest as shipped
+
+
+def test_a_user_template_with_a_plain_fit_block_trains_and_writes_every_output(tmp_path, monkeypatch):
+    """The rendered notebook, run as a kernel would in a Kaggle-shaped folder, with the fit block replaced
+    by plain top-level Python."""
+    import sys
+    import types
+
+    from toolkit.competitions.demo import build_competition
+    from toolkit.kernel.contract import TRAIN_OUTPUTS, MODEL_OUTPUTS, check_metrics
+
+    comp = build_competition(tmp_path / "competitions", limit=40)
+    (tmp_path / "input" / "competitions").mkdir(parents=True)
+    (tmp_path / "input" / "competitions" / comp.name).symlink_to(comp)
+    (tmp_path / "working").mkdir()
+    monkeypatch.chdir(tmp_path / "working")
+    template = _user_template(tmp_path, "{% block fit %}learn.add_cb(EpochLog())\nlearn.fit(1, 1e-3)\n"
+                                       "{% endblock %}\n")
+    spec = build_spec({"arch": "resnet18", "competition": comp.name, "item": "Resize(16)", "batch": "None",
+                       "epochs": 1, "bs": 8, "pretrained": False})
+    kernel = types.ModuleType("user_kernel")  # registered, so loader workers can pickle its classes
+    monkeypatch.setitem(sys.modules, "user_kernel", kernel)
+    for source in code_cells(render_train_notebook(spec, template=template)):
+        exec(compile(source, "<user kernel>", "exec"), kernel.__dict__)  # noqa: S102
+    written = sorted(p.name for p in (tmp_path / "working").iterdir())
+    assert written == sorted(TRAIN_OUTPUTS + MODEL_OUTPUTS)
+    metrics = check_metrics(json.loads((tmp_path / "working" / "metrics.json").read_text()))
+    assert [r["phase"] for r in metrics["epochs"]] == ["train"] and metrics["arch"] == "resnet18"
+
+
+def _rendered_notebooks() -> dict[str, nbformat.NotebookNode]:
+    from toolkit.kernel.render import notebook_code, render_pack_notebook
+
+    labels = {"csv": "train.csv", "id": "image_id", "label": "label"}
+    members = [{**m, "item": "Resize(16)", "batch": None} for m in MEMBERS]
+    return {"train": render_train_notebook(SPEC), "train-csv": render_train_notebook(SPEC, labels=labels),
+            "pack": render_pack_notebook("pack-2-abcdef12", {"a": notebook_code(render_train_notebook(SPEC))}),
+            "ensemble": render_ensemble_notebook("ensemble-12345678", "digits-demo", MEMBERS, None),
+            "ensemble-predict": render_ensemble_notebook("ensemble-12345678", "digits-demo", members, None, True)}
+
+
+@pytest.mark.parametrize("kind", ["train", "train-csv", "pack", "ensemble", "ensemble-predict"])
+def test_rendered_notebooks_import_only_what_kaggles_image_has(kind):
+    """The toolkit is not on Kaggle: its code is pasted (the toolkit's error types are a guarded fallback)."""
+    from kaggle_imports import imported_modules, not_on_kaggle
+
+    code = python_only("\n".join(code_cells(_rendered_notebooks()[kind])))
+    assert not_on_kaggle(code) == set()
+    assert "toolkit" not in imported_modules(code)
+    assert not any(line.startswith(("from .", "from __future__")) for line in code.splitlines())

@@ -1,5 +1,6 @@
-"""The training kernel's fast data path (toolkit/templates/train.py.j2, PIPELINE='fast') against the seed path:
-the same validation and test tensors for the same images (JPEG and PNG), fallbacks, and the spec field."""
+"""The training kernel's fast data path (toolkit/kernel/runtime/images.py, PIPELINE='fast') against the seed path,
+both built as the kernel builds them: the same validation and test tensors for the same images (JPEG and PNG),
+fallbacks, and the spec field."""
 
 from __future__ import annotations
 
@@ -22,11 +23,11 @@ TOL = 3 / 255  # PIL and torch's antialiased bilinear resize round differently b
 
 
 def kernel(comp: Path, pipeline: str, item: str, batch: str, bs: int = 8):
-    """The rendered notebook's setup cells (data loaders and learner) for one pipeline, no loader workers."""
+    """The kernel's data loaders and learner (through its runtime modules) for one pipeline, no loader workers."""
     spec = build_spec({"arch": "resnet18", "competition": comp.name, "item": item, "batch": batch, "bs": bs,
                        "epochs": 1, "pretrained": False, "seed": 42, "pipeline": pipeline})
     with kt.kaggle_sandbox(comp):
-        ns, _ = kt.kernel_learner("resnet18", dict(workers=0), spec=spec)
+        ns = kt.kernel_learner("resnet18", dict(workers=0), spec=spec)
         batches = dict(valid=list(ns.dls.valid), test=list(ns.dls.test_dl(ns.tst_files)),
                        train=next(iter(ns.dls.train)))
     return ns, batches

@@ -1,7 +1,9 @@
-"""Pure rendering: spec -> notebook and spec -> kernel-metadata; writing the folder is separate."""
+"""Pure rendering: spec -> notebook and spec -> kernel-metadata, the kernel code pasted into notebooks
+(runtime_source: toolkit/kernel/runtime/ and the output contract); writing the folder is separate."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,8 +12,13 @@ import nbformat
 
 from toolkit.specs.spec import RunSpec, check_slug, title_for
 
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"  # package data: ships in the wheel
-ENSEMBLE_SOURCE = Path(__file__).resolve().parent / "runtime" / "ensemble.py"
+KERNEL_DIR = Path(__file__).resolve().parent
+TEMPLATES_DIR = KERNEL_DIR / "templates"  # package data: ships in the wheel
+RUNTIME_DIR = KERNEL_DIR / "runtime"  # the code kernels run, pasted into them (runtime_source)
+# What pasting removes: relative imports between pasted modules (they share the notebook's namespace) and
+# `from __future__` lines (legal only at a module's top).
+RELATIVE_IMPORT = re.compile(r"^from (\.+)(\w*) import ")
+FUTURE_IMPORT = re.compile(r"^from __future__ import ")
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
@@ -30,11 +37,68 @@ class KernelOptions:
     extra: dict = field(default_factory=dict)
 
 
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), undefined=jinja2.StrictUndefined,
+def _environment(folder: Path | None = None) -> jinja2.Environment:
+    """Templates from `folder` (a user's, which may extend the shipped ones) before the shipped ones."""
+    folders = [folder, TEMPLATES_DIR] if folder is not None else [TEMPLATES_DIR]
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(folders), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, autoescape=False)
     env.filters["py"] = repr  # parameters become Python literals, never pasted text
+    env.globals["runtime"] = lambda *names: runtime_source(list(names))
     return env
+
+
+def _module_file(name: str, relative_to: Path | None = None, dots: int = 1) -> Path:
+    """The file of runtime module `name`: in runtime/ ('images'), or in kernel/ ('contract'); for a relative
+    import, beside (one dot) or above (two dots) the importing module."""
+    if relative_to is not None:
+        folder = relative_to.parent
+        for _ in range(dots - 1):
+            folder = folder.parent
+        candidates = [folder / f"{name}.py"]
+    else:
+        candidates = [RUNTIME_DIR / f"{name}.py", KERNEL_DIR / f"{name}.py"]
+    found = next((c for c in candidates if c.is_file() and c.resolve().is_relative_to(KERNEL_DIR)), None)
+    if found is None:
+        raise ValueError(f"no runtime module {name!r} (looked for {', '.join(map(str, candidates))})")
+    return found
+
+
+def _pasteable(path: Path) -> tuple[str, list[Path]]:
+    """A module's text without its relative-import and __future__ lines, and the modules those imports name."""
+    kept, needs = [], []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        relative = RELATIVE_IMPORT.match(line)
+        if relative:
+            if line.rstrip().endswith(("(", "\\")):
+                raise ValueError(f"{path.name}:{number}: a relative import must fit on one line to be pasted")
+            needs.append(_module_file(relative.group(2), path, len(relative.group(1))))
+        elif re.match(r"^\s+from \.", line):
+            raise ValueError(f"{path.name}:{number}: relative imports must be at the top level to be pasted")
+        elif line.startswith("# %%"):
+            raise ValueError(f"{path.name}:{number}: a '# %%' line would split the notebook's cell")
+        elif not FUTURE_IMPORT.match(line):
+            kept.append(line)
+    return "\n".join(kept).strip("\n"), needs
+
+
+def runtime_source(names: list[str]) -> str:
+    """The pasteable source of runtime modules ('images', 'outputs', 'contract', ...): each module once, after
+    the modules it imports, without the lines pasting removes and otherwise verbatim."""
+    order: list[Path] = []
+
+    def add(path: Path, seen: tuple[Path, ...]) -> None:
+        if path in order:
+            return
+        if path in seen:
+            raise ValueError(f"runtime modules import each other in a cycle: {' -> '.join(p.stem for p in seen)}")
+        for need in _pasteable(path)[1]:
+            add(need, seen + (path,))
+        order.append(path)
+
+    for name in names:
+        add(_module_file(name), ())
+    return "\n\n\n".join(f"# -- {p.relative_to(KERNEL_DIR.parent.parent).as_posix()}, pasted by the toolkit --\n"
+                          f"{_pasteable(p)[0]}" for p in order) + "\n"
 
 
 def percent_to_notebook(source: str) -> nbformat.NotebookNode:
@@ -63,13 +127,15 @@ def percent_to_notebook(source: str) -> nbformat.NotebookNode:
 
 
 def render_train_notebook(spec: RunSpec, weights: tuple[str, str] | None = None, out_dir: str = ".",
-                          labels: dict | None = None) -> nbformat.NotebookNode:
+                          labels: dict | None = None, template: Path | None = None) -> nbformat.NotebookNode:
     """`weights`: (dataset 'owner/slug', file name) of pretrained weights the kernel finds among its inputs.
     `labels`: {"csv", "id", "label"} when a CSV labels the training images (competition.labelling), else
-    None: the class folders do."""
+    None: the class folders do. `template`: a user's template file, which may `{% extends "train.py.j2" %}`
+    and override its blocks (default: train.py.j2 itself)."""
     from toolkit.competitions.layout import IMAGE_EXTENSIONS
 
-    text = _environment().get_template("train.py.j2").render(
+    env = _environment(Path(template).parent if template else None)
+    text = env.get_template(Path(template).name if template else "train.py.j2").render(
         spec=spec, spec_dict=spec.to_dict(), item=spec.item, batch=spec.batch, weights=weights, out_dir=out_dir,
         identity=run_identity(spec.slug, spec.content_hash), image_extensions=sorted(IMAGE_EXTENSIONS), title=title_for(spec.slug),
         labels=labels)
@@ -101,7 +167,7 @@ def render_ensemble_notebook(slug: str, competition: str, members: list[dict], w
 
     text = _environment().get_template("ensemble.py.j2").render(
         competition=competition, members=members, weights=weights, title=title_for(slug), predict=predict,
-        image_extensions=sorted(IMAGE_EXTENSIONS), ensemble_source=ENSEMBLE_SOURCE.read_text().strip())
+        image_extensions=sorted(IMAGE_EXTENSIONS))
     return percent_to_notebook(text)
 
 

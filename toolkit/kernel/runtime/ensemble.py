@@ -1,16 +1,18 @@
 """Load TTA outputs safely, align them by test file name and class name, average, write a submission.
 
-This module runs in two places: in the toolkit, and inlined into the ensemble kernel that
+This module runs in two places: in the toolkit, and pasted into the ensemble kernel that
 runs on Kaggle (where the toolkit is not installed). So it imports only torch and the stdlib.
 """
 
-from __future__ import annotations
-
 import csv
+import hashlib
 import pickle
 from pathlib import Path
 
 import torch
+
+from ..contract import check_tta
+from .inputs import find_input
 
 try:
     from toolkit.core.errors import EnsembleError, UnsafeOutput
@@ -22,45 +24,42 @@ except ImportError:  # inside a kernel: same names, plain exceptions
         pass
 
 
-def load_tta(path: Path, max_bytes: int | None = None) -> dict:
-    """Load a tta.pkl as data only: torch's weights-only unpickler refuses anything that runs code."""
+def load_tta(path: Path, max_bytes: int | None = None, name: str | None = None, error=EnsembleError) -> dict:
+    """Load a tta.pkl as data only (torch's weights-only unpickler refuses anything that runs code), checked
+    against the output contract. `name`: what messages call the file (default its path); `error`: what a
+    file that breaks the contract raises."""
     path = Path(path)
+    name = name or str(path)
     if not path.is_file():
-        raise EnsembleError(f"{path} does not exist", "did the training kernel finish and its outputs download?")
+        raise EnsembleError(f"{name} does not exist", "did the training kernel finish and its outputs download?")
     if max_bytes is not None and path.stat().st_size > max_bytes:
-        raise UnsafeOutput(f"{path} is {path.stat().st_size} bytes, over the {max_bytes}-byte limit",
+        raise UnsafeOutput(f"{name} is {path.stat().st_size} bytes, over the {max_bytes}-byte limit",
                            "raise max_output_mb in toolkit.toml if this file is expected")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnsafeOutput(f"{path} is not a plain-data TTA output and was not loaded: {first[:200]}",
+        raise UnsafeOutput(f"{name} is not a plain-data TTA output and was not loaded: {first[:200]}",
                            "it may hold code; only tensors, numbers and strings are accepted") from None
-    return check_output(data, str(path))
+    return check_tta(data, name, error)
 
 
 def check_output(data: object, name: str) -> dict:
-    if not isinstance(data, dict):
-        raise EnsembleError(f"{name} holds {type(data).__name__}, not a dict of outputs")
-    missing = [k for k in ("probs", "files", "vocab") if k not in data]
-    if missing:
-        raise EnsembleError(f"{name} lacks {', '.join(missing)}")
-    probs, files, vocab = data["probs"], data["files"], data["vocab"]
-    if not isinstance(probs, torch.Tensor) or probs.ndim != 2 or not probs.is_floating_point():
-        raise EnsembleError(f"{name}: probs must be a 2-D float tensor")
-    if not _strings(files) or not _strings(vocab):
-        raise EnsembleError(f"{name}: files and vocab must be lists of text")
-    if probs.shape != (len(files), len(vocab)):
-        raise EnsembleError(f"{name}: probs is {tuple(probs.shape)} but there are {len(files)} files "
-                            f"and {len(vocab)} classes")
-    for label, items in (("file", files), ("class", vocab)):
-        if len(set(items)) != len(items):
-            raise EnsembleError(f"{name}: a {label} name appears twice")
-    return data
+    """A loaded tta.pkl as the ensemble needs it: the output contract's check, failing as an EnsembleError."""
+    return check_tta(data, name, EnsembleError)
 
 
-def _strings(items: object) -> bool:
-    return isinstance(items, (list, tuple)) and all(isinstance(i, str) for i in items)
+def member_outputs(member: dict) -> tuple[Path, dict]:
+    """Where an ensemble member's outputs are (found among the kernel's inputs) and its tta.pkl, refused unless
+    they are the very run (and version) the ensemble was made for."""
+    path = find_input("notebooks", member["source"], member["tta"]) / member["tta"]
+    data = load_tta(path)
+    if data.get("identity") != member["identity"]:
+        raise EnsembleError(f"{path} belongs to run {data.get('identity')}, not {member['identity']}")
+    if hashlib.sha256(path.read_bytes()).hexdigest() != member["sha256"]:
+        raise EnsembleError(f"{path} is not version {member['version']} of {member['source']}: Kaggle attached "
+                            "another version (it attaches a kernel's latest); ensemble again once it is pulled")
+    return path.parent, data
 
 
 def align(outputs: list[dict], names: list[str]) -> tuple[list[str], list[str], list[torch.Tensor]]:
