@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 from toolkit.core.errors import EnsembleError
+from toolkit.kernel.contract import TTA_FILE, metric, require_validation
 from toolkit.registry.records import Run
 
 
@@ -57,20 +58,20 @@ def top_k(runs: list[Run], k: int) -> list[Run]:
     """The k runs with the lowest TTA error on their validation set (runs without one come last)."""
     if k < 1:
         raise EnsembleError(f"--top must be at least 1, not {k}")
-    ranked = sorted(runs, key=lambda r: (not isinstance(r.metrics.get("tta_error"), (int, float)),
-                                         r.metrics.get("tta_error") or 0.0, r.slug))
+    ranked = sorted(runs, key=lambda r: (metric(r.metrics, "tta_error") is None,
+                                         metric(r.metrics, "tta_error") or 0.0, r.slug))
     return ranked[:k]
 
 
 def _validation(run: Run):
     from toolkit.kernel.runtime.ensemble import load_tta
 
-    data = load_tta(Path(run.output_dir) / "tta.pkl")
-    missing = [k for k in ("valid_probs", "valid_targets", "valid_files") if k not in data]
-    if missing:
-        raise EnsembleError(f"{run.slug}'s tta.pkl lacks {', '.join(missing)}",
-                            "greedy selection needs validation predictions; retrain with this toolkit version")
-    return data
+    data = load_tta(Path(run.output_dir) / TTA_FILE)
+    try:
+        return require_validation(data, f"{run.slug}'s {TTA_FILE}", EnsembleError)
+    except EnsembleError as exc:
+        raise EnsembleError(exc.message, "greedy selection needs validation predictions; retrain with this "
+                                         "toolkit version") from None
 
 
 def shared_validation(runs: list[Run]):

@@ -15,6 +15,7 @@ from toolkit.registry.records import Run, Submission
 from toolkit.core.status import Status, SubmissionStatus
 from toolkit.core.poll import wait
 from toolkit.project import Project
+from toolkit.kernel.contract import TTA_FILE, metric
 from toolkit.kernel.render import KernelOptions, kernel_metadata, render_ensemble_notebook, run_identity
 from toolkit.kernel.folders import write_kernel_folder
 from toolkit.runs.schedule import push_run
@@ -104,7 +105,7 @@ def _ensemble_run(project: Project, competition: str, members: list[Run], weight
     # checks that what it finds is the version chosen here. A pack kernel is attached once for its runs.
     sources = tuple(dict.fromkeys(f"{user}/{m.kernel}" for m in members))
     # Predicting needs a GPU when the members trained on one (a CPU works, slowly); averaging never does.
-    gpu = predict and any(m.metrics.get("gpu_name") for m in members)
+    gpu = predict and any(metric(m.metrics, "gpu_name") for m in members)
     options = KernelOptions(username=user, gpu=gpu, accelerator=project.config.accelerator, internet=False,
                             private=project.config.private, kernel_sources=sources)
     notebook = render_ensemble_notebook(slug, competition, [ensemble_member(user, m) for m in members], weights,
@@ -119,9 +120,9 @@ def _ensemble_run(project: Project, competition: str, members: list[Run], weight
 
 def ensemble_member(user: str, run: Run) -> dict:
     """What the ensemble kernel needs to find a member's outputs and make sure they are this run's."""
-    tta = Path(run.output_dir) / "tta.pkl"
+    tta = Path(run.output_dir) / TTA_FILE
     return {"name": run.slug, "source": f"{user}/{run.kernel}", "version": run.version,
-            "tta": f"{run.slug}/tta.pkl" if run.host else "tta.pkl",  # a pack writes each run into <run-slug>/
+            "tta": f"{run.slug}/{TTA_FILE}" if run.host else TTA_FILE,  # a pack writes each run into <run-slug>/
             "identity": run_identity(run.slug, run.spec_hash),  # what its training kernel wrote
             "sha256": hashlib.sha256(tta.read_bytes()).hexdigest(),
             "item": run.spec.get("item"), "batch": run.spec.get("batch")}  # a predicting kernel rebuilds them
@@ -130,8 +131,8 @@ def ensemble_member(user: str, run: Run) -> dict:
 def rerun_estimate(members: list[Run]) -> tuple[float, int] | None:
     """(seconds, test images) a predicting ensemble needs for the public test set, from each member's recorded
     TTA time per image; None when a member has no such record (trained before it was measured)."""
-    per_image = [m.metrics.get("tta_seconds_per_image") for m in members]
-    sizes = [m.metrics.get("n_test") for m in members]
+    per_image = [metric(m.metrics, "tta_seconds_per_image") for m in members]
+    sizes = [metric(m.metrics, "n_test") for m in members]
     if not members or None in per_image or None in sizes:
         return None
     return sum(per_image) * max(sizes), max(sizes)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from toolkit.kernel.contract import metric
 from toolkit.project import Project
 from toolkit.specs.spec import RunSpec
 
@@ -37,11 +38,11 @@ class Estimate:
 def estimate(project: Project, specs: list[RunSpec]) -> list[Estimate]:
     """Minutes per epoch from finished runs on this backend with the same arch, transforms and batch size."""
     done = [r for r in project.store.runs(backend=project.config.backend, kind="train")
-            if isinstance(r.metrics.get("minutes_per_epoch"), (int, float))]
+            if metric(r.metrics, "minutes_per_epoch") is not None]
     out = []
     for spec in specs:
         key = (spec.arch, spec.item, spec.batch, spec.bs)
-        seen = [float(r.metrics["minutes_per_epoch"]) for r in done
+        seen = [float(metric(r.metrics, "minutes_per_epoch")) for r in done
                 if (r.spec.get("arch"), r.spec.get("item"), r.spec.get("batch"), r.spec.get("bs")) == key]
         if seen:
             out.append(Estimate(spec, sum(seen) / len(seen), True))

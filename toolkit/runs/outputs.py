@@ -10,13 +10,16 @@ from pathlib import Path
 from toolkit.core.status import Status
 from toolkit.core.errors import ToolkitError, UnsafeOutput
 from toolkit.core.procs import remove_abandoned
+from toolkit.kernel import contract
 from toolkit.project import Project
 from toolkit.runs.schedule import refresh_and_push
 from toolkit.runs.wait import wait_for
 from toolkit.registry.records import Run
 
-TRAIN_OUTPUTS = ("tta.pkl", "metrics.json")
+TRAIN_OUTPUTS = contract.TRAIN_OUTPUTS
 ENSEMBLE_OUTPUTS = ("submission.csv", "ensemble.json")
+
+
 def has_outputs(run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) -> bool:
     """Whether the run's downloaded outputs are still on disk (outputs/ may have been deleted since)."""
     return bool(run.output_dir) and complete(Path(run.output_dir), names)
@@ -52,7 +55,7 @@ def download(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS)
         if missing:
             raise UnsafeOutput(f"{run.slug} v{run.version} finished without {', '.join(missing)}",
                                f"see its log: {dest / 'log.txt'}")
-        metrics = _check_outputs(project, partial, names, load_tta)
+        metrics = _check_outputs(project, partial, names, load_tta, f"{run.slug} v{run.version}")
         # Another command may have put a complete folder there first. A version's outputs never change, so
         # theirs is as good as ours, and it stays in place for anyone reading it meanwhile.
         try:
@@ -78,7 +81,8 @@ def _fetch(project: Project, run: Run, folder: Path, names: tuple[str, ...]) -> 
         shutil.rmtree(folder / run.slug, ignore_errors=True)
 
 
-def _check_outputs(project: Project, folder: Path, names: tuple[str, ...], load_tta) -> dict:
+def _check_outputs(project: Project, folder: Path, names: tuple[str, ...], load_tta, label: str) -> dict:
+    """Sizes, then each file against the output contract: one line naming `label`'s file and what is wrong."""
     limit = project.config.max_output_mb * 2**20
     for name in names:
         size = (folder / name).stat().st_size
@@ -86,22 +90,23 @@ def _check_outputs(project: Project, folder: Path, names: tuple[str, ...], load_
             raise UnsafeOutput(f"output '{name}' is {size} bytes, over the {limit}-byte limit",
                                "raise max_output_mb in toolkit.toml if this is expected")
     metrics: dict = {}
-    if "tta.pkl" in names:
-        load_tta(folder / "tta.pkl", limit)
-        metrics = _read_metrics(folder / "metrics.json")
+    if contract.TTA_FILE in names:
+        load_tta(folder / contract.TTA_FILE, limit, f"{label} {contract.TTA_FILE}", UnsafeOutput)
+        metrics = contract.check_metrics(_read_json(folder / contract.METRICS_FILE, label),
+                                         f"{label} {contract.METRICS_FILE}", UnsafeOutput)
     if "ensemble.json" in names:
-        _read_metrics(folder / "ensemble.json")
+        _read_json(folder / "ensemble.json", label)
     return metrics
 
 
-def _read_metrics(path: Path) -> dict:
+def _read_json(path: Path, label: str) -> dict:
     try:
-        metrics = json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UnsafeOutput(f"{path.name} is not valid JSON") from None
-    if not isinstance(metrics, dict):
-        raise UnsafeOutput(f"{path.name} does not hold a JSON object")
-    return metrics
+        raise UnsafeOutput(f"{label} {path.name} is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise UnsafeOutput(f"{label} {path.name} does not hold a JSON object")
+    return data
 
 
 def pull_outputs(project: Project, competition: str | None, on_update=None, do_wait: bool = True) -> list[Run]:
@@ -131,7 +136,8 @@ def adopt(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) ->
     dest = output_dir(project, run)
     if run.version is None or not complete(dest, names):
         return None
-    return project.store.set_outputs(run.id, dest, _check_outputs(project, dest, names, load_tta))
+    return project.store.set_outputs(run.id, dest, _check_outputs(project, dest, names, load_tta,
+                                                                  f"{run.slug} v{run.version}"))
 
 
 def log_tail(project: Project, run: Run, lines: int = 15) -> str:

@@ -10,9 +10,8 @@ from pathlib import Path
 from toolkit.backends.base import KernelState
 from toolkit.core.errors import ToolkitError
 from toolkit.core.status import Status
+from toolkit.kernel.contract import PACK_FILE, check_pack
 from toolkit.project import Project
-
-RESULTS_FILE = "pack.json"
 
 
 def member_states(project: Project, kernel: str, version: int, state: KernelState) -> dict[str, KernelState]:
@@ -21,23 +20,19 @@ def member_states(project: Project, kernel: str, version: int, state: KernelStat
     kernel's state."""
     if not state.status.terminal or state.status == Status.CANCEL_ACKNOWLEDGED:
         return {}
-    data = _read_results(project, kernel, version)
     states = {}
-    for slug, entry in data.items():
-        if not isinstance(entry, dict):
-            continue
-        if entry.get("status") == Status.COMPLETE.value:
+    for slug, entry in _read_results(project, kernel, version).items():
+        if entry["status"] == Status.COMPLETE.value:
             states[slug] = KernelState(Status.COMPLETE)
         else:
-            states[slug] = KernelState(Status.ERROR, str(entry.get("message") or "the run failed")[:500])
+            states[slug] = KernelState(Status.ERROR, (entry.get("message") or "the run failed")[:500])
     return states
 
 
 def _read_results(project: Project, kernel: str, version: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            project.backend.output(kernel, version, Path(tmp), (RESULTS_FILE,))
-            data = json.loads((Path(tmp) / RESULTS_FILE).read_text())
-        except (ToolkitError, OSError, ValueError):  # no such file, or not JSON: fall back on the kernel
+            project.backend.output(kernel, version, Path(tmp), (PACK_FILE,))
+            return check_pack(json.loads((Path(tmp) / PACK_FILE).read_text()))
+        except (ToolkitError, OSError, ValueError):  # no such file, not JSON, or not the contract's: the kernel's
             return {}
-    return data if isinstance(data, dict) else {}

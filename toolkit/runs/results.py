@@ -9,6 +9,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from toolkit.kernel.contract import EPOCH_KEYS, TTA_FILE, metric
 from toolkit.registry.records import Run
 
 COLUMNS = ("slug", "arch", "item_tfms", "batch_tfms", "epochs", "valid_error", "tta_error", "min_per_epoch",
@@ -39,24 +40,24 @@ def result_rows(runs: list[Run], solution: Path | None = None) -> list[ResultRow
         rows.append(ResultRow(
             slug=run.slug, arch=run.spec.get("arch", ""), item_tfms=run.spec.get("item", ""),
             batch_tfms=run.spec.get("batch", ""), epochs=run.spec.get("epochs", 0),
-            valid_error=m.get("valid_error"), tta_error=m.get("tta_error"),
-            min_per_epoch=m.get("minutes_per_epoch"), gpu_minutes=_minutes(m.get("train_seconds")),
-            output_mb=m.get("output_mb"), test_accuracy=_test_accuracy(run, solution), status=run.status.value))
+            valid_error=metric(m, "valid_error"), tta_error=metric(m, "tta_error"),
+            min_per_epoch=metric(m, "minutes_per_epoch"), gpu_minutes=_minutes(metric(m, "train_seconds")),
+            output_mb=metric(m, "output_mb"), test_accuracy=_test_accuracy(run, solution), status=run.status.value))
     return sorted(rows, key=lambda r: (r.tta_error is None, r.tta_error or 0.0, r.slug))
 
 
-def _minutes(seconds: object) -> float | None:
-    return float(seconds) / 60 if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else None
+def _minutes(seconds: float | None) -> float | None:
+    return float(seconds) / 60 if seconds is not None else None
 
 
 def _test_accuracy(run: Run, solution: Path | None) -> float | None:
     if solution is None or not solution.is_file() or not run.output_dir \
-            or not (Path(run.output_dir) / "tta.pkl").is_file():  # outputs/ may have been deleted
+            or not (Path(run.output_dir) / TTA_FILE).is_file():  # outputs/ may have been deleted
         return None
     from toolkit.kernel.runtime.ensemble import load_tta
     from toolkit.competitions.scoring import probs_accuracy
 
-    data = load_tta(Path(run.output_dir) / "tta.pkl")
+    data = load_tta(Path(run.output_dir) / TTA_FILE)
     return probs_accuracy(data["files"], data["vocab"], data["probs"], solution)
 
 
@@ -87,13 +88,11 @@ def plot_errors(runs: list[Run], path: Path) -> Path | None:
     """PNG of validation error rate per epoch, one line per run (frozen epoch first); None if nothing to plot."""
     series = []
     for run in runs:
-        rows = run.metrics.get("epochs")
-        if not isinstance(rows, list):
-            continue
-        points = [float(r["error_rate"]) for r in rows if isinstance(r, dict)
-                  and isinstance(r.get("error_rate"), (int, float))]
+        rows = metric(run.metrics, "epochs") or []
+        points = [float(metric(r, "error_rate", EPOCH_KEYS)) for r in rows
+                  if metric(r, "error_rate", EPOCH_KEYS) is not None]
         if points:
-            series.append((run.slug, points, any(isinstance(r, dict) and r.get("phase") == "frozen" for r in rows)))
+            series.append((run.slug, points, any(metric(r, "phase", EPOCH_KEYS) == "frozen" for r in rows)))
     if not series:
         return None
     import matplotlib
