@@ -82,7 +82,8 @@ def test_find_input_in_the_current_and_flat_layouts_and_below(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path / "working")
     assert inputs.find_input("competitions", "comp", "file.txt") == Path("../input/competitions/comp")
     assert inputs.find_input("notebooks", "owner/flat", "file.txt") == Path("../input/flat")
-    assert inputs.input_file("datasets", "me/weights", "file.txt") == Path("../input/datasets/someone-else/weights/file.txt")
+    found = inputs.input_file("datasets", "me/weights", "file.txt")  # under another owner
+    assert found == Path("../input/datasets/someone-else/weights/file.txt")
     with pytest.raises(FileNotFoundError, match="input me/gone not found: no file.txt in ../input/datasets/me/gone "
                                                 "or ../input/gone, nor in any folder named gone under ../input"):
         inputs.find_input("datasets", "me/gone", "file.txt")
@@ -204,7 +205,8 @@ def saved(trained, comp, tmp_path_factory):
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         metrics = outputs.save_learner(learn, images_of(comp), test_root=comp / "test_images", out_dir=out,
-                                       spec={"item": "Resize(16)", "batch": None}, identity={"slug": "s", "spec_hash": "h"})
+                                       spec={"item": "Resize(16)", "batch": None},
+                                       identity={"slug": "s", "spec_hash": "h"})
     return out, metrics, printed.getvalue()
 
 
@@ -242,8 +244,8 @@ def test_the_predictor_rebuilds_the_saved_model(saved, trained, comp):
 
 # -- the pack runner ------------------------------------------------------------------------------------------
 
-WRITES_OUTPUTS = "from pathlib import Path\nimport os\nPath('{slug}').mkdir()\nPath('{slug}/tta.pkl').write_text('x')\n" \
-                 "print('gpu', os.environ.get('CUDA_VISIBLE_DEVICES'))\n"
+WRITES_OUTPUTS = ("from pathlib import Path\nimport os\nPath('{slug}').mkdir()\n"
+                  "Path('{slug}/tta.pkl').write_text('x')\nprint('gpu', os.environ.get('CUDA_VISIBLE_DEVICES'))\n")
 
 
 def test_pack_runs_members_in_turn_and_records_how_each_ended(tmp_path, monkeypatch, capsys):
