@@ -140,10 +140,9 @@ def kernel_spec(arch: str, cfg: dict, pipeline: str, epochs: int | None = None):
 
 def seed_learner(comp: Path, arch: str, cfg: dict):
     """The seed's train() (paddy-doctor-part-3): from_folder + vision_learner(...).to_fp16()."""
-    from fastai.vision.all import ImageDataLoaders, ProgressCallback, Resize, aug_transforms, error_rate, \
-        noop, vision_learner  # noqa: F401
-    from fastai.vision.all import ResizeMethod  # noqa: F401  (for item strings that name it)
     import fastai.vision.all as fv
+    from fastai.vision.all import (ImageDataLoaders, ProgressCallback, Resize, ResizeMethod, aug_transforms,
+                                   error_rate, noop, vision_learner)
 
     item, batch = eval(cfg["item"], vars(fv)), eval(cfg["batch"], vars(fv))
     dls = ImageDataLoaders.from_folder(comp / "train_images", seed=42, valid_pct=0.2, item_tfms=item,
@@ -162,7 +161,8 @@ def kernel_learner(arch: str, cfg: dict, pipeline: str = "fast", epochs: int | N
     kaggle_sandbox: the kernel's input paths are relative to its working directory. Returns a namespace of
     spec, dls, learn, pipeline and tst_files (the sorted test images)."""
     import fastai.vision.all as fv
-    from toolkit.competitions.layout import IMAGE_EXTENSIONS
+
+    from toolkit.competitions.files import IMAGE_EXTENSIONS
     from toolkit.kernel.runtime import images, inputs, learners
 
     spec = spec or kernel_spec(arch, cfg, pipeline, epochs)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from emulator import KEY, USER, KaggleEmulator, prepare_client, use_emulator
 
 # The client fixes its API environment and config directory when first imported: before any test module
@@ -44,8 +43,8 @@ def local_backend(tmp_path):
     """local_backend(limit=40, code=False, **settings): the local backend of tmp_path, one kernel at a time,
     with the demo competition (`code`: its code-competition variant) of `limit` images in tmp_path/competitions."""
     from toolkit.backends.local.backend import LocalBackend
-    from toolkit.core.config import load_config
     from toolkit.competitions.demo import build_competition
+    from toolkit.core.config import load_config
 
     def make(limit: int = 40, code: bool = False, **settings) -> LocalBackend:
         build_competition(tmp_path / "competitions", limit=limit, code=code)

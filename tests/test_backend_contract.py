@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from emulator import KEY, USER, KaggleEmulator, use_emulator, wait_scored, write_kernel
 
-from kaggle_emulator import KEY, USER, KaggleEmulator, use_emulator, wait_scored, write_kernel
 from toolkit.backends import REGISTRY, backend_class
 from toolkit.backends.base import Backend, KernelState, PushResult, Quota, SubmissionResult
-from toolkit.core.status import Status
+from toolkit.competitions.demo import NAME as COMP
+from toolkit.competitions.demo import build_competition
 from toolkit.core.config import Config, load_config
-from toolkit.competitions.demo import NAME as COMP, build_competition
 from toolkit.core.errors import BackendError
+from toolkit.core.status import Status
 
 SLUG = "contract-abc12345"
 MESSAGE = "contract: the sample submission"

@@ -12,15 +12,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from emulator import wait_scored, wait_until_done, write_kernel
 
-from kaggle_emulator import wait_scored, wait_until_done, write_kernel
 from toolkit.backends.base import KernelState, SubmissionResult
-from toolkit.core.status import Status
 from toolkit.backends.local.backend import KAGGLE_SITE, LocalBackend
-from toolkit.competitions.layout import check_competition, public_entries
 from toolkit.competitions.demo import CODE_NAME, build_competition
-from toolkit.core.errors import BackendError, CompetitionError
+from toolkit.competitions.files import public_entries
+from toolkit.competitions.layout import check_competition
 from toolkit.competitions.scoring import accuracy, read_labels
+from toolkit.core.errors import BackendError, CompetitionError
+from toolkit.core.status import Status
 
 COMP = CODE_NAME
 INPUT = f"../input/competitions/{COMP}"

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from toolkit import cli
-from toolkit.core.config import load_config
 from toolkit.competitions.demo import CODE_NAME, build_competition
+from toolkit.core.config import load_config
 from toolkit.project import Project
 
 TINY = ["--batch", "aug_transforms(size=32, min_scale=0.75, do_flip=False)", "--bs", "32", "--scratch",

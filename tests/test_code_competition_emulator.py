@@ -9,14 +9,14 @@ import socket
 from pathlib import Path
 
 import pytest
+from emulator import wait_scored, wait_until_done, write_kernel
 
-from kaggle_emulator import wait_scored, wait_until_done, write_kernel
-from toolkit.core.status import Status
 from toolkit.backends.base import SubmissionResult
 from toolkit.backends.kaggle.backend import KaggleBackend
 from toolkit.competitions.demo import CODE_NAME, build_competition
-from toolkit.core.errors import BackendError
 from toolkit.competitions.scoring import read_labels
+from toolkit.core.errors import BackendError
+from toolkit.core.status import Status
 
 COMP = CODE_NAME
 INPUT = f"../input/competitions/{COMP}"

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.competitions.layout import (IMAGE_EXTENSIONS, available, check_competition, find_competition, image_files, is_image, kernel_labelling, labelling, public_entries, train_labels)
 from toolkit.competitions.demo import CLASSES, CSV_NAME, NAME, build_competition
+from toolkit.competitions.files import IMAGE_EXTENSIONS, image_files, is_image, public_entries
+from toolkit.competitions.labels import kernel_labelling, labelling
+from toolkit.competitions.layout import available, check_competition, find_competition, train_labels
 from toolkit.core.errors import CompetitionError
 
 

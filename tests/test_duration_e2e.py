@@ -7,7 +7,6 @@ import json
 import re
 
 import pytest
-
 from console import console
 
 DEMO_RESNET = ["--arch", "resnet18", "--item", "Resize(32)", "--batch",

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from toolkit.kernel.runtime.ensemble import align, average, check_output, load_tta, write_submission
-from toolkit.core.errors import EnsembleError, ToolkitError, UnsafeOutput
 from toolkit.competitions.scoring import accuracy, probs_accuracy
+from toolkit.core.errors import EnsembleError, ToolkitError, UnsafeOutput
+from toolkit.kernel.runtime.ensemble import align, average, check_output, load_tta, write_submission
 
 FILES = ["img_03.png", "img_01.png", "img_02.png", "sub/img_04.png"]
 VOCAB = ["normal", "blast", "hispa"]

@@ -6,12 +6,13 @@ import json
 import os
 
 import pytest
+from emulator import KEY, USER, build_tiny_competition, prepare_client, write_kernel
 
-from kaggle_emulator import KEY, USER, build_tiny_competition, prepare_client, write_kernel
-from toolkit.core.status import Status
 from toolkit.backends.kaggle.backend import KaggleBackend
 from toolkit.core.config import load_config
-from toolkit.core.errors import (BackendError, KernelNotFound, NotConfigured, NotebookNotFound, QuotaExhausted, SlotsFull, UnsafeOutput)
+from toolkit.core.errors import (BackendError, KernelNotFound, NotConfigured, NotebookNotFound, QuotaExhausted,
+                                 SlotsFull, UnsafeOutput)
+from toolkit.core.status import Status
 
 CONFIG_DIR = prepare_client()  # the client's config directory (conftest set it up before kaggle was imported)
 COMP = "tiny-comp"

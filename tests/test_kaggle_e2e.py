@@ -9,15 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from emulator import KEY, USER, build_tiny_competition, write_kernel
 from typer.testing import CliRunner
 
-from kaggle_emulator import KEY, USER, build_tiny_competition, write_kernel
 from toolkit import cli
-from toolkit.core.status import Status
 from toolkit.core.config import load_config
 from toolkit.core.errors import BackendError
-from toolkit.runs.plan import plan_train
+from toolkit.core.status import Status
 from toolkit.project import Project
+from toolkit.runs.plan import plan_train
 from toolkit.runs.schedule import push_run, record, refresh_and_push
 
 TINY = ["--item", "Resize(16)", "--batch", "aug_transforms(size=16, do_flip=False)", "--epochs", "1",

@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 
 import pytest
-
 from console import console, one_line
 from emulator import build_tiny_competition, wait_until_done, write_kernel
+
 from toolkit.backends.local.limits import SESSION_TIMEOUT
 from toolkit.core.config import load_config
 from toolkit.core.status import Status

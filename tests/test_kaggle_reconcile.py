@@ -9,16 +9,16 @@ import sys
 import time
 
 import pytest
+from emulator import USER, KaggleEmulator, build_tiny_competition, write_kernel
 
-from kaggle_emulator import USER, KaggleEmulator, build_tiny_competition, write_kernel
 from toolkit.backends.base import PushResult
-from toolkit.core.status import Status
 from toolkit.core.config import load_config
 from toolkit.core.errors import BackendError
-from toolkit.runs.plan import plan_train
+from toolkit.core.status import Status
 from toolkit.project import Project
-from toolkit.runs.schedule import record, refresh_and_push
 from toolkit.registry.store import owner_id
+from toolkit.runs.plan import plan_train
+from toolkit.runs.schedule import record, refresh_and_push
 
 COMP = "tiny-comp"
 

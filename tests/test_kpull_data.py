@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from emulator import KaggleEmulator, build_tiny_competition
 
-from kaggle_emulator import KaggleEmulator, build_tiny_competition
-
-from toolkit.competitions.layout import check_competition
 from toolkit.competitions.demo import build_competition
+from toolkit.competitions.layout import check_competition
 
 BIN = Path(sys.executable).parent
 USER, KEY = "testuser", "fake-key-9c1d2e3f4a5b6c7d"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from emulator import wait_until_done as _wait
+from emulator import write_kernel
 
-from kaggle_emulator import wait_until_done as _wait
-from kaggle_emulator import write_kernel
 from toolkit.core.status import Status
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.registry import schema
 from toolkit.core.errors import StoreError
 from toolkit.core.status import Status, SubmissionStatus
+from toolkit.registry import schema
 from toolkit.registry.store import Store, owner_id
 
 # The registry's tables as the toolkit wrote them before migrations were numbered (user_version 0).

@@ -6,12 +6,12 @@ kernel there (no cancel call)."""
 from __future__ import annotations
 
 import pytest
+from emulator import build_tiny_competition
 from typer.testing import CliRunner
 
-from kaggle_emulator import build_tiny_competition
 from toolkit import cli
-from toolkit.core.status import Status
 from toolkit.core.config import load_config
+from toolkit.core.status import Status
 from toolkit.project import Project
 
 COMP = "tiny-comp"

@@ -11,9 +11,9 @@ import nbformat
 import pytest
 
 from toolkit.core.errors import EnsembleError, SpecError
+from toolkit.kernel.folders import write_kernel_folder
 from toolkit.kernel.render import (KernelOptions, kernel_metadata, percent_to_notebook, render_ensemble_notebook,
                                    render_train_notebook, runtime_source)
-from toolkit.kernel.folders import write_kernel_folder
 from toolkit.specs.spec import build_spec, slugify
 
 SPEC = build_spec({"arch": "convnext_small_in22k", "competition": "digits-demo", "epochs": 3, "lr": 0.005,
@@ -390,7 +390,7 @@ def test_a_user_template_with_a_plain_fit_block_trains_and_writes_every_output(t
     import types
 
     from toolkit.competitions.demo import build_competition
-    from toolkit.kernel.contract import TRAIN_OUTPUTS, MODEL_OUTPUTS, check_metrics
+    from toolkit.kernel.contract import MODEL_OUTPUTS, TRAIN_OUTPUTS, check_metrics
 
     comp = build_competition(tmp_path / "competitions", limit=40)
     (tmp_path / "input" / "competitions").mkdir(parents=True)

@@ -15,17 +15,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from toolkit.runs import outputs as collect
 from toolkit.backends.base import KernelState, PushResult
-from toolkit.core.status import Status
 from toolkit.backends.local.backend import LocalBackend
 from toolkit.backends.local.sandbox import copy_outputs, safe_child
 from toolkit.core.config import load_config
-from toolkit.kernel.runtime.ensemble import load_tta
 from toolkit.core.errors import SlotsFull, StoreError, UnsafeOutput
+from toolkit.core.status import Status
+from toolkit.kernel.runtime.ensemble import load_tta
 from toolkit.project import Project
-from toolkit.runs.schedule import push_run
 from toolkit.registry.store import Store, owner_id
+from toolkit.runs import outputs as collect
+from toolkit.runs.schedule import push_run
 
 SPEC = {"arch": "resnet18", "competition": "digits-demo"}
 

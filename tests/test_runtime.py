@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from kaggle_imports import not_on_kaggle
 from PIL import Image
 
-from kaggle_imports import not_on_kaggle
 from toolkit.kernel import contract
 from toolkit.kernel.render import KERNEL_DIR, RUNTIME_DIR, _pasteable, runtime_source
 from toolkit.kernel.runtime import epochs, images, inputs, learners, outputs, pack_runner, predictor
@@ -118,7 +118,8 @@ def test_gpu_resize_gives_fastai_resize_pixels_on_validation(comp, method):
 
 
 def test_gpu_resize_only_for_one_bilinear_crop_or_squish_resize():
-    from fastai.vision.all import Image as FastaiImage, RandomResizedCrop, Resize
+    from fastai.vision.all import Image as FastaiImage
+    from fastai.vision.all import RandomResizedCrop, Resize
 
     made = images.gpu_resize_for([Resize((40, 56))])
     assert isinstance(made, images.GPUDecodeResize) and (made.h, made.w) == (40, 56)

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from toolkit.core.errors import SpecError
-from toolkit.specs.spec import (_ARCHS_FILE, SLUG_MAX, SLUG_MIN, RunSpec, build_spec, check_slug, known_archs, make_slug, slugify, title_for)
+from toolkit.specs.spec import (_ARCHS_FILE, SLUG_MAX, SLUG_MIN, RunSpec, build_spec, check_slug, known_archs,
+                                make_slug, slugify, title_for)
 
 BASE = {"arch": "resnet18", "competition": "digits-demo"}
 

@@ -9,8 +9,8 @@ import threading
 import pytest
 
 from toolkit.core.errors import RunNotFound, StoreError
-from toolkit.registry.records import ALLOWED
 from toolkit.core.status import Status, SubmissionStatus
+from toolkit.registry.records import ALLOWED
 from toolkit.registry.store import Store
 
 SPEC = {"arch": "resnet18", "competition": "digits-demo", "epochs": 3}

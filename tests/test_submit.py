@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 
-from toolkit.core.status import Status
-from toolkit.core.config import load_config
 from toolkit.competitions.demo import build_competition
-from toolkit.project import Project
+from toolkit.core.config import load_config
+from toolkit.core.status import Status
 from toolkit.ensembles.submit import _submit
+from toolkit.project import Project
 
 
 def _finished_ensemble(tmp_path):

@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 import torch
 
+from toolkit.core.config import load_config
+from toolkit.core.errors import BackendError, EnsembleError, SpecError
+from toolkit.core.status import Status
+from toolkit.ensembles import members as select
+from toolkit.project import Project
 from toolkit.runs import estimate as estimates
 from toolkit.runs import schedule
 from toolkit.runs.plan import plan_sweep
 from toolkit.runs.quota import check_quota
-from toolkit.ensembles import members as select
 from toolkit.specs import sweep_file as sweep
-from toolkit.core.status import Status
-from toolkit.core.config import load_config
-from toolkit.core.errors import BackendError, EnsembleError, SpecError
-from toolkit.project import Project
 from toolkit.specs.spec import build_spec
 from toolkit.specs.transforms import parse_transforms
 

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from toolkit import cli
-from toolkit.core.status import Status
 from toolkit.core.config import load_config
+from toolkit.core.status import Status
 from toolkit.project import Project
 
 TINY = '''
@@ -44,8 +44,8 @@ def intervals(project_dir: Path) -> list[tuple[float, float]]:
 def test_local_sweep_end_to_end(tmp_path, monkeypatch):
     from PIL import Image
 
-    from toolkit.ensembles import members as select
     from toolkit.competitions.demo import build_competition
+    from toolkit.ensembles import members as select
 
     project_dir = tmp_path / "project"
     build_competition(project_dir / "competitions", limit=120)

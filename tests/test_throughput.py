@@ -7,7 +7,6 @@ import json
 import math
 
 import pytest
-
 from test_throughput_equivalence import kt
 
 

@@ -7,7 +7,8 @@ import inspect
 import pytest
 
 from toolkit.core.errors import SpecError
-from toolkit.specs.transforms import (KNOWN_CONSTANTS, KNOWN_TRANSFORMS, MAX_LENGTH, MAX_SIZE, NEEDS_SIZE, RULES, parse_transforms)
+from toolkit.specs.transforms import (KNOWN_CONSTANTS, KNOWN_TRANSFORMS, MAX_LENGTH, MAX_SIZE, NEEDS_SIZE, RULES,
+                                      parse_transforms)
 
 ACCEPTED = [
     # the seed's expressions, and what the notebook gets

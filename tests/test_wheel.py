@@ -12,8 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from kaggle_emulator import KEY, USER, build_tiny_competition
+from emulator import KEY, USER, build_tiny_competition
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.lock"

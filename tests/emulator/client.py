@@ -65,8 +65,8 @@ def use_emulator(emu: "KaggleEmulator", monkeypatch: Any, tmp_path: Path, user: 
 def write_kernel(root: Path, slug: str, *cells: str, competition: str = "tiny-comp", username: str = USER,
                  **options: Any) -> Path:
     """A kernel folder under `root` running `cells`, rendered as the toolkit renders (KernelOptions `options`)."""
-    from toolkit.kernel.render import KernelOptions, kernel_metadata, percent_to_notebook
     from toolkit.kernel.folders import write_kernel_folder
+    from toolkit.kernel.render import KernelOptions, kernel_metadata, percent_to_notebook
 
     notebook = percent_to_notebook("".join(f"# %%\n{cell}\n" for cell in cells or ("print('hello')",)))
     meta = kernel_metadata(slug, competition, KernelOptions(username=username, **options))

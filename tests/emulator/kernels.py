@@ -8,8 +8,7 @@ import json
 from pathlib import Path
 from urllib.parse import unquote
 
-from .model import (ACTIVE, DENIED, MAX_TIMEOUT_S, NOT_FOUND, SLUG_RE, Fault, Version, iso_millis, log_chunks,
-                    slugify)
+from .model import ACTIVE, DENIED, MAX_TIMEOUT_S, NOT_FOUND, SLUG_RE, Fault, Version, iso_millis, log_chunks, slugify
 
 
 class Kernels:

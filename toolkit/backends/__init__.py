@@ -9,8 +9,8 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from toolkit.core.config import Config
     from toolkit.backends.base import Backend
+    from toolkit.core.config import Config
 
 # Each backend by name: its module and class, imported only when chosen (kaggle's client needs credentials).
 REGISTRY = {"local": (".local.backend", "LocalBackend"), "kaggle": (".kaggle.backend", "KaggleBackend")}

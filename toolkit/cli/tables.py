@@ -7,10 +7,10 @@ from collections import Counter
 
 from rich.table import Table
 
-from toolkit.registry.records import Run, Submission
 from toolkit.core.status import Status
 from toolkit.kernel.runtime.failures import cause
-from toolkit.runs.results import COLUMNS, ResultRow, fmt_value
+from toolkit.registry.records import Run, Submission
+from toolkit.runs.results import COLUMNS, HEADERS, NUMERIC, ResultRow, fmt_value
 
 STYLES = {Status.COMPLETE: "green", Status.ERROR: "red", Status.RUNNING: "cyan", Status.QUEUED: "yellow",
           Status.NEW: "dim", Status.CANCEL_REQUESTED: "magenta"}
@@ -77,12 +77,6 @@ def plan_table(loaded, planned, estimates, actions) -> Table:
         table.caption = (f"* assumes {DEFAULT_MIN_PER_EPOCH:g} min/epoch: no finished run of that arch, transforms and "
                          "bs on record")
     return table
-
-
-# Short headers for the terminal table (exports keep the field names); numbers right-aligned.
-HEADERS = {"item_tfms": "item", "batch_tfms": "batch", "valid_error": "valid err", "tta_error": "TTA err",
-           "min_per_epoch": "min/epoch", "gpu_minutes": "GPU min", "output_mb": "out MB", "test_accuracy": "test acc"}
-NUMERIC = {"epochs", "valid_error", "tta_error", "min_per_epoch", "gpu_minutes", "output_mb", "test_accuracy"}
 
 
 def results_table(rows: list[ResultRow], title: str = "Results"):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# The names below are also imported from here by modules not yet moved to files/labels.
-from toolkit.competitions.files import (HIDDEN_FILES, HIDDEN_TEST, IMAGE_EXTENSIONS, check_images,  # noqa: F401
-                                        image_files, is_image, public_entries, sample_ids)
-from toolkit.competitions.labels import csv_labels, csv_shaped, kernel_labelling, labelling  # noqa: F401
+from toolkit.competitions.files import HIDDEN_TEST, IMAGE_EXTENSIONS, check_images, image_files, sample_ids
+from toolkit.competitions.labels import csv_labels, csv_shaped
 from toolkit.core.errors import CompetitionError
+
 
 def available(root: Path) -> list[str]:
     if not root.is_dir():

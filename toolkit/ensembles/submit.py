@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
-from toolkit.runs.outputs import ENSEMBLE_OUTPUTS, fetch_missing
-from toolkit.runs.lookup import competitions
-from toolkit.runs.wait import wait_for
 from toolkit.core.errors import BackendError, EnsembleError, RunNotFound
-from toolkit.registry.records import Run, Submission
-from toolkit.core.status import Status, SubmissionStatus
 from toolkit.core.poll import wait
-from toolkit.project import Project
+from toolkit.core.status import Status, SubmissionStatus
 from toolkit.kernel.contract import TTA_FILE, metric
-from toolkit.kernel.render import KernelOptions, kernel_metadata, render_ensemble_notebook, run_identity
 from toolkit.kernel.folders import write_kernel_folder
+from toolkit.kernel.render import KernelOptions, kernel_metadata, render_ensemble_notebook, run_identity
+from toolkit.project import Project
+from toolkit.registry.records import Run, Submission
+from toolkit.runs.lookup import competitions, match_runs
+from toolkit.runs.outputs import ENSEMBLE_OUTPUTS, fetch_missing
 from toolkit.runs.schedule import push_run
-from toolkit.runs.lookup import match_runs
+from toolkit.runs.wait import wait_for
 from toolkit.specs.spec import make_slug
 
 

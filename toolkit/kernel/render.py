@@ -132,7 +132,7 @@ def render_train_notebook(spec: RunSpec, weights: tuple[str, str] | None = None,
     `labels`: {"csv", "id", "label"} when a CSV labels the training images (competition.labelling), else
     None: the class folders do. `template`: a user's template file, which may `{% extends "train.py.j2" %}`
     and override its blocks (default: train.py.j2 itself)."""
-    from toolkit.competitions.layout import IMAGE_EXTENSIONS
+    from toolkit.competitions.files import IMAGE_EXTENSIONS
 
     env = _environment(Path(template).parent if template else None)
     text = env.get_template(Path(template).name if template else "train.py.j2").render(
@@ -163,7 +163,7 @@ def render_ensemble_notebook(slug: str, competition: str, members: list[dict], w
     """`members`: one dict per run (see submit.ensemble_member): where its outputs are, which run they must be
     and its transforms. `predict`: rebuild each member's model and predict on the test images present when
     the kernel runs (code competitions), instead of averaging the stored test probabilities."""
-    from toolkit.competitions.layout import IMAGE_EXTENSIONS
+    from toolkit.competitions.files import IMAGE_EXTENSIONS
 
     text = _environment().get_template("ensemble.py.j2").render(
         competition=competition, members=members, weights=weights, title=title_for(slug), predict=predict,

@@ -12,12 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from toolkit.registry import schema
 from toolkit.core.errors import RunNotFound, StoreError
-from toolkit.registry.records import ALLOWED, Claim, Run, Submission
-from toolkit.core.status import Status, SubmissionStatus
 from toolkit.core.procs import pid_alive
+from toolkit.core.status import Status, SubmissionStatus
+from toolkit.registry import schema
 from toolkit.registry.damage import Damaged, drop_orphan_journals, file_lock, is_damage, set_aside
+from toolkit.registry.records import ALLOWED, Claim, Run, Submission
 
 # A claim whose owner cannot be checked (another host) is taken over after this long.
 CLAIM_STALE_S = 15 * 60.0

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from toolkit.core.status import Status
 from toolkit.core.errors import SpecError, ToolkitError
+from toolkit.core.status import Status
 from toolkit.project import Project
 from toolkit.registry.records import Run
 

@@ -7,14 +7,14 @@ import os
 import shutil
 from pathlib import Path
 
-from toolkit.core.status import Status
 from toolkit.core.errors import ToolkitError, UnsafeOutput
 from toolkit.core.procs import remove_abandoned
+from toolkit.core.status import Status
 from toolkit.kernel import contract
 from toolkit.project import Project
+from toolkit.registry.records import Run
 from toolkit.runs.schedule import refresh_and_push
 from toolkit.runs.wait import wait_for
-from toolkit.registry.records import Run
 
 TRAIN_OUTPUTS = contract.TRAIN_OUTPUTS
 ENSEMBLE_OUTPUTS = ("submission.csv", "ensemble.json")

@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 
 from toolkit.core.errors import SpecError
-from toolkit.runs.plan import Planned, train_options
-from toolkit.project import Project
-from toolkit.kernel.render import kernel_metadata, notebook_code, render_pack_notebook, render_train_notebook
 from toolkit.kernel.folders import write_kernel_folder
-from toolkit.specs.spec import make_slug
+from toolkit.kernel.render import kernel_metadata, notebook_code, render_pack_notebook, render_train_notebook
+from toolkit.project import Project
 from toolkit.registry.records import Run
+from toolkit.runs.plan import Planned, train_options
+from toolkit.specs.spec import make_slug
 
 MAX_PACK = 4
 

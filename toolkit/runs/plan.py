@@ -10,9 +10,9 @@ from typing import Any
 from toolkit.competitions.labels import kernel_labelling
 from toolkit.competitions.layout import find_competition
 from toolkit.core.errors import CompetitionError, SpecError
-from toolkit.project import Project
-from toolkit.kernel.render import KernelOptions, kernel_metadata, render_train_notebook
 from toolkit.kernel.folders import write_kernel_folder
+from toolkit.kernel.render import KernelOptions, kernel_metadata, render_train_notebook
+from toolkit.project import Project
 from toolkit.specs.spec import RunSpec, build_spec
 from toolkit.specs.sweep_file import check_unique, load_sweep
 

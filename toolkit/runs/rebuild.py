@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from toolkit.registry.damage import file_lock
 
+
 def ensure(project, say: Callable[[str], None], may_rebuild: bool = True) -> None:
     """Open the registry; when it holds no runs but `kernels/` holds rendered kernels (it was deleted,
     emptied or set aside), rebuild it from the backend, or where it `may_rebuild` not, say how to. `say` gets
@@ -68,8 +69,8 @@ def rebuild(project, folders: list[Path]) -> list:
 
 def _with_outputs(project, run):
     """Outputs already downloaded count again (their metrics feed estimates and the results table)."""
-    from toolkit.runs.outputs import adopt
     from toolkit.core.errors import ToolkitError
+    from toolkit.runs.outputs import adopt
 
     if run.status.value != "COMPLETE":
         return run

@@ -32,6 +32,12 @@ class ResultRow:
     status: str
 
 
+# Short headers for tables people read (exports keep the field names), and the columns that hold numbers.
+HEADERS = {"item_tfms": "item", "batch_tfms": "batch", "valid_error": "valid err", "tta_error": "TTA err",
+           "min_per_epoch": "min/epoch", "gpu_minutes": "GPU min", "output_mb": "out MB", "test_accuracy": "test acc"}
+NUMERIC = {"epochs", "valid_error", "tta_error", "min_per_epoch", "gpu_minutes", "output_mb", "test_accuracy"}
+
+
 def result_rows(runs: list[Run], solution: Path | None = None) -> list[ResultRow]:
     """Rows sorted by TTA error (unfinished runs last). `solution` scores each run's own test predictions."""
     rows = []
@@ -54,8 +60,8 @@ def _test_accuracy(run: Run, solution: Path | None) -> float | None:
     if solution is None or not solution.is_file() or not run.output_dir \
             or not (Path(run.output_dir) / TTA_FILE).is_file():  # outputs/ may have been deleted
         return None
-    from toolkit.kernel.runtime.ensemble import load_tta
     from toolkit.competitions.scoring import probs_accuracy
+    from toolkit.kernel.runtime.ensemble import load_tta
 
     data = load_tta(Path(run.output_dir) / TTA_FILE)
     return probs_accuracy(data["files"], data["vocab"], data["probs"], solution)

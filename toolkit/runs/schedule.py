@@ -7,12 +7,12 @@ import enum
 from typing import TYPE_CHECKING
 
 from toolkit.backends.base import PushResult
-from toolkit.core.status import Status
 from toolkit.core.errors import BackendError, NotebookNotFound, SlotsFull
+from toolkit.core.status import Status
 from toolkit.project import Project
+from toolkit.registry.records import Run
 from toolkit.runs.refresh import refresh
 from toolkit.specs.spec import renamed_slug
-from toolkit.registry.records import Run
 
 if TYPE_CHECKING:  # rendering (jinja2, nbformat) stays out of commands that only read the registry
     from toolkit.runs.plan import Planned

@@ -7,11 +7,11 @@ pack stops its kernel, and with it every run packed beside it.
 
 from __future__ import annotations
 
-from toolkit.core.status import Status
 from toolkit.core.errors import BackendError, RunNotFound, SpecError
+from toolkit.core.status import Status
 from toolkit.project import Project
-from toolkit.runs.lookup import match_runs
 from toolkit.registry.records import Run
+from toolkit.runs.lookup import match_runs
 
 STOPPED = "stopped by the user"
 

@@ -17,14 +17,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from toolkit.core.config import Config
-from toolkit.core.errors import (BackendError, DownloadFailed, HttpError, KernelNotFound, NotConfigured, NotebookNotFound, QuotaExhausted, SlotsFull, ToolkitError, UnsafeOutput)
 from toolkit.backends.base import KernelState, PushResult, Quota, SubmissionResult
-from toolkit.core.status import Status, SubmissionStatus
 from toolkit.backends.kaggle.credentials import authenticate, offline_username
 from toolkit.backends.kaggle.errors import calling, http_code, translate
 from toolkit.backends.kaggle.replies import (epoch_seconds, hours, log_text, names_pattern, submission_result,
                                              utc_minute, within)
+from toolkit.core.config import Config
+from toolkit.core.errors import (BackendError, DownloadFailed, HttpError, KernelNotFound, NotConfigured,
+                                 NotebookNotFound, QuotaExhausted, SlotsFull, ToolkitError, UnsafeOutput)
+from toolkit.core.status import Status, SubmissionStatus
 
 # Push refusals come in SaveKernelResponse.error, in Kaggle's words. Session limits, per kind of machine:
 # "Maximum batch GPU session count of 4 reached" (Kaggle/kaggle-cli#185) and, for CPU kernels such as the

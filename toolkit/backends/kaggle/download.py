@@ -183,7 +183,8 @@ def _put_in_place(folder: Path, target: Path, force: bool) -> None:
 
 
 def _summary(path: Path, given: dict) -> Fetched:
-    from toolkit.competitions.layout import image_files, train_labels
+    from toolkit.competitions.files import image_files
+    from toolkit.competitions.layout import train_labels
 
     labels = train_labels(path, given)
     return Fetched(path, len(labels), len(set(labels.values())), len(image_files(path / "test_images")))

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from toolkit.backends.local import paths
 from toolkit.backends.local.queue import read_state
-from toolkit.competitions import layout as competitions
+from toolkit.competitions.files import HIDDEN_TEST, public_entries
+from toolkit.competitions.layout import find_competition
 from toolkit.core.config import Config
 from toolkit.core.errors import BackendError
 from toolkit.core.status import Status
@@ -20,7 +21,7 @@ SWAPPED = ("test_images", "sample_submission.csv")  # what a rerun sees from hid
 
 
 def hidden_test(competition_dir: Path) -> Path | None:
-    folder = competition_dir / competitions.HIDDEN_TEST
+    folder = competition_dir / HIDDEN_TEST
     return folder if folder.is_dir() else None
 
 
@@ -29,7 +30,7 @@ def resolve_sources(config: Config, meta: dict) -> dict[str, Path]:
     inputs: dict[str, Path] = {}
     root = config.resolve(config.competitions_root)
     for name in meta.get("competition_sources", []):
-        inputs[mount(config, "competitions", name)] = competitions.find_competition(root, name, config.labels_given)
+        inputs[mount(config, "competitions", name)] = find_competition(root, name, config.labels_given)
     for ref in meta.get("dataset_sources", []):
         owner, slug = ref.split("/")[:2] if "/" in ref else (paths.username(config), ref)
         path = config.resolve(config.datasets_root) / slug
@@ -86,7 +87,7 @@ def mount_all(config: Config, input_dir: Path, inputs: dict[str, Path], rerun: b
 def competition_entries(target: Path, rerun: bool) -> dict[str, Path]:
     """The competition folder as a kernel sees it: its public entries, and in a rerun the hidden test set
     in place of the public one."""
-    entries = {p.name: p.resolve() for p in competitions.public_entries(target)}
+    entries = {p.name: p.resolve() for p in public_entries(target)}
     hidden = hidden_test(target) if rerun else None
     if hidden is not None:
         entries.update({name: (hidden / name).resolve() for name in SWAPPED})

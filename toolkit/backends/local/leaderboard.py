@@ -13,7 +13,7 @@ from pathlib import Path
 from toolkit.backends.local import paths, rerun
 from toolkit.backends.local.inputs import hidden_test
 from toolkit.backends.local.queue import atomic_write, dispatch, locked, read_state
-from toolkit.competitions import layout as competitions
+from toolkit.competitions.files import HIDDEN_TEST
 from toolkit.core.config import Config
 from toolkit.core.errors import BackendError
 from toolkit.core.status import Status, SubmissionStatus
@@ -79,7 +79,7 @@ def settle(config: Config, entry: dict) -> dict:
     state = read_state(run_dir)
     if not _ended(state):
         return entry
-    hidden = _competition_dir(config, entry["competition"]) / competitions.HIDDEN_TEST
+    hidden = _competition_dir(config, entry["competition"]) / HIDDEN_TEST
     outcome = rerun.result(run_dir, state, entry["file_name"], hidden)
     root = paths.root(config)
     with locked(root):

@@ -23,7 +23,7 @@ from toolkit.backends.local.inputs import resolve_sources
 from toolkit.backends.local.limits import SESSION_TIMEOUT
 from toolkit.backends.local.queue import current_state
 from toolkit.backends.local.sandbox import internet_enabled, lay_out
-from toolkit.competitions import layout as competitions
+from toolkit.competitions.files import sample_ids
 from toolkit.core.config import Config
 from toolkit.core.errors import BackendError, CompetitionError
 from toolkit.core.status import Status, SubmissionStatus
@@ -36,7 +36,7 @@ def refuse_file(competition: str) -> BackendError:
 
 def check_submittable(config: Config, competition: str, slug: str, version: int) -> dict:
     """The version's state, if Kaggle would take it as a code submission: it ran successfully, has the
-    competition attached and the internet off (the checks tests/kaggle_emulator.py makes too)."""
+    competition attached and the internet off (the checks the tests' Kaggle emulator makes too)."""
     run_dir = paths.existing_version(config, slug, version)
     state = current_state(config, run_dir)  # refreshed: a runner that died reads ERROR
     status = Status(state["status"])
@@ -102,7 +102,7 @@ def result(run_dir: Path, state: dict, file_name: str, hidden: Path) -> dict:
 
 def _mismatch(written: Path, sample: Path) -> str:
     """How the written ids differ from the hidden sample's ("" when they match)."""
-    got, wanted = set(competitions.sample_ids(written)), set(competitions.sample_ids(sample))
+    got, wanted = set(sample_ids(written)), set(sample_ids(sample))
     if got == wanted:
         return ""
     missing, unknown = sorted(wanted - got), sorted(got - wanted)
