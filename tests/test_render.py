@@ -12,6 +12,7 @@ import pytest
 
 from toolkit.core.errors import EnsembleError, SpecError
 from toolkit.kernel.folders import write_kernel_folder
+from toolkit.kernel.recipes import Recipe
 from toolkit.kernel.render import (KernelOptions, kernel_metadata, percent_to_notebook, render_ensemble_notebook,
                                    render_train_notebook, runtime_source)
 from toolkit.specs.spec import build_spec, slugify
@@ -365,17 +366,17 @@ def test_the_training_template_has_top_level_blocks():
     assert {"dls", "learn", "predictions", "metrics"} <= made  # each block's name, made at the top level
 
 
-def _user_template(tmp_path: Path, text: str) -> Path:
+def _user_template(tmp_path: Path, text: str) -> Recipe:
     path = tmp_path / "mine.py.j2"
     path.write_text('{% extends "train.py.j2" %}\n' + text)
-    return path
+    return Recipe("mine", path, "templates/mine.py.j2")
 
 
 def test_a_user_template_overrides_blocks_and_keeps_the_shipped_part_with_super(tmp_path):
     template = _user_template(tmp_path, "{% block fit %}{{ super() }}\nlearn.export('extra.pkl')\n{% endblock %}\n"
                                        "{% block predict %}predictions = tta_predictions(learn, tst_files[:2])\n"
                                        "{% endblock %}\n")
-    nb = render_train_notebook(SPEC, template=template)
+    nb = render_train_notebook(SPEC, recipe=template)
     assert_valid_notebook(nb)
     code = "\n".join(code_cells(nb))
     assert "learn.fine_tune(EPOCHS, LR)" in code and "learn.export('extra.pkl')" in code
@@ -403,7 +404,7 @@ def test_a_user_template_with_a_plain_fit_block_trains_and_writes_every_output(t
                        "epochs": 1, "bs": 8, "pretrained": False})
     kernel = types.ModuleType("user_kernel")  # registered, so loader workers can pickle its classes
     monkeypatch.setitem(sys.modules, "user_kernel", kernel)
-    for source in code_cells(render_train_notebook(spec, template=template)):
+    for source in code_cells(render_train_notebook(spec, recipe=template)):
         exec(compile(source, "<user kernel>", "exec"), kernel.__dict__)  # noqa: S102
     written = sorted(p.name for p in (tmp_path / "working").iterdir())
     assert written == sorted(TRAIN_OUTPUTS + MODEL_OUTPUTS)

@@ -314,3 +314,14 @@ def test_pasting_refuses_imports_it_cannot_remove(tmp_path):
         (tmp_path / "bad.py").write_text(text)
         with pytest.raises(ValueError, match=reason):
             _pasteable(tmp_path / "bad.py")
+
+
+def test_no_runtime_name_is_one_fastai_exports():
+    """A user's notebook may `from fastai.vision.all import *` after the toolkit's helpers are pasted in: a
+    runtime function of the same name as one of fastai's would be replaced by fastai's."""
+    import fastai.vision.all as fv
+
+    for path in MODULES:
+        tree = ast.parse(path.read_text())
+        defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        assert not defined & set(dir(fv)), (path.name, defined & set(dir(fv)))

@@ -20,7 +20,7 @@ LOCK = ROOT / "requirements.lock"
 HEAVY = ("torch", "torchvision", "fastai", "timm", "nbclient", "ipykernel", "sklearn", "matplotlib")
 DRY_RUN = ["train", "--arch", "resnet18", "--dry-run", "--backend", "kaggle"]
 # The files the package reads at run time besides its modules: every one must ship in the wheel.
-DATA = tuple(sorted(p.relative_to(ROOT).as_posix() for folder in ("toolkit/kernel/templates", "toolkit/data",
+DATA = tuple(sorted(p.relative_to(ROOT).as_posix() for folder in ("toolkit/kernel/templates", "toolkit/kernel/examples", "toolkit/data",
                                                                     "toolkit/backends/local/kaggle_site")
                     for p in (ROOT / folder).iterdir() if p.is_file()))
 

@@ -27,6 +27,8 @@ PublicOpt = typer.Option(None, "--public/--private", help="Kernel visibility (de
 InternetOpt = typer.Option(None, "--internet/--no-internet", help="Internet in training kernels (default on).")
 PackOpt = typer.Option(1, "--pack", help="Runs trained together in one kernel, one per GPU (2 fits Kaggle's T4 x2).")
 WaitOpt = typer.Option(False, "--wait", help="Wait until the pushed kernels finish (pushing runs that wait for a slot).")
+TemplateOpt = typer.Option(None, "--template", "-t", help="Your template: templates/NAME.py.j2 or templates/NAME.ipynb (default: the shipped one).")
+CheckOpt = typer.Option(False, "--check", help="First run each kernel on a miniature of the competition (one epoch, this machine) and check its outputs; push nothing if one fails.")
 
 
 def open_project(backend: Optional[str] = None, public: Optional[bool] = None, ready: bool = True,

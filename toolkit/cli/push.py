@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
-from toolkit.cli.common import (AcceleratorOpt, BackendOpt, CompetitionOpt, InternetOpt, PackOpt, PublicOpt, WaitOpt,
-                                app, live, open_project)
-from toolkit.cli.console import console, note
+from toolkit.cli.common import (AcceleratorOpt, BackendOpt, CheckOpt, CompetitionOpt, InternetOpt, PackOpt, PublicOpt,
+                                TemplateOpt, WaitOpt, app, live, open_project)
+from toolkit.cli.console import console, errors, note
 from toolkit.cli.report import notices, show_durations, show_quota
 
 push_app = app("Render run specs into kernel folders and push them.")
@@ -41,6 +42,8 @@ def push_train(
     precision: Optional[str] = typer.Option(None, "--precision", help="fp16 (default), bf16 or fp32."),
     pipeline: Optional[str] = typer.Option(None, "--pipeline", help="Data path: auto (fast on a GPU, default), fast, or seed (exactly the seed's)."),
     pretrained: Optional[bool] = typer.Option(None, "--pretrained/--scratch", help="Pretrained weights (default: when available)."),
+    template: Optional[str] = TemplateOpt,
+    param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="A free parameter NAME=VALUE for the template (repeatable); VALUE a Python literal or a word."),
     backend: Optional[str] = BackendOpt,
     accelerator: Optional[str] = AcceleratorOpt,
     public: Optional[bool] = PublicOpt,
@@ -48,13 +51,16 @@ def push_train(
     pack: int = PackOpt,
     wait: bool = WaitOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="Render kernel folders only; push nothing."),
+    check: bool = CheckOpt,
     force: bool = typer.Option(False, "--force", help="Push a new version even if this spec was pushed."),
 ):
     """Render a training kernel per architecture and push it."""
     from toolkit.runs.plan import need_competitions, plan_train
+    from toolkit.specs.params import parse_params
 
     params = dict(competition=competition, item=item, batch=batch, epochs=epochs, lr=lr, accum=accum, bs=bs,
-                  seed=seed, precision=precision, pipeline=pipeline)
+                  seed=seed, precision=precision, pipeline=pipeline, template=template,
+                  params=parse_params(param) or None)
     push = Push(wait, dry_run, force, pack)
     _check_pack(push.pack)
     project = open_project(ready=not dry_run, offline=dry_run, backend=backend, public=public,
@@ -64,6 +70,8 @@ def push_train(
     notices(planned)
     for item_ in planned:
         console.print(f"rendered {item_.folder.relative_to(project.config.project_dir)}")
+    if check:
+        _check(project, planned)
     if dry_run:
         return
     show_quota(project.backend.quota())
@@ -82,6 +90,7 @@ def push_sweep(
     pack: int = PackOpt,
     wait: bool = WaitOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="Render and print the plan only; push nothing."),
+    check: bool = CheckOpt,
     force: bool = typer.Option(False, "--force", help="Push new versions of runs already pushed, and ignore the quota check."),
 ):
     """Render every run of a sweep file and push them, never more at once than `concurrency`."""
@@ -101,6 +110,8 @@ def push_sweep(
     actions = schedule.actions(project, planned, force)  # what record() does with each
     estimates = estimate(project, [p.spec for p in planned])
     console.print(plan_table(loaded, planned, estimates, actions))
+    if check:
+        _check(project, planned)
     if dry_run:
         return
     line = check_quota(project, [e for e, a in zip(estimates, actions) if a is schedule.Action.PUSH], force)
@@ -129,6 +140,16 @@ def push_retry(
         return
     show_retrying(failed, named=bool(runs))
     push_and_show(project, [(run, "new") for run in schedule.retry(project, failed)], wait, "Retried")
+
+
+def _check(project, planned) -> None:
+    """Run each kernel on a miniature of its competition before anything is recorded or pushed (--check)."""
+    from toolkit.runs.check import check_kernels
+
+    with errors.status("Checking kernels on a miniature of the competition") as spinner:
+        took = check_kernels(project, planned, lambda line: spinner.update(escape(line)))
+    console.print(f"checked {len(planned)} kernel{'s' if len(planned) > 1 else ''} in {took:.0f} s: each trained "
+                  "an epoch on a miniature of its competition and wrote every output the toolkit reads")
 
 
 def _check_pack(size: int) -> None:

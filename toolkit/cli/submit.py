@@ -25,17 +25,21 @@ def submit_ensemble(
     backend: Optional[str] = BackendOpt,
     code_competition: Optional[bool] = typer.Option(None, "--code-competition/--file-competition", help="Submit the kernel (code competition: it predicts on the hidden test set) or its file."),
     predict: bool = typer.Option(False, "--predict", help="The ensemble kernel predicts with the members' models instead of averaging stored predictions (always on for code competitions)."),
+    template: Optional[str] = typer.Option(None, "--template", "-t", help="Your ensemble template: templates/NAME.py.j2, which may extend ensemble.py.j2 (default: the shipped one)."),
     force: bool = typer.Option(False, "--force", help="Submit again even if this ensemble was already submitted."),
 ):
     """Push the ensemble kernel over finished runs, wait, submit its submission.csv and print the score."""
     from toolkit.cli.report import show_ensemble, show_members, show_rerun_estimate
     from toolkit.ensembles import submit
     from toolkit.ensembles.members import choose, parse_weights
+    from toolkit.kernel import recipes
     from toolkit.runs.results import result_rows
+    from toolkit.specs.spec import check_template_name
 
     project = open_project(backend=backend, competition=competition, code_competition=code_competition)
     comp = submit.choose_competition(project)
-    submit.check_scorable(project, comp)
+    recipe = recipes.find(project.config.templates_dir, check_template_name(template)) if template else None
+    submit.check_scorable(project, comp, recipe)
     parsed = parse_weights(weights)  # a mistyped --weights is told before the members are looked up
     candidates = submit.choose_members(project, comp, runs)
     if top is not None and top > len(candidates) > 0:
@@ -47,7 +51,7 @@ def submit_ensemble(
     if predict:
         show_rerun_estimate(submit.rerun_estimate(members), len(members), project.config.rerun_limit_h)
     with live("Ensemble kernel") as update:
-        result = submit.run_ensemble(project, comp, members, parsed, message, update, force, predict)
+        result = submit.run_ensemble(project, comp, members, parsed, message, update, force, predict, recipe)
     rows = result_rows(members, project.backend_type.solution(project.config, comp))
     show_ensemble(rows, result, rerun=project.config.code_competition)
     sub = result.submission

@@ -10,7 +10,7 @@ from rich.table import Table
 from toolkit.core.status import Status
 from toolkit.kernel.runtime.failures import cause
 from toolkit.registry.records import Run, Submission
-from toolkit.runs.results import COLUMNS, HEADERS, NUMERIC, ResultRow, fmt_value
+from toolkit.runs.results import HEADERS, NUMERIC, ResultRow, fmt_value, shown_columns
 
 STYLES = {Status.COMPLETE: "green", Status.ERROR: "red", Status.RUNNING: "cyan", Status.QUEUED: "yellow",
           Status.NEW: "dim", Status.CANCEL_REQUESTED: "magenta"}
@@ -81,7 +81,7 @@ def plan_table(loaded, planned, estimates, actions) -> Table:
 
 def results_table(rows: list[ResultRow], title: str = "Results"):
     table = Table(title=title, header_style="bold")
-    shown = [c for c in COLUMNS if c != "test_accuracy" or any(r.test_accuracy is not None for r in rows)]
+    shown = shown_columns(rows)
     for column in shown:
         # Names stay whole (they are what --run takes); long transform expressions wrap instead.
         table.add_column(HEADERS.get(column, column), justify="right" if column in NUMERIC else "left",

@@ -76,6 +76,11 @@ class Config:
         return self.project_dir / "kernels"
 
     @property
+    def templates_dir(self) -> Path:
+        """The project's own templates (the user's recipes: `--template NAME`)."""
+        return self.project_dir / "templates"
+
+    @property
     def outputs_dir(self) -> Path:
         return self.project_dir / "outputs"
 

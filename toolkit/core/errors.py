@@ -56,6 +56,11 @@ class UnsafeOutput(ToolkitError):
     """A downloaded output is not plain data, escapes its folder, or is too large."""
 
 
+class OutputsBroken(UnsafeOutput):
+    """A finished kernel's outputs break the output contract (a file missing, a key missing or malformed): the
+    kernel's doing, so the run is recorded as failed rather than downloaded again."""
+
+
 class EnsembleError(ToolkitError):
     """Ensemble members cannot be combined (different test files or classes)."""
 

@@ -11,6 +11,7 @@ from toolkit.core.errors import BackendError, EnsembleError, RunNotFound
 from toolkit.core.poll import wait
 from toolkit.core.status import Status, SubmissionStatus
 from toolkit.kernel.contract import TTA_FILE, metric
+from toolkit.kernel.recipes import Recipe
 from toolkit.kernel.folders import write_kernel_folder
 from toolkit.kernel.render import KernelOptions, kernel_metadata, render_ensemble_notebook, run_identity
 from toolkit.project import Project
@@ -58,30 +59,37 @@ def choose_members(project: Project, competition: str, names: list[str] | None =
     return [fetch_missing(project, r) for r in chosen]
 
 
-def check_scorable(project: Project, competition: str) -> None:
+def check_scorable(project: Project, competition: str, recipe: Recipe | None = None) -> None:
     """A code competition whose data ships `kaggle_evaluation/` scores its rerun through an inference server
     that the notebook must start (`inference_server.serve()` when KAGGLE_IS_COMPETITION_RERUN is set, as the
-    competitions' own starter notebooks do); the ensemble kernel writes a submission.csv, which such a
-    competition never reads. Said before a kernel is pushed or a submission spent."""
-    if project.config.code_competition and project.backend.scored_by_server(competition):
+    competitions' own starter notebooks do); the shipped ensemble kernel writes a submission.csv, which such a
+    competition never reads, so only a template of the user's that serves will do. Said before a kernel is
+    pushed or a submission spent."""
+    serves = recipe is not None and ".serve()" in recipe.path.read_text()
+    if project.config.code_competition and not serves and project.backend.scored_by_server(competition):
         raise EnsembleError(f"{competition} is scored by an inference server (its data holds kaggle_evaluation/), "
                             "not by the submission.csv the ensemble kernel writes",
                             "its notebook must call inference_server.serve() when KAGGLE_IS_COMPETITION_RERUN is "
-                            "set: see the README's Code competitions section")
+                            "set: copy the example --template inference_server into templates/ and fill it in "
+                            "(the README's Code competitions section)")
 
 
-def ensemble_slug(competition: str, members: list[Run], weights: list[float] | None, predict: bool = False) -> str:
-    key = json.dumps([competition, [(m.slug, m.version) for m in members], weights, *(["predict"] if predict else [])])
+def ensemble_slug(competition: str, members: list[Run], weights: list[float] | None, predict: bool = False,
+                  recipe: Recipe | None = None) -> str:
+    key = json.dumps([competition, [(m.slug, m.version) for m in members], weights, *(["predict"] if predict else []),
+                      *([recipe.name, recipe.digest] if recipe else [])])
     return make_slug(f"ensemble {competition}", hashlib.sha256(key.encode()).hexdigest()[:8])
 
 
 def run_ensemble(project: Project, competition: str, members: list[Run], weights: list[float] | None,
-                 message: str, on_update=None, force: bool = False, predict: bool = False) -> EnsembleResult:
+                 message: str, on_update=None, force: bool = False, predict: bool = False,
+                 recipe: Recipe | None = None) -> EnsembleResult:
     """`predict` (always on for code competitions): the ensemble kernel predicts with the members' models on
-    the test images it finds, instead of averaging their stored predictions."""
+    the test images it finds, instead of averaging their stored predictions. `recipe`: the user's ensemble
+    template (which may extend ensemble.py.j2)."""
     if weights is not None and len(weights) != len(members):
         raise EnsembleError(f"{len(weights)} weights for {len(members)} members", "give one weight per member")
-    run = _ensemble_run(project, competition, members, weights, predict or project.config.code_competition)
+    run = _ensemble_run(project, competition, members, weights, predict or project.config.code_competition, recipe)
     if run.status == Status.NEW:
         push_run(project, run)
     run = next(r for r in wait_for(project, competition, on_update, slugs={run.slug}) if r.id == run.id)
@@ -93,9 +101,9 @@ def run_ensemble(project: Project, competition: str, members: list[Run], weights
 
 
 def _ensemble_run(project: Project, competition: str, members: list[Run], weights: list[float] | None,
-                  predict: bool) -> Run:
+                  predict: bool, recipe: Recipe | None) -> Run:
     """Reuse the stored ensemble run for the same members, or render and record a new one."""
-    slug = ensemble_slug(competition, members, weights, predict)
+    slug = ensemble_slug(competition, members, weights, predict, recipe)
     existing = project.store.latest(slug, project.config.backend)
     if existing and existing.status != Status.ERROR:
         return existing
@@ -108,12 +116,12 @@ def _ensemble_run(project: Project, competition: str, members: list[Run], weight
     options = KernelOptions(username=user, gpu=gpu, accelerator=project.config.accelerator, internet=False,
                             private=project.config.private, kernel_sources=sources)
     notebook = render_ensemble_notebook(slug, competition, [ensemble_member(user, m) for m in members], weights,
-                                        predict)
+                                        predict, recipe)
     write_kernel_folder(project.config.kernels_dir / slug, notebook, kernel_metadata(slug, competition, options))
     if existing:
         return project.store.requeue(existing.id)
     spec = {"competition": competition, "members": [f"{m.slug}/{m.version}" for m in members], "weights": weights,
-            "predict": predict}
+            "predict": predict, "template": recipe.name if recipe else ""}
     return project.store.add_run(slug, "ensemble", project.config.backend, competition, slug.rsplit("-", 1)[1], spec)
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import jinja2
 import nbformat
 
+from toolkit.core.errors import SpecError
+from toolkit.kernel.recipes import Recipe
 from toolkit.specs.spec import RunSpec, check_slug, title_for
 
 KERNEL_DIR = Path(__file__).resolve().parent
@@ -102,44 +104,106 @@ def runtime_source(names: list[str]) -> str:
 
 
 def percent_to_notebook(source: str) -> nbformat.NotebookNode:
-    """Turn percent-format text (`# %%` cells, `# %% [markdown]`) into an nbformat 4 notebook."""
-    cells, kind, lines = [], "code", []  # text before the first marker is a code cell, as in jupytext
+    """Percent-format text (`# %%` cells, `# %% [markdown]`, `# %% tags=["parameters"]`) as an nbformat 4
+    notebook, read by jupytext (which the kaggle client itself depends on). A cell tagged `block:NAME` (the
+    shipped templates' blocks) carries {"toolkit": {"block": NAME}} instead, for naming where a failure is."""
+    import jupytext
 
-    def flush() -> None:
-        text = "\n".join(lines).strip("\n")
-        if kind == "markdown":
-            text = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in text.splitlines())
-            cells.append(nbformat.v4.new_markdown_cell(text))
-        elif kind == "code" and text:
-            cells.append(nbformat.v4.new_code_cell(text))
-
-    for line in source.splitlines():
-        if line.startswith("# %%"):
-            flush()
-            kind, lines = ("markdown" if "[markdown]" in line else "code"), []
+    notebook = jupytext.reads(source, fmt="py:percent")
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        blocks = [t.split(":", 1)[1] for t in tags if t.startswith("block:")]
+        cell.metadata = {key: value for key, value in cell.metadata.items() if key == "tags"}
+        kept = [t for t in tags if not t.startswith("block:")]
+        if kept:
+            cell.metadata["tags"] = kept
         else:
-            lines.append(line)
-    flush()
-    notebook = nbformat.v4.new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
-    notebook.metadata["language_info"] = {"name": "python"}
+            cell.metadata.pop("tags", None)
+        if blocks:
+            cell.metadata["toolkit"] = {"block": blocks[0]}
+    notebook.cells = [c for c in notebook.cells if c.cell_type != "code" or c.source.strip() or c.metadata]
+    notebook.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
     return notebook
 
 
-def render_train_notebook(spec: RunSpec, weights: tuple[str, str] | None = None, out_dir: str = ".",
-                          labels: dict | None = None, template: Path | None = None) -> nbformat.NotebookNode:
-    """`weights`: (dataset 'owner/slug', file name) of pretrained weights the kernel finds among its inputs.
-    `labels`: {"csv", "id", "label"} when a CSV labels the training images (competition.labelling), else
-    None: the class folders do. `template`: a user's template file, which may `{% extends "train.py.j2" %}`
-    and override its blocks (default: train.py.j2 itself)."""
+# A training kernel's parameters, in the order its parameters cell assigns them, with what each says.
+PARAMETER_NOTES = {
+    "COMPETITION": "", "ARCH": "", "EPOCHS": "", "LR": "", "ACCUM": "", "BS": "", "SEED": "", "PRECISION": "",
+    "PRETRAINED": "", "VALID_PCT": "",
+    "PIPELINE": "'auto' (fast on a GPU, else seed), 'fast' or 'seed'",
+    "WEIGHTS": "(dataset 'owner/slug', file name) of pretrained weights attached as a dataset, or None",
+    "LABELS": "the CSV at the competition root that labels the training images",
+    "SPEC": "", "IDENTITY": "which run these outputs belong to; the ensemble kernel checks it",
+    "IMAGE_EXTENSIONS": "what counts as an image, as the toolkit's competition check",
+    "OUT_DIR": "where the outputs go, relative to the working directory",
+    "PARAMS": "the run's free parameters (--param NAME=VALUE); a template reads them as params.NAME",
+}
+
+
+def kernel_parameters(spec: RunSpec, weights: tuple[str, str] | None, labels: dict | None, out_dir: str) -> dict:
+    """The values a training kernel starts from (LABELS only for a CSV-labelled competition)."""
     from toolkit.competitions.files import IMAGE_EXTENSIONS
 
-    env = _environment(Path(template).parent if template else None)
-    text = env.get_template(Path(template).name if template else "train.py.j2").render(
-        spec=spec, spec_dict=spec.to_dict(), item=spec.item, batch=spec.batch, weights=weights, out_dir=out_dir,
-        identity=run_identity(spec.slug, spec.content_hash), image_extensions=sorted(IMAGE_EXTENSIONS), title=title_for(spec.slug),
-        labels=labels)
-    return percent_to_notebook(text)
+    values = dict(COMPETITION=spec.competition, ARCH=spec.arch, EPOCHS=spec.epochs, LR=spec.lr, ACCUM=spec.accum,
+                  BS=spec.bs, SEED=spec.seed, PRECISION=spec.precision, PRETRAINED=spec.pretrained,
+                  VALID_PCT=spec.valid_pct, PIPELINE=spec.pipeline, WEIGHTS=weights, LABELS=labels,
+                  SPEC=spec.to_dict(), IDENTITY=run_identity(spec.slug, spec.content_hash),
+                  IMAGE_EXTENSIONS=sorted(IMAGE_EXTENSIONS), OUT_DIR=out_dir, PARAMS=dict(spec.params))
+    if labels is None:
+        del values["LABELS"]
+    return values
+
+
+def parameter_lines(values: dict) -> str:
+    """The parameters as Python assignments of literals (repr), never pasted text."""
+    lines = []
+    for name, value in values.items():
+        note = PARAMETER_NOTES.get(name, "")
+        lines.append(f"{name} = {value!r}" + (f"  # {note}" if note else ""))
+    return "\n".join(lines)
+
+
+def render_train_notebook(spec: RunSpec, weights: tuple[str, str] | None = None, out_dir: str = ".",
+                          labels: dict | None = None, recipe: Recipe | None = None) -> nbformat.NotebookNode:
+    """`weights`: (dataset 'owner/slug', file name) of pretrained weights the kernel finds among its inputs.
+    `labels`: {"csv", "id", "label"} when a CSV labels the training images (competition.labelling), else
+    None: the class folders do. `recipe`: the user's template (kernel.recipes): a percent template, which may
+    `{% extends "train.py.j2" %}` and override its blocks, or a notebook (default: train.py.j2 itself)."""
+    values = kernel_parameters(spec, weights, labels, out_dir)
+    if recipe is not None and recipe.notebook:
+        from toolkit.kernel.notebooks import HELPERS, parameterized
+
+        return parameterized(recipe, parameter_lines(values), runtime_source(list(HELPERS)), KERNELSPEC)
+    env = _environment(recipe.path.parent if recipe else None)
+    name = recipe.path.name if recipe else "train.py.j2"
+    text = _render(env, name, recipe.shown if recipe else name, spec=spec, item=spec.item, batch=spec.batch,
+                   labels=labels, params=dict(spec.params), parameters=parameter_lines(values),
+                   title=title_for(spec.slug))
+    notebook = percent_to_notebook(text)
+    if recipe is not None:
+        _mark_sources(notebook, recipe)
+    return notebook
+
+
+def _render(env: jinja2.Environment, name: str, shown: str, **values) -> str:
+    """The template's text, or one line naming the template and what is wrong with it."""
+    try:
+        return env.get_template(name).render(**values)
+    except jinja2.TemplateSyntaxError as exc:
+        raise SpecError(f"{shown} line {exc.lineno}: {exc.message}", "fix the template's Jinja2 syntax") from None
+    except jinja2.UndefinedError as exc:
+        raise SpecError(f"{shown}: {exc.message}",
+                        "a template reads free parameters as params.NAME: pass --param NAME=VALUE "
+                        "(or params in the sweep row)") from None
+
+
+def _mark_sources(notebook: nbformat.NotebookNode, recipe: Recipe) -> None:
+    """Each block's cell says whose text it holds: the user's template where it overrides the block."""
+    overridden = recipe.blocks()
+    for cell in notebook.cells:
+        block = cell.metadata.get("toolkit", {}).get("block")
+        if block in overridden:
+            cell.metadata["toolkit"]["template"] = recipe.shown
 
 
 def run_identity(slug: str, spec_hash: str) -> dict[str, str]:
@@ -159,16 +223,21 @@ def notebook_code(notebook: nbformat.NotebookNode) -> str:
 
 
 def render_ensemble_notebook(slug: str, competition: str, members: list[dict], weights: list[float] | None,
-                             predict: bool = False) -> nbformat.NotebookNode:
+                             predict: bool = False, recipe: Recipe | None = None) -> nbformat.NotebookNode:
     """`members`: one dict per run (see submit.ensemble_member): where its outputs are, which run they must be
     and its transforms. `predict`: rebuild each member's model and predict on the test images present when
-    the kernel runs (code competitions), instead of averaging the stored test probabilities."""
+    the kernel runs (code competitions), instead of averaging the stored test probabilities. `recipe`: the
+    user's template, which may `{% extends "ensemble.py.j2" %}` and override its blocks."""
     from toolkit.competitions.files import IMAGE_EXTENSIONS
 
-    text = _environment().get_template("ensemble.py.j2").render(
-        competition=competition, members=members, weights=weights, title=title_for(slug), predict=predict,
-        image_extensions=sorted(IMAGE_EXTENSIONS))
-    return percent_to_notebook(text)
+    env = _environment(recipe.path.parent if recipe else None)
+    name = recipe.path.name if recipe else "ensemble.py.j2"
+    text = _render(env, name, recipe.shown if recipe else name, competition=competition, members=members,
+                   weights=weights, title=title_for(slug), predict=predict, image_extensions=sorted(IMAGE_EXTENSIONS))
+    notebook = percent_to_notebook(text)
+    if recipe is not None:
+        _mark_sources(notebook, recipe)
+    return notebook
 
 
 def kernel_metadata(slug: str, competition: str, options: KernelOptions) -> dict:

@@ -242,6 +242,14 @@ class Store:
             for run_id in run_ids:
                 _move(db, run_id, Status.QUEUED, None, version, url)
 
+    def refuse_outputs(self, run_id: int, message: str) -> Run:
+        """A COMPLETE run whose outputs break the contract becomes ERROR with `message`: the one move out of a
+        terminal state, since its kernel did end, but with nothing the toolkit can use."""
+        with self._transaction() as db:
+            db.execute("UPDATE runs SET status = ?, failure_message = ?, output_dir = '', updated_at = ? WHERE id = ?"
+                       " AND status = ?", (Status.ERROR.value, message, time.time(), run_id, Status.COMPLETE.value))
+        return self.get(run_id)
+
     def set_host(self, run_ids: list[int], host: str) -> None:
         """Mark waiting runs as trained together by the pack kernel `host`."""
         with self._transaction() as db:

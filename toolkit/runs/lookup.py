@@ -9,18 +9,30 @@ from toolkit.core.errors import SpecError, ToolkitError
 from toolkit.core.status import Status
 from toolkit.project import Project
 from toolkit.registry.records import Run
+from toolkit.specs.params import parse_param
 
 
 def match_runs(runs: list[Run], names: list[str], unmatched: Callable[[str], ToolkitError]) -> list[Run]:
-    """The runs named by slug, spec name or arch, each once, in the order named; `unmatched(name)` is the
-    error for a name that matches none."""
+    """The runs named by slug, spec name or arch, or by FIELD=VALUE (a spec field or a free parameter, such as
+    eps=0.1 or template=mixup), each once, in the order named; `unmatched(name)` is the error for a name that
+    matches none."""
     chosen: list[Run] = []
     for name in names:
-        match = [r for r in runs if name in (r.slug, r.spec.get("name"), r.spec.get("arch"))]
+        match = [r for r in runs if _named(r, name)]
         if not match:
             raise unmatched(name)
         chosen.extend(m for m in match if m not in chosen)
     return chosen
+
+
+def _named(run: Run, name: str) -> bool:
+    if name in (run.slug, run.spec.get("name"), run.spec.get("arch")):
+        return True
+    if "=" not in name:
+        return False
+    key, value = parse_param(name)
+    params = run.spec.get("params") or {}
+    return (run.spec.get(key) == value and key in run.spec) or (key in params and params[key] == value)
 
 
 def failed_runs(project: Project, names: list[str] | None = None) -> list[Run]:

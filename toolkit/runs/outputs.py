@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from toolkit.core.errors import ToolkitError, UnsafeOutput
+from toolkit.core.errors import OutputsBroken, ToolkitError, UnsafeOutput
 from toolkit.core.procs import remove_abandoned
 from toolkit.core.status import Status
 from toolkit.kernel import contract
@@ -53,8 +53,8 @@ def download(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS)
         (partial / "log.txt").write_text(project.backend.logs(run.kernel, run.version))
         missing = [n for n in names if not (partial / n).is_file()]
         if missing:
-            raise UnsafeOutput(f"{run.slug} v{run.version} finished without {', '.join(missing)}",
-                               f"see its log: {dest / 'log.txt'}")
+            raise OutputsBroken(f"{run.slug} v{run.version} finished without {', '.join(missing)}",
+                                "a template must write every output: save_learner(learn, test_files) does")
         metrics = _check_outputs(project, partial, names, load_tta, f"{run.slug} v{run.version}")
         # Another command may have put a complete folder there first. A version's outputs never change, so
         # theirs is as good as ours, and it stays in place for anyone reading it meanwhile.
@@ -91,9 +91,9 @@ def _check_outputs(project: Project, folder: Path, names: tuple[str, ...], load_
                                "raise max_output_mb in toolkit.toml if this is expected")
     metrics: dict = {}
     if contract.TTA_FILE in names:
-        load_tta(folder / contract.TTA_FILE, limit, f"{label} {contract.TTA_FILE}", UnsafeOutput)
+        load_tta(folder / contract.TTA_FILE, limit, f"{label} {contract.TTA_FILE}", OutputsBroken)
         metrics = contract.check_metrics(_read_json(folder / contract.METRICS_FILE, label),
-                                         f"{label} {contract.METRICS_FILE}", UnsafeOutput)
+                                         f"{label} {contract.METRICS_FILE}", OutputsBroken)
     if "ensemble.json" in names:
         _read_json(folder / "ensemble.json", label)
     return metrics
@@ -103,9 +103,9 @@ def _read_json(path: Path, label: str) -> dict:
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UnsafeOutput(f"{label} {path.name} is not valid JSON") from None
+        raise OutputsBroken(f"{label} {path.name} is not valid JSON") from None
     if not isinstance(data, dict):
-        raise UnsafeOutput(f"{label} {path.name} does not hold a JSON object")
+        raise OutputsBroken(f"{label} {path.name} does not hold a JSON object")
     return data
 
 
@@ -126,7 +126,12 @@ def fetch_missing(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUT
     except UnsafeOutput:  # what is on disk is not sound: the backend's copy replaces it
         shutil.rmtree(output_dir(project, run), ignore_errors=True)
         adopted = None
-    return adopted or download(project, run, names)
+    if adopted:
+        return adopted
+    try:
+        return download(project, run, names)
+    except OutputsBroken as exc:  # the kernel wrote them so: a failed run, never an ensemble member
+        return project.store.refuse_outputs(run.id, f"outputs break the contract: {exc.message}")
 
 
 def adopt(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) -> Run | None:

@@ -57,7 +57,7 @@ def pack_runs(project: Project, recorded: list[tuple[Run, str]], planned: list[P
 def _render_pack(project: Project, members: list[Planned]) -> str:
     slug = pack_slug(members)
     codes = {m.spec.slug: notebook_code(render_train_notebook(m.spec, m.weights, out_dir=m.spec.slug,
-                                                               labels=m.labels))
+                                                               labels=m.labels, recipe=m.recipe))
              for m in members}
     sources = tuple(sorted({s for m in members for s in m.metadata.get("dataset_sources", [])}))
     write_kernel_folder(project.config.kernels_dir / slug, render_pack_notebook(slug, codes),

@@ -12,6 +12,8 @@ from toolkit.competitions.layout import find_competition
 from toolkit.core.errors import CompetitionError, SpecError
 from toolkit.kernel.folders import write_kernel_folder
 from toolkit.kernel.render import KernelOptions, kernel_metadata, render_train_notebook
+from toolkit.kernel import recipes
+from toolkit.kernel.recipes import Recipe
 from toolkit.project import Project
 from toolkit.specs.spec import RunSpec, build_spec
 from toolkit.specs.sweep_file import check_unique, load_sweep
@@ -28,6 +30,7 @@ class Planned:
     notice: str = ""
     weights: tuple[str, str] | None = None  # (dataset ref, file name) of the pretrained weights
     labels: dict | None = None  # the labels CSV and its columns, or None for class folders
+    recipe: Recipe | None = None  # the user's template it was rendered from (None: the shipped one)
 
 
 def plan_train(project: Project, archs: list[str], params: dict[str, Any],
@@ -37,6 +40,8 @@ def plan_train(project: Project, archs: list[str], params: dict[str, Any],
     if not archs:
         raise SpecError("no architecture given", "pass --arch NAME (repeatable)")
     defaults = {**config.train, **{k: v for k, v in params.items() if v is not None}}
+    if isinstance(config.train.get("params"), dict) and params.get("params"):  # --param adds to [train]'s
+        defaults["params"] = {**config.train["params"], **params["params"]}
     rows = [({**defaults, "arch": arch, "competition": params.get("competition") or config.competition}, "")
             for arch in archs]
     return plan_runs(project, rows, pretrained)
@@ -66,11 +71,12 @@ def _prepare(project: Project, spec: RunSpec, pretrained: bool | None, labels: d
     weights, notice = _weights(project, spec, pretrained) if wanted else (None, "")
     if notice:  # no weights on this machine: it trains from scratch
         wanted = False
-    spec = build_spec({**spec.to_dict(), "pretrained": bool(wanted)})
+    recipe = recipes.find(project.config.templates_dir, spec.template) if spec.template else None
+    spec = build_spec({**spec.to_dict(), "pretrained": bool(wanted), "template_digest": recipe.digest if recipe else ""})
     options = train_options(project, (weights[0],) if weights else ())
     return Planned(spec, project.config.kernels_dir / spec.slug,
-                   render_train_notebook(spec, weights, labels=labels),
-                   kernel_metadata(spec.slug, spec.competition, options), notice, weights, labels)
+                   render_train_notebook(spec, weights, labels=labels, recipe=recipe),
+                   kernel_metadata(spec.slug, spec.competition, options), notice, weights, labels, recipe)
 
 
 def _weights(project: Project, spec: RunSpec, pretrained: bool | None) -> tuple[tuple[str, str] | None, str]:

@@ -11,15 +11,20 @@ from pathlib import Path
 
 from toolkit.kernel.contract import EPOCH_KEYS, TTA_FILE, metric
 from toolkit.registry.records import Run
+from toolkit.specs.params import describe
 
-COLUMNS = ("slug", "arch", "item_tfms", "batch_tfms", "epochs", "valid_error", "tta_error", "min_per_epoch",
-           "gpu_minutes", "output_mb", "test_accuracy", "status")
+COLUMNS = ("slug", "arch", "template", "params", "item_tfms", "batch_tfms", "epochs", "valid_error", "tta_error",
+           "min_per_epoch", "gpu_minutes", "output_mb", "test_accuracy", "status")
+# Shown in tables only when some row has one (most runs use the shipped template and no parameters).
+OPTIONAL = ("template", "params", "test_accuracy")
 
 
 @dataclass(frozen=True)
 class ResultRow:
     slug: str
     arch: str
+    template: str  # the user's template ('' = the shipped one)
+    params: dict  # its free parameters
     item_tfms: str
     batch_tfms: str
     epochs: int
@@ -44,7 +49,8 @@ def result_rows(runs: list[Run], solution: Path | None = None) -> list[ResultRow
     for run in runs:
         m = run.metrics
         rows.append(ResultRow(
-            slug=run.slug, arch=run.spec.get("arch", ""), item_tfms=run.spec.get("item", ""),
+            slug=run.slug, arch=run.spec.get("arch", ""), template=run.spec.get("template", ""),
+            params=dict(run.spec.get("params") or {}), item_tfms=run.spec.get("item", ""),
             batch_tfms=run.spec.get("batch", ""), epochs=run.spec.get("epochs", 0),
             valid_error=metric(m, "valid_error"), tta_error=metric(m, "tta_error"),
             min_per_epoch=metric(m, "minutes_per_epoch"), gpu_minutes=_minutes(metric(m, "train_seconds")),
@@ -68,17 +74,26 @@ def _test_accuracy(run: Run, solution: Path | None) -> float | None:
 
 
 def fmt_value(value: object) -> str:
-    if value is None:
+    if value is None or value == "":
         return "-"
     if isinstance(value, float):
         return f"{value:.4f}"
+    if isinstance(value, dict):
+        return describe(value)
     return str(value)
 
 
-def export(rows: list[ResultRow], fmt: str) -> str:
+def shown_columns(rows: list[ResultRow]) -> list[str]:
+    """COLUMNS, less the optional ones no row has."""
+    return [c for c in COLUMNS if c not in OPTIONAL or any(getattr(r, c) not in (None, "", {}) for r in rows)]
+
+
+def export(rows: list[ResultRow], fmt: str, extra: dict[str, dict] | None = None) -> str:
+    """csv, md, or json (`extra`: more keys per run slug, such as per-class errors, in json only)."""
     records = [asdict(r) for r in rows]
     if fmt == "json":
-        return json.dumps(records, indent=2)
+        return json.dumps([{**r, **(extra or {}).get(r["slug"], {})} for r in records], indent=2)
+    records = [{**r, "params": describe(r["params"])} for r in records]
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=COLUMNS)

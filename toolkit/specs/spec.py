@@ -8,12 +8,13 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from toolkit.core.errors import SpecError
+from toolkit.specs.params import check_params
 from toolkit.specs.transforms import parse_transforms
 
 PRECISIONS = ("fp16", "bf16", "fp32")
@@ -48,14 +49,21 @@ class RunSpec:
     valid_pct: float = 0.2
     pipeline: str = "auto"
     name: str = ""
+    # The user's own recipe: a template of the project's templates/ folder ('' = the shipped training template),
+    # the digest of its text (set when it is rendered, so an edited template is another run), and free
+    # parameters the template reads as params.NAME (specs/params.py).
+    template: str = ""
+    template_digest: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @property
     def content_hash(self) -> str:
-        """Short hash of everything that changes the result (the name does not)."""
-        fields = {k: v for k, v in self.to_dict().items() if k != "name"}
+        """Short hash of everything that changes the result (the name does not). The recipe fields count only
+        when set, so a run of the shipped template keeps the hash it had before they existed."""
+        fields = {k: v for k, v in self.to_dict().items() if k != "name" and not (k in RECIPE and not v)}
         text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:HASH_LEN]
 
@@ -65,6 +73,10 @@ class RunSpec:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunSpec)}
+RECIPE = ("template", "template_digest", "params")
+# The shipped templates' names: a project template may extend them, not take their place.
+SHIPPED_TEMPLATES = ("train", "ensemble", "pack")
+TEMPLATE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
 
 def build_spec(values: dict[str, Any], where: str = "") -> RunSpec:
@@ -118,7 +130,29 @@ def _check_field(key: str, value: Any, prefix: str) -> Any:
         return value
     if key == "pretrained":
         return _want(key, value, bool, prefix)
+    if key == "template":
+        return check_template_name(_want(key, value, str, prefix), prefix)
+    if key == "template_digest":
+        digest = _want(key, value, str, prefix)
+        if digest and not re.fullmatch(r"[0-9a-f]{16}", digest):
+            raise SpecError(f"{prefix}template_digest {digest!r} is not one the toolkit wrote")
+        return digest
+    if key == "params":
+        return check_params(value, f"{prefix}params")
     return check_name(_want(key, value, str, prefix), prefix)
+
+
+def check_template_name(name: str, prefix: str = "") -> str:
+    """A project template's name: the file templates/<name>.py.j2 or templates/<name>.ipynb ('' = shipped)."""
+    if not name:
+        return name
+    if not TEMPLATE_NAME.match(name):
+        raise SpecError(f"{prefix}template {name!r} is not a template name",
+                        "name the file without its extension, e.g. --template label_smoothing")
+    if name in SHIPPED_TEMPLATES:
+        raise SpecError(f"{prefix}template {name!r} is the name of a shipped template",
+                        f"leave out --template for the shipped one, or give yours another name")
+    return name
 
 
 def check_name(name: str, prefix: str = "") -> str:

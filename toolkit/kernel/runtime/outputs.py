@@ -98,7 +98,7 @@ def write_outputs(learn, predictions, test_root=None, out_dir='.', spec=None, id
                valid_probs=predictions['valid_probs'].float().cpu(), valid_targets=predictions['valid_targets'].cpu(),
                valid_files=relative_names(learn.dls.valid_ds.items, learn.dls.path))
     torch.save(check_tta(tta), out/TTA_FILE)
-    save_model(learn, out, identity, spec)
+    write_model(learn, out, identity, spec)
     metrics['output_mb'] = sum(f.stat().st_size for f in out.iterdir() if f.is_file()) / 2**20
     (out/METRICS_FILE).write_text(json.dumps(check_metrics(metrics), indent=2))
     print(f'wrote {TTA_FILE}, {MODEL_FILE}, {MODEL_INFO_FILE} and {METRICS_FILE} to {out} '
@@ -106,7 +106,7 @@ def write_outputs(learn, predictions, test_root=None, out_dir='.', spec=None, id
     return metrics
 
 
-def save_model(learn, out, identity=None, spec=None):
+def write_model(learn, out, identity=None, spec=None):
     """What predicting on a test set this kernel never saw needs (a code competition's rerun), offline, on
     Kaggle's image, without the toolkit and without unpickling code: the weights as a plain state dict, and as
     JSON how to rebuild the model (fastai's create_timm_model, as vision_learner made it) and its input
