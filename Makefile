@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # Digits must not be flipped; the pretrained model gets larger images than the one trained from scratch.
 DEMO_BATCH = aug_transforms(size=$(1), min_scale=0.75, do_flip=False, max_rotate=10.0)
 
-.PHONY: venv demo demo-code demo-data test test-all test-fast lint bench lock archs clean
+.PHONY: venv demo demo-code demo-data test test-all test-fast lint browser bench lock archs clean
 
 venv: $(STAMP)
 
@@ -27,7 +27,7 @@ demo: demo-data
 	$(BIN)/kpush train --arch tf_efficientnet_lite0 --item "Resize(48)" --batch "$(call DEMO_BATCH,48)" --epochs 3 --bs 32
 	$(BIN)/kpush train --arch resnet18 --item "Resize(32)" --batch "$(call DEMO_BATCH,32)" --epochs 4 --bs 32
 	$(BIN)/kpull outputs
-	$(BIN)/ksubmit ensemble
+	$(BIN)/ksubmit ensemble  # ends with the report's path: outputs/report-digits-demo.html
 
 # The same two runs on the code-competition variant: the predicting ensemble is rerun on the hidden test set,
 # then each member alone, so the ensemble's hidden-set score compares with each member's.
@@ -43,11 +43,17 @@ demo-code: $(STAMP)
 
 # The everyday suite: unit tests plus one real end-to-end loop of each kind (local, Kaggle over the emulator,
 # code competition). test-all adds every other end-to-end variant; CI runs test-all.
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(PY) -m pytest -q -m "not slow"
 
-test-all: $(STAMP) lint
+test-all: $(STAMP) lint browser
 	$(PY) -m pytest -q
+
+# The report's browser test opens pages in Debian's headless chromium: installed here when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || apt-get install -y -q chromium >/dev/null \
+	  || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null) \
+	  || echo "no chromium and it could not be installed: run 'apt-get install chromium' (as root)"
 
 # Import layers and no cycles between modules (pyproject.toml [tool.importlinter]).
 lint: $(STAMP)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+import browser
+
 BIN = Path(sys.executable).parent
 TINY = ["--item", "Resize(24)", "--batch", "aug_transforms(size=24, do_flip=False)", "--epochs", "1", "--bs", "16"]
 
@@ -77,6 +79,18 @@ def test_push_pull_ensemble_submit(project):
     assert score == pytest.approx(accuracy(submission, project / "competitions" / "digits-demo" / "solution.csv"))
     sandboxes = list((project / ".toolkit" / "local" / "kernels").glob("*/v1/input/competitions/digits-demo"))
     assert len(sandboxes) == 3 and not any((sandbox / "solution.csv").exists() for sandbox in sandboxes)
+
+    # The report, opened in a real browser: every run's section, the submission's score, a working sort.
+    assert "report: outputs/report-digits-demo.html" in submitted.stderr
+    report = project / "outputs" / "report-digits-demo.html"
+    text = report.read_text()
+    assert "http://" not in text and "https://" not in text and "<img alt='learning curves'" in text
+    dom = browser.rendered_dom(report, "sort=tta_error")
+    assert 'data-ready="yes"' in dom and 'data-sorted="tta_error"' in dom
+    for slug, kind, *_ in runs:
+        if kind == "train":
+            assert f'id="run-{slug}"' in dom and f"confusion matrix of {slug}" in dom
+    assert f"{score:.4f}" in dom.split('id="submissions-table"')[1]
 
     # The pretrained run really used the packaged weights; the other trained from scratch.
     metrics = {Path(o).parent.name.rsplit("-", 1)[0]: json.loads((Path(o) / "metrics.json").read_text())

@@ -125,7 +125,7 @@ def test_readers_ask_only_for_metrics_the_contract_defines():
         assert name in getattr(contract, keys), (module, name)
 
 
-READERS = ("runs", "ensembles", "kernel")  # the packages that read outputs (kernel/runtime/ writes them)
+READERS = ("runs", "ensembles", "kernel", "reports")  # the packages that read outputs (kernel/runtime/ writes them)
 
 
 @pytest.mark.parametrize("package", READERS)

@@ -60,7 +60,7 @@ def test_a_block_override_and_a_users_notebook_train_and_are_ensembled_with_the_
 @pytest.mark.e2e
 @pytest.mark.slow
 def test_a_block_override_trains_over_the_kaggle_emulator(start_emulator, tmp_path):
-    project = local_project(tmp_path)
+    local_project(tmp_path)
     start_emulator(competitions=tmp_path / "competitions", run_kernels=True,
                    env={**POLL, "TOOLKIT_BACKEND": "kaggle", "TOOLKIT_COMPETITION": "digits-demo"})
     work = tmp_path / "project"

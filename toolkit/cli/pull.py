@@ -25,6 +25,7 @@ def pull_outputs(
 ):
     """Wait for kernels, download their TTA outputs, print the results table (one per competition)."""
     from toolkit.cli.report import show_failure, show_results
+    from toolkit.reports import build, page
     from toolkit.runs import outputs, results
     from toolkit.runs.lookup import competitions
     from toolkit.runs.wait import check_finished
@@ -41,14 +42,18 @@ def pull_outputs(
     for run in runs:
         if run.status.value == "ERROR":
             show_failure(run, outputs.log_tail(project, run))
-    tables = []
+    tables, per_class = [], {}
     for comp in comps:
         mine = [r for r in runs if r.competition == comp]
         if mine:
             rows = results.result_rows(mine, project.backend_type.solution(project.config, comp))
             plot = results.plot_errors(mine, project.config.outputs_dir / f"results-{comp}.png")
-            tables.append((comp, rows, plot))
-    show_results(tables, fmt, project.config.project_dir)
+            report = build.for_project(project, comp, mine, rows)
+            written = page.write(report, page.report_path(project.config.outputs_dir, comp))
+            for slug, errors in build.per_class_errors(report).items():
+                per_class[slug] = {"per_class_error": errors}
+            tables.append((comp, rows, plot, written))
+    show_results(tables, fmt, project.config.project_dir, per_class)
     check_finished(runs)
 
 

@@ -69,18 +69,22 @@ def show_failure(run, log_tail: str) -> None:
         errors.print(log_tail, markup=False, highlight=False)
 
 
-def show_results(tables: list[tuple[str, list, Optional[Path]]], fmt: str, project_dir: Path) -> None:
-    """Per competition (name, result rows, plot written or None): a table, or every row exported as `fmt`."""
+def show_results(tables: list[tuple[str, list, Optional[Path], Path]], fmt: str, project_dir: Path,
+                 extra: dict | None = None) -> None:
+    """Per competition (name, result rows, plot written or None, report written): a table, or every row
+    exported as `fmt` (`extra`: more keys per run for json, such as its per-class errors)."""
     from toolkit.cli.tables import results_table
     from toolkit.runs.results import export
 
-    for comp, rows, plot in tables:
+    for comp, rows, plot, report in tables:
         if fmt == "table":
             console.print(results_table(rows, title=f"{comp}: results, best TTA error first"))
         if plot:
             errors.print(f"validation error per epoch: {plot.relative_to(project_dir)}")
+        errors.print(f"report: {report.relative_to(project_dir)} (curves, confusion matrices, per-class error, "
+                     "what the ensemble gained; opens from disk)")
     if fmt != "table":
-        sys.stdout.write(export([row for _, rows, _ in tables for row in rows], fmt))
+        sys.stdout.write(export([row for _, rows, _, _ in tables for row in rows], fmt, extra))
 
 
 def show_quota(quota) -> None:

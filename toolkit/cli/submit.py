@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from toolkit.cli.common import BackendOpt, CompetitionOpt, app, live, open_project
-from toolkit.cli.console import note
+from toolkit.cli.console import errors, note
 from toolkit.core.errors import ToolkitError
 
 submit_app = app("Ensemble finished runs and submit.")
@@ -52,8 +52,20 @@ def submit_ensemble(
         show_rerun_estimate(submit.rerun_estimate(members), len(members), project.config.rerun_limit_h)
     with live("Ensemble kernel") as update:
         result = submit.run_ensemble(project, comp, members, parsed, message, update, force, predict, recipe)
-    rows = result_rows(members, project.backend_type.solution(project.config, comp))
-    show_ensemble(rows, result, rerun=project.config.code_competition)
+    solution = project.backend_type.solution(project.config, comp)
+    show_ensemble(result_rows(members, solution), result, rerun=project.config.code_competition)
     sub = result.submission
     if sub.score is None and sub.error:
         raise ToolkitError(f"submission {sub.ref} failed: {sub.error}")
+    _rewrite_report(project, comp, solution)
+
+
+def _rewrite_report(project, comp: str, solution) -> None:
+    """The competition's report again, now with this submission (kpull outputs writes it first)."""
+    from toolkit.reports import build, page
+    from toolkit.runs.results import result_rows
+
+    runs = [r for r in project.store.runs(backend=project.config.backend, competition=comp, kind="train")]
+    path = page.write(build.for_project(project, comp, runs, result_rows(runs, solution)),
+                      page.report_path(project.config.outputs_dir, comp))
+    errors.print(f"report: {path.relative_to(project.config.project_dir)}")

@@ -11,8 +11,8 @@ from toolkit.core.errors import BackendError, EnsembleError, RunNotFound
 from toolkit.core.poll import wait
 from toolkit.core.status import Status, SubmissionStatus
 from toolkit.kernel.contract import TTA_FILE, metric
-from toolkit.kernel.recipes import Recipe
 from toolkit.kernel.folders import write_kernel_folder
+from toolkit.kernel.recipes import Recipe
 from toolkit.kernel.render import KernelOptions, kernel_metadata, render_ensemble_notebook, run_identity
 from toolkit.project import Project
 from toolkit.registry.records import Run, Submission

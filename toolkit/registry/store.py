@@ -206,7 +206,8 @@ class Store:
                     (slug, kind, backend, competition, spec_hash, json.dumps(spec, sort_keys=True), status.value,
                      now, now)).fetchone()
             # When it was pushed and ended is not known here: left empty rather than made up.
-            db.execute("UPDATE runs SET status = ?, version = ?, url = ?, failure_message = ?, host = ?, kernel_slug = ?,"
+            db.execute("UPDATE runs SET status = ?, version = ?, url = ?, failure_message = ?, host = ?,"
+                       " kernel_slug = ?,"
                        " pushed_at = NULL, finished_at = NULL, output_dir = '', metrics_json = '{}', updated_at = ?"
                        " WHERE id = ?", (status.value, version, url, message, host, kernel_slug, now, row["id"]))
             _remember_version(db, row["id"], version)

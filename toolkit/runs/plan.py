@@ -10,10 +10,10 @@ from typing import Any
 from toolkit.competitions.labels import kernel_labelling
 from toolkit.competitions.layout import find_competition
 from toolkit.core.errors import CompetitionError, SpecError
-from toolkit.kernel.folders import write_kernel_folder
-from toolkit.kernel.render import KernelOptions, kernel_metadata, render_train_notebook
 from toolkit.kernel import recipes
+from toolkit.kernel.folders import write_kernel_folder
 from toolkit.kernel.recipes import Recipe
+from toolkit.kernel.render import KernelOptions, kernel_metadata, render_train_notebook
 from toolkit.project import Project
 from toolkit.specs.spec import RunSpec, build_spec
 from toolkit.specs.sweep_file import check_unique, load_sweep
@@ -72,7 +72,8 @@ def _prepare(project: Project, spec: RunSpec, pretrained: bool | None, labels: d
     if notice:  # no weights on this machine: it trains from scratch
         wanted = False
     recipe = recipes.find(project.config.templates_dir, spec.template) if spec.template else None
-    spec = build_spec({**spec.to_dict(), "pretrained": bool(wanted), "template_digest": recipe.digest if recipe else ""})
+    spec = build_spec({**spec.to_dict(), "pretrained": bool(wanted),
+                       "template_digest": recipe.digest if recipe else ""})
     options = train_options(project, (weights[0],) if weights else ())
     return Planned(spec, project.config.kernels_dir / spec.slug,
                    render_train_notebook(spec, weights, labels=labels, recipe=recipe),

@@ -151,7 +151,7 @@ def check_template_name(name: str, prefix: str = "") -> str:
                         "name the file without its extension, e.g. --template label_smoothing")
     if name in SHIPPED_TEMPLATES:
         raise SpecError(f"{prefix}template {name!r} is the name of a shipped template",
-                        f"leave out --template for the shipped one, or give yours another name")
+                        "leave out --template for the shipped one, or give yours another name")
     return name
 
 

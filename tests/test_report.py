@@ -1,0 +1,39 @@
+"""The HTML report without training: a run without validation predictions says what is missing, the page
+holds no network reference, and a 20-run, 100-class competition's report is written in under 5 s and 5 MB
+(bench/report_size.py's synthetic outputs, in a real registry)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from toolkit.reports import build, page
+from toolkit.runs.results import result_rows
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import report_size  # noqa: E402
+
+
+def test_a_large_competitions_report_is_quick_and_small():
+    measured = report_size.measure(runs=20, classes=100, valid=2000)
+    assert measured["seconds"] < 5 and measured["megabytes"] < 5, measured
+
+
+def test_a_run_without_validation_predictions_says_what_is_missing(tmp_path):
+    store = report_size.synthetic_project(tmp_path, runs=2, classes=5, valid=40)
+    old = store.runs(kind="train")[0]
+    data = torch.load(Path(old.output_dir) / "tta.pkl", weights_only=True)
+    for key in ("valid_probs", "valid_targets", "valid_files"):
+        del data[key]
+    torch.save(data, Path(old.output_dir) / "tta.pkl")
+    runs = store.runs(kind="train")
+    report = build.gather("big", runs, result_rows(runs), [])
+    (missing,) = [s for s in report.sections if s.matrix is None]
+    assert missing.slug == old.slug and "no valid_probs" in missing.missing
+    assert not report.gains  # one run left with validation predictions: nothing to average
+    text = page.render(report)
+    assert f"id='run-{old.slug}'" in text and "no valid_probs" in text
+    assert "http://" not in text and "https://" not in text
+    assert set(build.per_class_errors(report)) == {runs[1].slug}
