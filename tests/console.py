@@ -1,4 +1,4 @@
-"""Running the toolkit's real console scripts (kpush, kpull, ksubmit, kstatus, kstop) the way a user does: a
+"""Running the toolkit's real console scripts (kpush, kpull, ksubmit, kstatus, kstop, klogs) the way a user does: a
 fresh process in the project folder, with this process's environment (the emulator's settings included)."""
 
 from __future__ import annotations
@@ -13,9 +13,18 @@ BIN = Path(sys.executable).parent
 
 def console(project: Path, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
     """`args[0]` (a console script) with the rest as its arguments, in `project`, with `env` added."""
-    environ = {**os.environ, "TOOLKIT_PROJECT": str(project), "COLUMNS": "200", **env}
-    return subprocess.run([str(BIN / args[0]), *args[1:]], cwd=project, env=environ, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run([str(BIN / args[0]), *args[1:]], cwd=project, env=_environ(project, env),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def started(project: Path, *args: str, stdout=subprocess.PIPE, **env: str) -> subprocess.Popen:
+    """The same, left running (its output read while it runs); stderr is captured."""
+    return subprocess.Popen([str(BIN / args[0]), *args[1:]], cwd=project, env=_environ(project, env), stdout=stdout,
+                            stderr=subprocess.PIPE, text=True, bufsize=1)
+
+
+def _environ(project: Path, env: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, "TOOLKIT_PROJECT": str(project), "COLUMNS": "200", **env}
 
 
 def one_line(result: subprocess.CompletedProcess) -> str:

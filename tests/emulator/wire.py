@@ -142,8 +142,11 @@ def handler(emulator: KaggleEmulator) -> type[BaseHTTPRequestHandler]:
                 return self._reply(403, dict(DENIED))
             if not emulator.running(*found):
                 return self._reply(200, json.loads(log_chunks(emulator.log_of(*found))))
+            # Chunked, as a streaming server sends it: the client's reader then passes on each event as it comes
+            # (without a chunk boundary it waits for 512 bytes, several lines).
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
             self.send_header("Connection", "close")
             self.end_headers()
             self.close_connection = True
@@ -154,13 +157,17 @@ def handler(emulator: KaggleEmulator) -> type[BaseHTTPRequestHandler]:
                 for line in lines[sent:]:
                     if cut is not None and sent >= cut:
                         return self._hang_up()
-                    self.wfile.write(b"data: " + json.dumps({"stream_name": "stdout", "data": line}).encode() + b"\n\n")
+                    self._chunk(b"data: " + json.dumps({"stream_name": "stdout", "data": line}).encode() + b"\n\n")
                     sent += 1
                 self.wfile.flush()
                 if not running:
-                    self.wfile.write(b"data: END_OF_LOG\n\n")
+                    self._chunk(b"data: END_OF_LOG\n\n")
+                    self.wfile.write(b"0\r\n\r\n")
                     return
                 time.sleep(0.2)
+
+        def _chunk(self, data: bytes) -> None:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
 
         def _send_file(self, data: bytes, truncate: bool) -> None:
             """Full or Range reply with the validators the client's resume logic needs."""

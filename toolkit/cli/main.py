@@ -1,6 +1,6 @@
-"""The console scripts kpush / kpull / ksubmit / kstatus / kstop, each a typer app (push, pull, submit, status),
-behind one error boundary: a ToolkitError or usage error becomes one line on stderr and a non-zero exit; a
-traceback only with --debug (anywhere on the line) or TOOLKIT_DEBUG=1."""
+"""The console scripts kpush / kpull / ksubmit / kstatus / kstop / klogs, each a typer app (push, pull, submit,
+status, logs), behind one error boundary: a ToolkitError or usage error becomes one line on stderr and a non-zero
+exit; a traceback only with --debug (anywhere on the line) or TOOLKIT_DEBUG=1."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from toolkit.cli.console import errors
+from toolkit.cli.logs import logs_app
 from toolkit.cli.pull import pull_app
 from toolkit.cli.push import push_app
 from toolkit.cli.status import status_app, stop_app
@@ -75,3 +76,4 @@ kpull = _main(pull_app)
 ksubmit = _main(submit_app)
 kstatus = _main(status_app)
 kstop = _main(stop_app)
+klogs = _main(logs_app)

@@ -38,7 +38,7 @@ def show_durations(durations: list, long_min: float) -> None:
 
 
 def live_waiter(title: str) -> tuple[Callable, Callable]:
-    """A live status table for long waits: (on_update, stop)."""
+    """A live status table for long waits, with the running runs' progress: (on_update, stop)."""
     from rich.live import Live
 
     from toolkit.cli.tables import status_table
@@ -46,13 +46,13 @@ def live_waiter(title: str) -> tuple[Callable, Callable]:
     live = Live(console=console, refresh_per_second=2, transient=False)
     started = []
 
-    def update(runs) -> None:
+    def update(runs, progress=None) -> None:
         if not runs and not started:  # nothing to wait for: no empty table
             return
         if not started:
             live.start()
             started.append(True)
-        live.update(status_table(runs, title=title))
+        live.update(status_table(runs, title=title, progress=progress))
 
     def stop() -> None:
         if started:

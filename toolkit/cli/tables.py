@@ -31,17 +31,51 @@ def _age(since: float | None, until: float | None = None) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-def status_table(runs: list[Run], title: str = "Runs") -> Table:
+def status_table(runs: list[Run], title: str = "Runs", progress: dict | None = None) -> Table:
+    """`progress`: the running runs' (a live wait's), shown in a column of its own when there is any."""
     table = Table(title=title, header_style="bold")
-    for column in ("id", "slug", "kind", "ver", "status", "time", "backend", "message / link"):
-        table.add_column(column)
+    shown = bool(progress)
+    for column in ("id", "slug", "kind", "ver", "status", "time", *(["progress"] if shown else []), "backend",
+                   "message / link"):
+        table.add_column(column, no_wrap=column == "progress")  # a bar is read whole
     for run in runs:
         style = STYLES.get(run.status, "")
         note = cause(run.failure_message, 120) or WAITING.get(run.status) or run.url
-        table.add_row(str(run.id), run.slug, run.kind, str(run.version or "-"),
-                      f"[{style}]{run.status.value}[/]" if style else run.status.value,
-                      _age(run.pushed_at, run.finished_at), run.backend, note or "")
+        cells = [str(run.id), run.slug, run.kind, str(run.version or "-"),
+                 f"[{style}]{run.status.value}[/]" if style else run.status.value,
+                 _age(run.pushed_at, run.finished_at)]
+        if shown:
+            cells.append(progress_cell(progress.get(run.slug)))
+        table.add_row(*cells, run.backend, note or "")
     return table
+
+
+PHASES = {"frozen": "frozen", "training": "training", "tta": "TTA", "outputs": "writing outputs"}
+BAR = 10  # cells of an epoch bar
+
+
+def progress_cell(p) -> str:
+    """A running run's phase, epoch bar, latest validation error and time left; how long it has been silent
+    when it stalled."""
+    if p is None or p.phase is None:  # no progress line yet: only a silence worth a word
+        return f"[red]silent {_span(p.silent_s)}[/], no progress line yet" if p is not None and p.stalled else ""
+    parts = [PHASES.get(p.phase, p.phase)]
+    if p.epochs:
+        filled = round(BAR * min(p.epoch, p.epochs) / p.epochs)
+        parts.append(f"{'█' * filled}{'░' * (BAR - filled)} {p.epoch}/{p.epochs}")
+    if p.error_rate is not None:
+        parts.append(f"err {p.error_rate:.3f}")
+    if p.eta_s is not None:
+        parts.append(f"eta {_span(p.eta_s)}")
+    if p.stalled:
+        parts.append(f"[red]silent {_span(p.silent_s)}[/]")
+    return " ".join(parts)
+
+
+def _span(seconds: float) -> str:
+    """4m, 1h05m, 40s: a short duration."""
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else (f"{s // 60}m" if s >= 60 else f"{s}s")
 
 
 def submission_table(subs: list[Submission]) -> Table:

@@ -37,6 +37,10 @@ class Config:
     poll_initial_s: float = 30.0
     poll_max_s: float = 240.0
     wait_timeout_s: float = 12 * 3600.0
+    # A running run is flagged stalled when its log has had no new progress line for stall_factor times its own
+    # epoch time (its estimate before the first epoch), and never before stall_min_s.
+    stall_factor: float = 3.0
+    stall_min_s: float = 300.0
     max_output_mb: int = 1024
     accelerator: str = "NvidiaTeslaT4"
     internet: bool = True
@@ -96,11 +100,12 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "wait_timeout_s": (int, float), "max_output_mb": int, "accelerator": str, "internet": bool,
     "private": bool, "session_timeout_s": int, "api_timeout_s": (int, float), "code_competition": bool,
     "input_layout": str, "rerun_limit_h": (int, float), "train": dict,
+    "stall_factor": (int, float), "stall_min_s": (int, float),
     "labels_csv": str, "id_column": str, "label_column": str,
 }
 _PATHS = {"competitions_root", "datasets_root"}
 # Durations that must be finite and above zero (a NaN would pass every `<` test and poll or wait forever).
-_SECONDS = ("poll_initial_s", "poll_max_s", "wait_timeout_s", "session_timeout_s", "api_timeout_s")
+_SECONDS = ("poll_initial_s", "poll_max_s", "wait_timeout_s", "session_timeout_s", "api_timeout_s", "stall_min_s")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
@@ -194,6 +199,9 @@ def _validate(config: Config) -> None:
                           f"poll_initial_s ({config.poll_initial_s:g})")
     if not (math.isfinite(config.rerun_limit_h) and config.rerun_limit_h > 0):
         raise ConfigError(f"rerun_limit_h must be a positive number of hours, not {config.rerun_limit_h}")
+    if not (math.isfinite(config.stall_factor) and config.stall_factor >= 1):
+        raise ConfigError(f"stall_factor must be a number of at least 1, not {config.stall_factor}",
+                          f"e.g. {Config.stall_factor:g}: a run is stalled after that many of its epoch times")
     if config.input_layout not in INPUT_LAYOUTS:
         raise ConfigError(f"unknown input_layout '{config.input_layout}'", f"use one of: {', '.join(INPUT_LAYOUTS)}")
     if config.max_output_mb < 1:

@@ -13,6 +13,7 @@ from toolkit.core.status import Status
 from toolkit.kernel import contract
 from toolkit.project import Project
 from toolkit.registry.records import Run
+from toolkit.runs.logs import own_lines
 from toolkit.runs.schedule import refresh_and_push
 from toolkit.runs.wait import wait_for
 
@@ -151,8 +152,4 @@ def log_tail(project: Project, run: Run, lines: int = 15) -> str:
         text = project.backend.logs(run.kernel, run.version) if run.version else ""
     except ToolkitError:  # the version is gone from the backend: the message is all there is
         return ""
-    rows = text.rstrip().splitlines()
-    if run.host:
-        prefix = f"[{run.slug}] "
-        rows = [row[len(prefix):] for row in rows if row.startswith(prefix)]
-    return "\n".join(rows[-lines:])
+    return "\n".join(own_lines(text, run).rstrip().splitlines()[-lines:])

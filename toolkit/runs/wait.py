@@ -1,5 +1,6 @@
 """Waiting for runs: poll the backend (pushing waiting runs as slots free) until every run of interest has
-settled, and the exit a command that waited ends with when any of them failed."""
+settled, showing each poll with the running runs' progress, and the exit a command that waited ends with when
+any of them failed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from toolkit.core.poll import wait
 from toolkit.core.status import Status
 from toolkit.project import Project
 from toolkit.registry.records import Run
+from toolkit.runs.progress import Progress, Watch
 from toolkit.runs.schedule import refresh_and_push
 
 RUNS_FAILED_EXIT = 3  # a command that waited for runs, when any of them ended in ERROR
@@ -30,15 +32,21 @@ def check_finished(runs: list[Run]) -> None:
                          "the causes are above; kpush retry pushes them again")
 
 
-def wait_for(project: Project, competition: str | None, on_update: Callable[[list[Run]], None] | None = None,
+Update = Callable[[list[Run], dict[str, Progress]], None]  # each poll's runs, and the running ones' progress
+
+
+def wait_for(project: Project, competition: str | None, on_update: Update | None = None,
              slugs: set[str] | None = None) -> list[Run]:
     """Poll (and push waiting runs) until every run of interest is finished or being stopped (Status.settled:
-    a version left CANCEL_REQUESTED on Kaggle would otherwise hold the wait for its whole 12 hours)."""
+    a version left CANCEL_REQUESTED on Kaggle would otherwise hold the wait for its whole 12 hours). Each poll
+    goes to `on_update` with the progress read from the running runs' logs, once a poll."""
     initial, maximum = project.poll_intervals
+    watch = Watch(project)
 
     def check() -> list[Run]:
         runs = refresh_and_push(project, competition)
         return [r for r in runs if slugs is None or r.slug in slugs]
 
     return wait(check, lambda runs: all(r.status.settled for r in runs), timeout_s=project.config.wait_timeout_s,
-                initial_s=initial, max_s=maximum, on_update=on_update)
+                initial_s=initial, max_s=maximum,
+                on_update=None if on_update is None else lambda runs: on_update(runs, watch.read(runs)))
