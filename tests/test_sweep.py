@@ -14,10 +14,8 @@ from toolkit.core.errors import BackendError, EnsembleError, SpecError
 from toolkit.core.status import Status
 from toolkit.ensembles import members as select
 from toolkit.project import Project
-from toolkit.runs import estimate as estimates
 from toolkit.runs import schedule
 from toolkit.runs.plan import plan_sweep
-from toolkit.runs.quota import check_quota
 from toolkit.specs import sweep_file as sweep
 from toolkit.specs.spec import build_spec
 from toolkit.specs.transforms import parse_transforms
@@ -73,6 +71,23 @@ def test_small_sweep_is_the_seeds_table():
         "Resize(640, method=ResizeMethod.Pad, pad_mode=PadMode.Zeros)", "item")])
     assert all(s.arch == "swinv2_base_window12_192_22k" and s.bs == 16 and s.accum == 4 for s in accum)
     assert all(s.bs == 64 and s.accum == 1 for s in specs if s not in accum)
+
+
+def test_priors_are_the_seeds_minutes_per_epoch_for_its_runs():
+    """Each row of paddy-small.toml (the seed's runs) is estimated at the seed's own figure, read from its table."""
+    from toolkit.runs import priors
+
+    clock = {}
+    for line in SEED_TABLE.strip().splitlines()[1:]:
+        match = re.match(r"^(\S+) (Resize\(.*\)) (aug_transforms\(.*?\)) \S+ (\d\d):(\d\d) ", line)
+        arch, item, batch, minutes, seconds = match.groups()
+        key = (arch, parse_transforms(item, "item"), parse_transforms(batch, "batch"))
+        clock[key] = int(minutes) + int(seconds) / 60
+    _, specs = specs_of(ROOT / "sweeps" / "paddy-small.toml")
+    for spec in specs:
+        found = priors.lookup(spec.arch, spec.item, spec.batch, spec.bs)
+        assert found.how == "seed"
+        assert found.minutes_per_epoch == pytest.approx(clock[(spec.arch, spec.item, spec.batch)])
 
 
 # Road to the Top Part 3's `models` table (res = 640, 480): arch, item transform, aug_transforms size.
@@ -168,19 +183,6 @@ def test_bad_sweeps_name_the_file_and_row(tmp_path, monkeypatch, text, message):
     with pytest.raises(SpecError, match=message):
         plan_sweep(project, write(tmp_path, text))
     assert not (tmp_path / "kernels").exists()  # nothing rendered for an invalid sweep
-
-
-def test_estimate_uses_recorded_minutes(tmp_path):
-    project = Project(load_config(tmp_path, backend="local"))
-    spec = build_spec({"arch": "resnet18", "competition": "digits-demo", "epochs": 4, "pretrained": False})
-    other = build_spec({"arch": "resnet34", "competition": "digits-demo", "epochs": 4})
-    run = project.store.add_run(spec.slug, "train", "local", spec.competition, spec.content_hash, spec.to_dict())
-    project.store.set_outputs(run.id, tmp_path, {"minutes_per_epoch": 0.5})
-    known, unknown = estimates.estimate(project, [spec, other])
-    assert known.measured and known.minutes == pytest.approx(5 * 0.5 + estimates.SESSION_OVERHEAD_MIN)
-    assert not unknown.measured
-    assert unknown.minutes == pytest.approx(6 * estimates.DEFAULT_MIN_PER_EPOCH + estimates.SESSION_OVERHEAD_MIN)
-    assert check_quota(project, [known, unknown]) == ""  # local: no quota
 
 
 def _plan_says(sweep_file: Path, slug: str, force: bool) -> str:

@@ -4,9 +4,11 @@ waiting for a kernel or a score on either backend."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -44,6 +46,7 @@ def prepare_client() -> Path:
         if "kaggle.api.kaggle_api_extended" in sys.modules:
             raise RuntimeError("kaggle was imported before the emulator tests could point it at a temp config")
         _CLIENT_CONFIG_DIR = Path(tempfile.mkdtemp(prefix="kaggle-config-"))
+        atexit.register(shutil.rmtree, _CLIENT_CONFIG_DIR, True)  # one per test process, gone with it
         os.environ["KAGGLE_API_ENVIRONMENT"] = "LOCALHOST"
         os.environ["KAGGLE_CONFIG_DIR"] = str(_CLIENT_CONFIG_DIR)
         with contextlib.redirect_stdout(io.StringIO()):

@@ -56,6 +56,7 @@ class Kernels:
         GPU session count of 4 reached" (Kaggle/kaggle-cli#185); the CPU and weekly-quota lines as public push
         logs quote them ("Maximum weekly GPU quota of 30.00 hours reached." refuses GPU kernels only)."""
         kind = fault.kind if fault else ""
+        self.refresh_quota()
         if gpu and (kind == "weekly_quota" or self.gpu_seconds_used >= self.gpu_seconds_allowed):
             return f"Maximum weekly GPU quota of {self.gpu_seconds_allowed / 3600:.2f} hours reached."
         if gpu and (kind == "slots_full" or self._active(gpu=True) >= self.gpu_slots):

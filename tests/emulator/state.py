@@ -40,6 +40,9 @@ class KaggleEmulator(Kernels, Submissions):
         # timeReserved is "Quota reserved by currently-running sessions".
         self.gpu_seconds_allowed = 30 * 3600
         self.gpu_seconds_reserved = 0
+        # quotaRefreshTime: when the weekly GPU quota comes back. At that moment the emulator's used time goes to
+        # zero and the next refresh is a week later, as Kaggle's weekly reset does; tests move it near to now.
+        self.quota_refresh_at = 1893888000.0  # 2030-01-06T00:00:00Z
         self.cpu_slots = 5  # CPU kernels' own batch session limit (5 in public push logs)
         self.rules_unaccepted: set[str] = set()  # competitions whose data download answers 403 (rules not accepted)
         self.requests: list[Recorded] = []

@@ -127,8 +127,16 @@ class Submissions:
         subs = [self._public(e) for e in reversed(self.submissions.values()) if e["competition"] == competition]
         return 200, {"submissions": subs, "nextPageToken": ""}
 
+    def refresh_quota(self) -> None:
+        """Kaggle's weekly reset, once its time has come: the used time back to zero, the next reset a week on."""
+        while time.time() >= self.quota_refresh_at:
+            self.gpu_seconds_used = 0
+            self.quota_refresh_at += 7 * 24 * 3600
+
     def quota(self) -> dict:
-        return {"quotaRefreshTime": "2030-01-06T00:00:00Z",
+        self.refresh_quota()
+        refresh = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.quota_refresh_at))
+        return {"quotaRefreshTime": refresh,
                 "gpuQuota": {"timeUsed": f"{self.gpu_seconds_used}s",
                              "timeReserved": f"{self.gpu_seconds_reserved}s",
                              "totalTimeAllowed": f"{self.gpu_seconds_allowed}s", "hasEverRun": True},

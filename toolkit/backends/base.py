@@ -36,6 +36,7 @@ class Quota:
     allowed_hours: float
     refresh: str = ""
     reserved_hours: float = 0.0  # held by queued and running sessions, not yet counted as used
+    refresh_at: float | None = None  # when `refresh` comes, epoch seconds (None: not said)
 
     @property
     def left_hours(self) -> float:

@@ -74,8 +74,9 @@ def push_train(
         _check(project, planned)
     if dry_run:
         return
-    show_quota(project.backend.quota())
-    _record_and_push(project, planned, push, f"Pushed to {project.config.backend}")
+    _, quota_plan = _plan_sessions(project, planned, push, hold=False)
+    show_quota(quota_plan.quota)
+    _record_and_push(project, planned, push, f"Pushed to {project.config.backend}", quota_plan)
 
 
 @push_app.command("sweep")
@@ -93,12 +94,11 @@ def push_sweep(
     check: bool = CheckOpt,
     force: bool = typer.Option(False, "--force", help="Push new versions of runs already pushed, and ignore the quota check."),
 ):
-    """Render every run of a sweep file and push them, never more at once than `concurrency`."""
+    """Render every run of a sweep file and push them, never more at once than `concurrency`: the sessions that
+    fit this week's GPU quota now, the rest once it refreshes (kstatus pushes them then)."""
+    from toolkit.cli.report import show_quota_plan
     from toolkit.cli.tables import plan_table
-    from toolkit.runs import schedule
-    from toolkit.runs.estimate import estimate
     from toolkit.runs.plan import need_competitions, plan_sweep
-    from toolkit.runs.quota import check_quota
 
     push = Push(wait, dry_run, force, pack)
     _check_pack(pack)
@@ -107,19 +107,16 @@ def push_sweep(
     need_competitions(project)
     loaded, planned = plan_sweep(project, file, competition, pretrained)
     notices(planned)
-    actions = schedule.actions(project, planned, force)  # what record() does with each
-    estimates = estimate(project, [p.spec for p in planned])
-    console.print(plan_table(loaded, planned, estimates, actions))
+    actions, quota_plan = _plan_sessions(project, planned, push, hold=True)
+    console.print(plan_table(loaded, planned, actions, quota_plan))
     if check:
         _check(project, planned)
     if dry_run:
         return
-    line = check_quota(project, [e for e, a in zip(estimates, actions) if a is schedule.Action.PUSH], force)
-    if line:
-        console.print(line)
+    show_quota_plan(quota_plan)
     config = project.config
     _record_and_push(project, planned, push,
-                     f"{loaded.path.name} on {config.backend} (at most {config.concurrency} at once)")
+                     f"{loaded.path.name} on {config.backend} (at most {config.concurrency} at once)", quota_plan)
 
 
 @push_app.command("retry")
@@ -158,26 +155,43 @@ def _check_pack(size: int) -> None:
         check_size(size)
 
 
-def _record_and_push(project, planned, push: Push, title: str) -> None:
+def _plan_sessions(project, planned, push: Push, hold: bool):
+    """What recording does with each planned run, and the sessions and weeks of those it pushes (`hold`: fit
+    them to this week's quota)."""
+    from toolkit.runs import schedule
+    from toolkit.runs.estimate import estimate
+    from toolkit.runs.quota import plan
+
+    actions = schedule.actions(project, planned, push.force)  # what record() does with each
+    pushing = [a is schedule.Action.PUSH for a in actions]
+    return actions, plan(project, estimate(project, [p.spec for p in planned]), pushing, push.pack,
+                         force=push.force or not hold)
+
+
+def _record_and_push(project, planned, push: Push, title: str, quota_plan) -> None:
+    """Record the runs, pack them as the plan paired them, hold what waits for a later week, push the rest."""
+    from toolkit.runs.quota import hold_later
     from toolkit.runs.schedule import record
 
     recorded = record(project, planned, push.force)
     if project.backend_type.runs_here:  # kernels run on this machine: how long, before they start
         from toolkit.runs.local_duration import LONG_MIN, durations
         show_durations(durations(project, recorded, planned, note), LONG_MIN)
-    push_and_show(project, recorded, push.wait, title, planned, push.pack)
+    if push.pack != 1:
+        from toolkit.runs.pack import pack_runs
+        groups = [[planned[i].spec.slug for i in s.members] for s in quota_plan.sessions]
+        for host, members in pack_runs(project, recorded, list(planned), groups):
+            console.print(f"packed into {host}: {', '.join(members)}")
+    hold_later(project, quota_plan, {i: run.id for i, (run, action) in enumerate(recorded) if action == "new"})
+    push_and_show(project, recorded, push.wait, title)
 
 
-def push_and_show(project, recorded, wait: bool, title: str, planned=(), pack: int = 1) -> None:
-    """Say which runs were skipped, pack new ones, push what slots allow, optionally wait, print the runs."""
+def push_and_show(project, recorded, wait: bool, title: str) -> None:
+    """Say which runs were skipped, push what slots allow, optionally wait, print the runs."""
     from toolkit.cli.tables import status_table
     from toolkit.runs.schedule import refresh_and_push
     from toolkit.runs.wait import check_finished, wait_for
 
-    if pack != 1:
-        from toolkit.runs.pack import pack_runs
-        for host, members in pack_runs(project, recorded, list(planned), pack):
-            console.print(f"packed into {host}: {', '.join(members)}")
     for run, action in recorded:
         if action != "new":
             console.print(f"[dim]skipped {run.slug}: {action}[/]")

@@ -87,6 +87,25 @@ def show_results(tables: list[tuple[str, list, Optional[Path], Path]], fmt: str,
         sys.stdout.write(export([row for _, rows, _, _ in tables for row in rows], fmt, extra))
 
 
+def show_quota_plan(quota_plan) -> None:
+    """Before a sweep is pushed: the quota, and which sessions it pushes now and which wait for its refresh."""
+    from toolkit.cli.tables import utc
+
+    show_quota(quota_plan.quota)
+    later = quota_plan.later
+    if quota_plan.quota is None or not quota_plan.sessions:
+        return
+    if quota_plan.forced:
+        return console.print(f"--force: all {len(quota_plan.sessions)} sessions pushed now, whatever the quota")
+    if not later:
+        return console.print(f"all {len(quota_plan.sessions)} sessions fit this week's quota")
+    held = sum(len(s.members) for s in later)
+    first = quota_plan.start(later[0])
+    console.print(f"{len(quota_plan.this_week)} of {len(quota_plan.sessions)} sessions fit this week's quota; "
+                  f"the other {held} runs wait until it refreshes ({utc(first)}), when kstatus or kpull outputs "
+                  "pushes them (--force pushes everything now)")
+
+
 def show_quota(quota) -> None:
     """On Kaggle: GPU hours used (and reserved) of those allowed, and when they refresh (None: no quota)."""
     if quota is not None:

@@ -45,7 +45,8 @@ def status(
     if subs:
         console.print(submission_table(subs))
     if refresh or watch:
-        show_quota(project.backend.quota())
+        from toolkit.runs.quota import current
+        show_quota(current(project))
     if watch:
         check_finished(runs)
 

@@ -19,6 +19,10 @@ WAITING = {Status.NEW: "waiting for a free slot",
            Status.CANCEL_REQUESTED: "stopping: a cancel was requested (no outputs will come; not waited for)"}
 
 
+def _held(run: Run) -> str:
+    return f"held for the weekly GPU quota: pushed after {utc(run.not_before)}" if run.held else ""
+
+
 def counted(lines: list[str]) -> list[str]:
     """Repeated lines once each, with how many times they came (a 200-row sweep's same note)."""
     return [line if n == 1 else f"{line} (x{n})" for line, n in Counter(lines).items()]
@@ -40,7 +44,7 @@ def status_table(runs: list[Run], title: str = "Runs", progress: dict | None = N
         table.add_column(column, no_wrap=column == "progress")  # a bar is read whole
     for run in runs:
         style = STYLES.get(run.status, "")
-        note = cause(run.failure_message, 120) or WAITING.get(run.status) or run.url
+        note = cause(run.failure_message, 120) or _held(run) or WAITING.get(run.status) or run.url
         cells = [str(run.id), run.slug, run.kind, str(run.version or "-"),
                  f"[{style}]{run.status.value}[/]" if style else run.status.value,
                  _age(run.pushed_at, run.finished_at)]
@@ -92,24 +96,71 @@ def submission_table(subs: list[Submission]) -> Table:
 PLAN_ACTIONS = {"push": "push", "skip": "skip (pushed)", "active": "refused (not finished)"}
 
 
-def plan_table(loaded, planned, estimates, actions) -> Table:
-    """kpush sweep's plan: what each row will do (schedule.decide's action), and its GPU-minute estimate."""
-    from toolkit.runs.estimate import DEFAULT_MIN_PER_EPOCH
+# Where each estimate comes from (the plan's "from" column, explained in its caption).
+SOURCE_LABELS = {"recorded": "runs", "seed": "seed", "seed, similar": "seed~", "seed, scaled": "seed~",
+                 "guess": "guess"}
 
-    pushed = [a.value == "push" for a in actions]
-    total = sum(e.minutes for e, push in zip(estimates, pushed) if push) / 60
-    table = Table(title=f"{loaded.path.name}: {len(planned)} runs, {sum(pushed)} to push, "
-                        f"about {total:.1f} GPU hours", header_style="bold")
-    for column in ("slug", "arch", "item", "batch", "ep", "bs", "accum", "seed", "est. min", "action"):
+
+def utc(moment: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(moment))
+
+
+def plan_title(name: str, quota_plan, runs: int) -> str:
+    """"paddy-small.toml: 13 runs in 7 sessions, about 3.3 quota hours; 12.0 h left this week"."""
+    pushing, sessions = sum(len(s.members) for s in quota_plan.sessions), len(quota_plan.sessions)
+    title = f"{name}: {runs} runs" + ("" if pushing == runs else f", {pushing} to push")
+    if sessions:
+        title += f" in {sessions} session{'s' if sessions != 1 else ''}"
+    title += f", about {quota_plan.hours:.1f} {'quota' if quota_plan.quota else 'GPU'} hours"
+    if quota_plan.quota is not None:
+        title += f"; {quota_plan.quota.left_hours:.1f} h left this week"
+    return title
+
+
+def _session_cell(numbers: dict[int, int], session) -> str:
+    if session is None:
+        return "-"
+    if len(session.members) == 1:
+        return str(numbers[id(session)])
+    return f"{numbers[id(session)]} ({len(session.members)} runs, {session.minutes:.0f} min)"
+
+
+def _starts(quota_plan, session) -> str:
+    start = quota_plan.start(session) if session else None
+    return "-" if session is None else "now" if start is None else f"[yellow]{utc(start)}[/]"
+
+
+def plan_table(loaded, planned, actions, quota_plan) -> Table:
+    """kpush sweep's plan: what each row will do (schedule.decide's action), its estimate, the session it runs
+    in (runs packed together share one) and when that session can start."""
+    from toolkit.runs.estimate import DEFAULT_MIN_PER_EPOCH
+    from toolkit.runs.priors import SOURCE
+
+    numbers = {id(s): n for n, s in enumerate(quota_plan.sessions, 1)}
+    session_of = quota_plan.session_of()
+    timed = quota_plan.quota is not None  # when each session starts is known only against a quota
+    table = Table(title=plan_title(loaded.path.name, quota_plan, len(planned)), header_style="bold")
+    for column in ("slug", "arch", "item", "batch", "ep", "bs", "accum", "seed", "est. min", "from", "session",
+                   *(("starts",) if timed else ()), "action"):
         table.add_column(column)
-    for item_, est, action in zip(planned, estimates, actions):
-        spec = item_.spec
-        minutes = f"{est.minutes:.0f}" + ("" if est.measured else "*")
+    for index, (item_, est, action) in enumerate(zip(planned, quota_plan.estimates, actions)):
+        spec, session = item_.spec, session_of.get(index)
+        starts = [_starts(quota_plan, session)] if timed else []
         table.add_row(spec.slug, spec.arch, spec.item, spec.batch, str(spec.epochs), str(spec.bs), str(spec.accum),
-                      str(spec.seed), minutes, PLAN_ACTIONS[action.value])
-    if not all(e.measured for e in estimates):
-        table.caption = (f"* assumes {DEFAULT_MIN_PER_EPOCH:g} min/epoch: no finished run of that arch, transforms and "
-                         "bs on record")
+                      str(spec.seed), f"{est.minutes:.0f}", SOURCE_LABELS[est.source],
+                      _session_cell(numbers, session), *starts, PLAN_ACTIONS[action.value])
+    sources = {SOURCE_LABELS[est.source] for est in quota_plan.estimates}
+    notes = []
+    if "runs" in sources:
+        notes.append("runs: minutes per epoch of finished runs here with the same arch, transforms and bs")
+    if sources & {"seed", "seed~"}:
+        notes.append(f"seed: {SOURCE}" + ("; seed~: the arch's other rows, scaled" if "seed~" in sources else ""))
+    if "guess" in sources:
+        notes.append(f"guess: {DEFAULT_MIN_PER_EPOCH:g} min/epoch (no finished run of that arch, transforms and bs "
+                     "on record, nor in the seed's table)")
+    if quota_plan.idle_hours >= 0.05:
+        notes.append(f"packed partners finish at different times: about {quota_plan.idle_hours:.1f} GPU hours idle")
+    table.caption = "\n".join(notes) or None
     return table
 
 

@@ -3,6 +3,7 @@ storing them is store.py's job, producing them the backends'."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,12 @@ class Run:
     # The slug its kernel is pushed under when the rendered one could not be used (an empty kernel that a
     # refused push left on Kaggle blocks it, and could not be deleted); '' = the rendered one.
     kernel_slug: str = ""
+    not_before: float | None = None  # a waiting run held for a later week's GPU quota is not pushed before this
+
+    @property
+    def held(self) -> bool:
+        """Waiting for a later week's quota, not for a slot."""
+        return self.status == Status.NEW and self.not_before is not None and self.not_before > time.time()
 
     @property
     def kernel(self) -> str:

@@ -121,7 +121,12 @@ def _v3(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN kernel_slug TEXT NOT NULL DEFAULT ''")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+def _v4(db: sqlite3.Connection) -> None:
+    # A waiting run held back for a later week's GPU quota: not pushed before this time (NULL: whenever a slot is).
+    db.execute("ALTER TABLE runs ADD COLUMN not_before REAL")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
 LATEST = len(MIGRATIONS)
 
 

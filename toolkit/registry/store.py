@@ -258,6 +258,13 @@ class Store:
                 db.execute("UPDATE runs SET host = ?, updated_at = ? WHERE id = ? AND status = ?",
                            (host, time.time(), run_id, Status.NEW.value))
 
+    def hold(self, run_ids: list[int], until: float | None) -> None:
+        """Keep waiting runs from being pushed before `until` (a later week's quota); None lets them go."""
+        with self._transaction() as db:
+            for run_id in run_ids:
+                db.execute("UPDATE runs SET not_before = ?, updated_at = ? WHERE id = ? AND status = ?",
+                           (until, time.time(), run_id, Status.NEW.value))
+
     def observe(self, run_id: int, status: Status, failure_message: str = "") -> Run:
         """Record what the backend reported for a pushed run. A reading that arrives after another command
         already recorded a terminal state (two `kpull`s at once) is out of date and is dropped, not an error."""
@@ -283,7 +290,7 @@ class Store:
                 raise StoreError(f"run {run_id} is still {current.value}", "wait for it to finish first")
             # A retry runs in a kernel of its own: a pack's slug (or the one it was pushed under) is left behind.
             db.execute("UPDATE runs SET status = ?, failure_message = '', output_dir = '', metrics_json = '{}',"
-                       " updated_at = ?, finished_at = NULL, kernel_slug = CASE WHEN host = '' THEN kernel_slug"
+                       " updated_at = ?, finished_at = NULL, not_before = NULL, kernel_slug = CASE WHEN host = '' THEN kernel_slug"
                        " ELSE '' END, host = '' WHERE id = ?", (Status.NEW.value, now, run_id))
             db.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
         return self.get(run_id)

@@ -1,17 +1,23 @@
 """How long a run takes on the backend's GPUs, in minutes: from finished runs on record with the same arch,
-transforms and batch size, else a flat default. What `kpush sweep` plans and checks the quota with; the
-local backend's own figure for this machine is local_duration's, which starts from the same records."""
+transforms and batch size; else from the seed's measured figures (`priors`), scaled to the competition's image
+count; else a flat default, marked as a guess. What `kpush sweep` plans sessions and the quota with; the local
+backend's own figure for this machine is local_duration's, which starts from the same records."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pathlib import Path
+
 from toolkit.kernel.contract import metric
 from toolkit.project import Project
+from toolkit.runs import priors
 from toolkit.specs.spec import RunSpec
 
-# Minutes per epoch assumed when no finished run of the same arch, transforms and batch size is on record:
-# about what the seed's small models took on a Kaggle T4 (01:30-03:30 per epoch).
+RECORDED, GUESS = "recorded", "guess"  # Estimate.source, besides priors' "seed..." kinds
+
+# Minutes per epoch guessed for an arch neither on record nor in the seed's table: the middle of the seed's
+# figures for its small models (00:44 to 03:27 per epoch, priors.py).
 DEFAULT_MIN_PER_EPOCH = 2.0
 # Kernel start-up (image pull, imports, data listing) per session, in minutes.
 SESSION_OVERHEAD_MIN = 3.0
@@ -27,7 +33,12 @@ def passes(spec: RunSpec) -> int:
 class Estimate:
     spec: RunSpec
     minutes_per_epoch: float
-    measured: bool  # from a finished run on record, else DEFAULT_MIN_PER_EPOCH
+    source: str = GUESS  # RECORDED, one of priors' "seed" kinds, or GUESS (DEFAULT_MIN_PER_EPOCH)
+
+    @property
+    def measured(self) -> bool:
+        """From a finished run of the same arch, transforms and batch size on this backend."""
+        return self.source == RECORDED
 
     @property
     def minutes(self) -> float:
@@ -36,16 +47,34 @@ class Estimate:
 
 
 def estimate(project: Project, specs: list[RunSpec]) -> list[Estimate]:
-    """Minutes per epoch from finished runs on this backend with the same arch, transforms and batch size."""
+    """Each spec's minutes per epoch: the mean of finished runs on this backend with the same arch, transforms
+    and batch size; else the seed's figure for Paddy's images times this competition's image count (when its
+    folder is here to count; else Paddy's); else the guess."""
     done = [r for r in project.store.runs(backend=project.config.backend, kind="train")
             if metric(r.metrics, "minutes_per_epoch") is not None]
+    image_counts: dict[str, int | None] = {}
     out = []
     for spec in specs:
         key = (spec.arch, spec.item, spec.batch, spec.bs)
         seen = [float(metric(r.metrics, "minutes_per_epoch")) for r in done
                 if (r.spec.get("arch"), r.spec.get("item"), r.spec.get("batch"), r.spec.get("bs")) == key]
         if seen:
-            out.append(Estimate(spec, sum(seen) / len(seen), True))
-        else:
-            out.append(Estimate(spec, DEFAULT_MIN_PER_EPOCH, False))
+            out.append(Estimate(spec, sum(seen) / len(seen), RECORDED))
+            continue
+        prior = priors.lookup(*key)
+        if prior is None:
+            out.append(Estimate(spec, DEFAULT_MIN_PER_EPOCH, GUESS))
+            continue
+        if spec.competition not in image_counts:
+            image_counts[spec.competition] = _training_images(project, spec.competition)
+        scale = (image_counts[spec.competition] or priors.SEED_IMAGES) / priors.SEED_IMAGES
+        out.append(Estimate(spec, prior.minutes_per_epoch * scale, prior.how))
     return out
+
+
+def _training_images(project: Project, competition: str) -> int | None:
+    """Images in the competition's train_images here (None when it is not downloaded)."""
+    from toolkit.competitions.files import image_files
+
+    folder = Path(project.config.resolve(project.config.competitions_root)) / competition / "train_images"
+    return (len(image_files(folder)) or None) if folder.is_dir() else None

@@ -9,7 +9,6 @@ before the hours are spent, and imports torch and timm only when it has to measu
 
 from __future__ import annotations
 
-import ast
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 from toolkit.runs.estimate import TTA_EPOCHS, passes
 from toolkit.runs.estimate import estimate as recorded
 from toolkit.specs.spec import RunSpec
+from toolkit.specs.transforms import image_size
 
 TTA_PASSES = 5  # fastai's tta(): four augmented passes and a plain one, over validation and test sets
 LOAD_S_PER_IMAGE = 0.002  # decoding and augmenting one small image on a CPU, roughly
@@ -50,7 +50,7 @@ def estimate(project, spec: RunSpec, cache: dict | None = None, say=None) -> Dur
     if root not in cache:
         cache[root] = (_counts(root), _native_size(root))
     counts, native = cache[root]
-    size = image_size(spec) or native
+    size = image_size(spec.item, spec.batch) or native
     if not counts[0] or size is None:
         return Duration(None, "no images to measure with")
     worst = _minutes(spec, counts, WORST_S_PER_PIXEL * size[0] * size[1], WORST_S_PER_PIXEL * size[0] * size[1] / 3)
@@ -112,36 +112,6 @@ def _human(minutes: float) -> str:
     if minutes < 90:
         return f"{minutes:.0f} minutes"
     return f"{minutes / 60:.1f} hours"
-
-
-def image_size(spec: RunSpec) -> tuple[int, int] | None:
-    """The size images reach the model at: the batch transforms' `size`, else the item transforms'."""
-    from toolkit.specs.transforms import KNOWN_TRANSFORMS
-
-    for text in (spec.batch, spec.item):
-        for call in _calls(text):
-            params = KNOWN_TRANSFORMS.get(getattr(call.func, "id", ""), ())
-            given = {k.arg: k.value for k in call.keywords}
-            given.update({params[i]: a for i, a in enumerate(call.args) if i < len(params)})
-            if "size" in given:
-                try:
-                    value = ast.literal_eval(given["size"])
-                except ValueError:
-                    continue
-                if isinstance(value, int):
-                    return value, value
-                if isinstance(value, (tuple, list)) and len(value) == 2:
-                    return int(value[0]), int(value[1])
-    return None
-
-
-def _calls(text: str) -> list[ast.Call]:
-    try:
-        tree = ast.parse(text or "None", mode="eval").body
-    except SyntaxError:
-        return []
-    items = tree.elts if isinstance(tree, (ast.List, ast.Tuple)) else [tree]
-    return [c for c in items if isinstance(c, ast.Call)]
 
 
 def _images(folder: Path) -> list[Path]:

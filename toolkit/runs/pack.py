@@ -33,24 +33,19 @@ def check_size(size: int) -> None:
 
 
 def pack_runs(project: Project, recorded: list[tuple[Run, str]], planned: list[Planned],
-              size: int) -> list[tuple[str, list[str]]]:
-    """Group the newly recorded runs of each competition in chunks of `size`; render one pack kernel per
-    chunk of two or more. Returns (pack slug, member slugs) for each pack."""
-    check_size(size)
+              groups: list[list[str]]) -> list[tuple[str, list[str]]]:
+    """Render one pack kernel for each group of two or more newly recorded runs (slugs, as
+    sessions.plan_sessions paired them) and mark its runs. Returns (pack slug, member slugs) for each pack."""
     by_slug = {p.spec.slug: p for p in planned}
-    by_competition: dict[str, list[tuple[Run, Planned]]] = {}
-    for run, action in recorded:
-        if action == "new":
-            by_competition.setdefault(run.competition, []).append((run, by_slug[run.slug]))
+    fresh = {run.slug: run for run, action in recorded if action == "new"}
     hosts = []
-    for fresh in by_competition.values():
-        for start in range(0, len(fresh), size):
-            chunk = fresh[start:start + size]
-            if len(chunk) < 2:
-                continue
-            slug = _render_pack(project, [item for _, item in chunk])
-            project.store.set_host([run.id for run, _ in chunk], slug)
-            hosts.append((slug, [run.slug for run, _ in chunk]))
+    for group in groups:
+        members = [slug for slug in group if slug in fresh]
+        if len(members) < 2:
+            continue
+        slug = _render_pack(project, [by_slug[m] for m in members])
+        project.store.set_host([fresh[m].id for m in members], slug)
+        hosts.append((slug, members))
     return hosts
 
 

@@ -76,10 +76,10 @@ def refresh_and_push(project: Project, competition: str | None = None) -> list[R
 
 def push_waiting(project: Project, competition: str | None = None) -> None:
     """Push waiting runs, oldest first: all of them to a backend that queues, else while fewer than
-    `concurrency` kernels are active."""
+    `concurrency` kernels are active. Runs held for a later week's quota (`kpush sweep`) wait until then."""
     store, backend = project.store, project.backend
     waiting = [r for r in store.runs(backend=project.config.backend, competition=competition)
-               if r.status == Status.NEW]
+               if r.status == Status.NEW and not r.held]
     active = len({(r.kernel, r.version) for r in store.runs(backend=project.config.backend) if r.status in ACTIVE})
     for run in waiting:
         if store.get(run.id).status != Status.NEW:  # pushed meanwhile, with its pack

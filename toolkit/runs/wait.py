@@ -38,8 +38,9 @@ Update = Callable[[list[Run], dict[str, Progress]], None]  # each poll's runs, a
 def wait_for(project: Project, competition: str | None, on_update: Update | None = None,
              slugs: set[str] | None = None) -> list[Run]:
     """Poll (and push waiting runs) until every run of interest is finished or being stopped (Status.settled:
-    a version left CANCEL_REQUESTED on Kaggle would otherwise hold the wait for its whole 12 hours). Each poll
-    goes to `on_update` with the progress read from the running runs' logs, once a poll."""
+    a version left CANCEL_REQUESTED on Kaggle would otherwise hold the wait for its whole 12 hours); runs held
+    for a later week's quota are not waited for. Each poll goes to `on_update` with the progress read from the
+    running runs' logs, once a poll."""
     initial, maximum = project.poll_intervals
     watch = Watch(project)
 
@@ -47,6 +48,8 @@ def wait_for(project: Project, competition: str | None, on_update: Update | None
         runs = refresh_and_push(project, competition)
         return [r for r in runs if slugs is None or r.slug in slugs]
 
-    return wait(check, lambda runs: all(r.status.settled for r in runs), timeout_s=project.config.wait_timeout_s,
-                initial_s=initial, max_s=maximum,
+    def done(runs: list[Run]) -> bool:
+        return all(r.status.settled or r.held for r in runs)
+
+    return wait(check, done, timeout_s=project.config.wait_timeout_s, initial_s=initial, max_s=maximum,
                 on_update=None if on_update is None else lambda runs: on_update(runs, watch.read(runs)))

@@ -209,3 +209,31 @@ def _check_together(name: str, values: dict[str, Any], what: str, text: str) -> 
         if lighting >= 1:
             raise SpecError(f"{what} {text!r}: mult x max_lighting must stay below 1, not {lighting:g}",
                             "fastai multiplies max_lighting by mult; the default max_lighting is 0.2")
+
+
+def image_size(item: str, batch: str) -> tuple[int, int] | None:
+    """The size images reach the model at: the batch transforms' `size`, else the item transforms'."""
+    for text in (batch, item):
+        for call in _calls(text):
+            params = KNOWN_TRANSFORMS.get(getattr(call.func, "id", ""), ())
+            given = {k.arg: k.value for k in call.keywords}
+            given.update({params[i]: a for i, a in enumerate(call.args) if i < len(params)})
+            if "size" in given:
+                try:
+                    value = ast.literal_eval(given["size"])
+                except ValueError:
+                    continue
+                if isinstance(value, int):
+                    return value, value
+                if isinstance(value, (tuple, list)) and len(value) == 2:
+                    return int(value[0]), int(value[1])
+    return None
+
+
+def _calls(text: str) -> list[ast.Call]:
+    try:
+        tree = ast.parse(text or "None", mode="eval").body
+    except SyntaxError:
+        return []
+    items = tree.elts if isinstance(tree, (ast.List, ast.Tuple)) else [tree]
+    return [c for c in items if isinstance(c, ast.Call)]

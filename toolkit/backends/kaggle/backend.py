@@ -352,4 +352,5 @@ class KaggleBackend:
             return None
         # timeReserved: "Quota reserved by currently-running sessions" (kagglesdk 0.1.38 ApiAcceleratorQuota).
         return Quota(used_hours=hours(gpu.time_used), allowed_hours=hours(gpu.total_time_allowed),
-                     refresh=utc_minute(resp.quota_refresh_time), reserved_hours=hours(gpu.time_reserved))
+                     refresh=utc_minute(resp.quota_refresh_time), reserved_hours=hours(gpu.time_reserved),
+                     refresh_at=epoch_seconds(resp.quota_refresh_time) if resp.quota_refresh_time else None)
