@@ -34,12 +34,14 @@ TTY = {"TTY_COMPATIBLE": "1", "COLUMNS": "300"}
 
 
 def ticks_template(folder: Path) -> Path:
-    """A user's notebook that prints the progress lines of EPOCHS epochs `nap` seconds apart, then waits `hang`
-    seconds, then fails when `fail` is set."""
+    """A user's notebook that prints the progress lines of EPOCHS epochs `nap` seconds apart (the first after
+    `lead` seconds, time for a busy machine to start the command that follows it), then waits `hang` seconds,
+    then fails when `fail` is set."""
     folder.mkdir(exist_ok=True)
     code = ("import time\n"
             "nap = PARAMS.get('nap', 1.0)\n"
             "progress('training', epochs=EPOCHS)\n"
+            "time.sleep(PARAMS.get('lead', 0))\n"
             "for k in range(EPOCHS):\n"
             "    time.sleep(nap)\n"
             "    progress('training', epoch=k, epochs=EPOCHS, train_loss=1.0, valid_loss=1.0,\n"
@@ -169,6 +171,7 @@ def test_local_klogs_follows_a_running_run_and_the_live_table_shows_its_epochs_a
     ticks_template(tmp_path / "templates")
     env = {**POLL, **STALL}
     pushed = console(tmp_path, "kpush", "train", *TICKS, "--epochs", "3", "--param", "nap=1.5", "--param", "hang=6",
+                     "--param", "lead=4",
                      **env)
     assert pushed.returncode == 0, pushed.stderr
     slug = Project(load_config(tmp_path)).store.runs()[0].slug
@@ -202,7 +205,8 @@ def test_klogs_follows_a_kaggle_run_through_its_log_stream_and_exits_3_when_it_f
                          env={**POLL, **STALL, "TOOLKIT_BACKEND": "kaggle", "TOOLKIT_COMPETITION": "digits-demo"})
     work = tmp_path / "project"
     ticks_template(work / "templates")
-    pushed = console(work, "kpush", "train", *TICKS, "--epochs", "2", "--param", "nap=1.5", "--param", "fail=True")
+    pushed = console(work, "kpush", "train", *TICKS, "--epochs", "2", "--param", "nap=1.5", "--param", "fail=True",
+                     "--param", "lead=4")
     assert pushed.returncode == 0, pushed.stderr
     emu.fail("ListKernelSessionOutput", "403", times=2)  # the live table's first log reads fail: it carries on
     with open(tmp_path / "watch.txt", "w") as shown:
