@@ -92,7 +92,7 @@ def push_sweep(
     wait: bool = WaitOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="Render and print the plan only; push nothing."),
     check: bool = CheckOpt,
-    force: bool = typer.Option(False, "--force", help="Push new versions of runs already pushed, and ignore the quota check."),
+    force: bool = typer.Option(False, "--force", help="Push new versions of runs already pushed, and every session now whatever the weekly quota."),
 ):
     """Render every run of a sweep file and push them, never more at once than `concurrency`: the sessions that
     fit this week's GPU quota now, the rest once it refreshes (kstatus pushes them then)."""

@@ -1,4 +1,4 @@
-"""Tables people read: run status (kstatus, live waits) and the ensemble summary."""
+"""Tables people read: run status (kstatus, and live waits with progress), a sweep's plan, results, submissions."""
 
 from __future__ import annotations
 
