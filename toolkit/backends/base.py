@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Iterator, Protocol, runtime_checkable
@@ -22,6 +23,11 @@ class KernelState:
     failure_message: str = ""
 
 
+def utc_minute(seconds: float) -> str:
+    """Epoch seconds as "2030-01-06 00:00 UTC"."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))
+
+
 @dataclass(frozen=True)
 class SubmissionResult:
     ref: str
@@ -34,9 +40,13 @@ class SubmissionResult:
 class Quota:
     used_hours: float
     allowed_hours: float
-    refresh: str = ""
     reserved_hours: float = 0.0  # held by queued and running sessions, not yet counted as used
-    refresh_at: float | None = None  # when `refresh` comes, epoch seconds (None: not said)
+    refresh_at: float | None = None  # when the week's quota comes back, epoch seconds (None: not said)
+
+    @property
+    def refresh(self) -> str:
+        """The refresh time as people read it ("" when not said)."""
+        return "" if self.refresh_at is None else utc_minute(self.refresh_at)
 
     @property
     def left_hours(self) -> float:

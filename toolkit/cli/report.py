@@ -89,7 +89,7 @@ def show_results(tables: list[tuple[str, list, Optional[Path], Path]], fmt: str,
 
 def show_quota_plan(quota_plan) -> None:
     """Before a sweep is pushed: the quota, and which sessions it pushes now and which wait for its refresh."""
-    from toolkit.cli.tables import utc
+    from toolkit.backends.base import utc_minute
 
     show_quota(quota_plan.quota)
     later = quota_plan.later
@@ -102,7 +102,7 @@ def show_quota_plan(quota_plan) -> None:
     held = sum(len(s.members) for s in later)
     first = quota_plan.start(later[0])
     console.print(f"{len(quota_plan.this_week)} of {len(quota_plan.sessions)} sessions fit this week's quota; "
-                  f"the other {held} runs wait until it refreshes ({utc(first)}), when kstatus or kpull outputs "
+                  f"the other {held} runs wait until it refreshes ({utc_minute(first)}), when kstatus or kpull outputs "
                   "pushes them (--force pushes everything now)")
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 
 from rich.table import Table
 
+from toolkit.backends.base import utc_minute
 from toolkit.core.status import Status
 from toolkit.kernel.runtime.failures import cause
 from toolkit.registry.records import Run, Submission
@@ -20,7 +21,7 @@ WAITING = {Status.NEW: "waiting for a free slot",
 
 
 def _held(run: Run) -> str:
-    return f"held for the weekly GPU quota: pushed after {utc(run.not_before)}" if run.held else ""
+    return f"held for the weekly GPU quota: pushed after {utc_minute(run.not_before)}" if run.held else ""
 
 
 def counted(lines: list[str]) -> list[str]:
@@ -101,10 +102,6 @@ SOURCE_LABELS = {"recorded": "runs", "seed": "seed", "seed, similar": "seed~", "
                  "guess": "guess"}
 
 
-def utc(moment: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(moment))
-
-
 def plan_title(name: str, quota_plan, runs: int) -> str:
     """"paddy-small.toml: 13 runs in 7 sessions, about 3.3 quota hours; 12.0 h left this week"."""
     pushing, sessions = sum(len(s.members) for s in quota_plan.sessions), len(quota_plan.sessions)
@@ -117,17 +114,17 @@ def plan_title(name: str, quota_plan, runs: int) -> str:
     return title
 
 
-def _session_cell(numbers: dict[int, int], session) -> str:
+def _session_cell(numbers: dict, session) -> str:
     if session is None:
         return "-"
     if len(session.members) == 1:
-        return str(numbers[id(session)])
-    return f"{numbers[id(session)]} ({len(session.members)} runs, {session.minutes:.0f} min)"
+        return str(numbers[session])
+    return f"{numbers[session]} ({len(session.members)} runs, {session.minutes:.0f} min)"
 
 
 def _starts(quota_plan, session) -> str:
     start = quota_plan.start(session) if session else None
-    return "-" if session is None else "now" if start is None else f"[yellow]{utc(start)}[/]"
+    return "-" if session is None else "now" if start is None else f"[yellow]{utc_minute(start)}[/]"
 
 
 def plan_table(loaded, planned, actions, quota_plan) -> Table:
@@ -136,7 +133,7 @@ def plan_table(loaded, planned, actions, quota_plan) -> Table:
     from toolkit.runs.estimate import DEFAULT_MIN_PER_EPOCH
     from toolkit.runs.priors import SOURCE
 
-    numbers = {id(s): n for n, s in enumerate(quota_plan.sessions, 1)}
+    numbers = {s: n for n, s in enumerate(quota_plan.sessions, 1)}
     session_of = quota_plan.session_of()
     timed = quota_plan.quota is not None  # when each session starts is known only against a quota
     table = Table(title=plan_title(loaded.path.name, quota_plan, len(planned)), header_style="bold")

@@ -290,8 +290,9 @@ class Store:
                 raise StoreError(f"run {run_id} is still {current.value}", "wait for it to finish first")
             # A retry runs in a kernel of its own: a pack's slug (or the one it was pushed under) is left behind.
             db.execute("UPDATE runs SET status = ?, failure_message = '', output_dir = '', metrics_json = '{}',"
-                       " updated_at = ?, finished_at = NULL, not_before = NULL, kernel_slug = CASE WHEN host = '' THEN kernel_slug"
-                       " ELSE '' END, host = '' WHERE id = ?", (Status.NEW.value, now, run_id))
+                       " updated_at = ?, finished_at = NULL, not_before = NULL,"
+                       " kernel_slug = CASE WHEN host = '' THEN kernel_slug ELSE '' END, host = '' WHERE id = ?",
+                       (Status.NEW.value, now, run_id))
             db.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
         return self.get(run_id)
 

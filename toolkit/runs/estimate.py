@@ -6,7 +6,6 @@ backend's own figure for this machine is local_duration's, which starts from the
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from pathlib import Path
 
 from toolkit.kernel.contract import metric

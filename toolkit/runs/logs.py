@@ -10,7 +10,7 @@ from toolkit.core.poll import wait
 from toolkit.core.status import Status
 from toolkit.project import Project
 from toolkit.registry.records import Run
-from toolkit.runs.lookup import match_runs
+from toolkit.runs.lookup import listed, match_runs
 from toolkit.runs.refresh import refresh
 
 
@@ -20,8 +20,8 @@ def pick(project: Project, name: str) -> Run:
     found = match_runs(project.store.runs(backend=project.config.backend), [name], lambda n: RunNotFound(
         f"no run matches '{n}' on {project.config.backend}", "kstatus lists the runs"))
     if len(found) > 1:
-        shown = ", ".join(r.slug for r in found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
-        raise SpecError(f"'{name}' names {len(found)} runs: {shown}", "name one by its slug")
+        raise SpecError(f"'{name}' names {len(found)} runs: {listed([r.slug for r in found])}",
+                        "name one by its slug")
     run = found[0]
     if run.status == Status.NEW:
         raise RunNotFound(f"{run.slug} is not pushed yet (NEW): it has no log yet",

@@ -56,3 +56,8 @@ def competitions(project: Project) -> list[str]:
         return [config.competition]
     recorded = dict.fromkeys(r.competition for r in project.store.runs(backend=config.backend, kind="train"))
     return list(recorded) or [config.competition]
+
+
+def listed(slugs: list[str], most: int = 5) -> str:
+    """Slugs for a one-line message: the first `most`, and how many more."""
+    return ", ".join(slugs[:most]) + (f" and {len(slugs) - most} more" if len(slugs) > most else "")

@@ -9,7 +9,7 @@ of about the same length (longest with next-longest), so little of a session's G
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from toolkit.runs.estimate import SESSION_OVERHEAD_MIN, Estimate
 
@@ -67,7 +67,7 @@ def fit_weeks(sessions: list[Session], left_hours: float, allowed_hours: float) 
         while session.minutes > budget and budget < allowed_hours * 60:  # a session longer than a week's quota
             week, budget = week + 1, allowed_hours * 60                  # goes first into a fresh week anyway
         budget -= session.minutes
-        placed.append(Session(session.members, session.minutes, session.idle_minutes, week))
+        placed.append(replace(session, week=week))
     return placed
 
 

@@ -11,6 +11,7 @@ from toolkit.core.poll import wait
 from toolkit.core.status import Status
 from toolkit.project import Project
 from toolkit.registry.records import Run
+from toolkit.runs.lookup import listed
 from toolkit.runs.progress import Progress, Watch
 from toolkit.runs.schedule import refresh_and_push
 
@@ -27,8 +28,7 @@ def check_finished(runs: list[Run]) -> None:
     """Raise RunsFailed naming the runs that ended in ERROR (the last step of a command that waited)."""
     failed = [r.slug for r in runs if r.status == Status.ERROR]
     if failed:
-        shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
-        raise RunsFailed(f"{len(failed)} of {len(runs)} runs failed: {shown}",
+        raise RunsFailed(f"{len(failed)} of {len(runs)} runs failed: {listed(failed)}",
                          "the causes are above; kpush retry pushes them again")
 
 

@@ -20,8 +20,7 @@ from typing import Any, Callable, Iterator
 from toolkit.backends.base import KernelState, PushResult, Quota, SubmissionResult
 from toolkit.backends.kaggle.credentials import authenticate, offline_username
 from toolkit.backends.kaggle.errors import calling, http_code, translate
-from toolkit.backends.kaggle.replies import (epoch_seconds, hours, log_text, names_pattern, submission_result,
-                                             utc_minute, within)
+from toolkit.backends.kaggle.replies import epoch_seconds, hours, log_text, names_pattern, submission_result, within
 from toolkit.core.config import Config
 from toolkit.core.errors import (BackendError, DownloadFailed, HttpError, KernelNotFound, NotConfigured,
                                  NotebookNotFound, QuotaExhausted, SlotsFull, ToolkitError, UnsafeOutput)
@@ -352,5 +351,5 @@ class KaggleBackend:
             return None
         # timeReserved: "Quota reserved by currently-running sessions" (kagglesdk 0.1.38 ApiAcceleratorQuota).
         return Quota(used_hours=hours(gpu.time_used), allowed_hours=hours(gpu.total_time_allowed),
-                     refresh=utc_minute(resp.quota_refresh_time), reserved_hours=hours(gpu.time_reserved),
+                     reserved_hours=hours(gpu.time_reserved),
                      refresh_at=epoch_seconds(resp.quota_refresh_time) if resp.quota_refresh_time else None)

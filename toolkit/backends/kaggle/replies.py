@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from datetime import timezone
 from typing import Any, Callable
 
@@ -58,13 +57,6 @@ def epoch_seconds(moment: Any) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()
-
-
-def utc_minute(moment: Any) -> str:
-    """A client datetime (naive UTC, see _epoch) as "2030-01-06 00:00 UTC"; "" when Kaggle sent none."""
-    if moment is None:
-        return ""
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch_seconds(moment)))
 
 
 def hours(delta: Any) -> float:
