@@ -37,3 +37,18 @@ def screenshot(page: Path, png: Path, width: int = 1280, height: int = 2400) -> 
     done = _run(f"--window-size={width},{height}", "--hide-scrollbars", f"--screenshot={png}", page.resolve().as_uri())
     assert done.returncode == 0 and png.is_file(), done.stderr[-2000:]
     return png
+
+
+def overflows(page: Path, width: int = 1280) -> dict:
+    """Whether a page is wider than a `width`-pixel window, and whether its results table scrolls in its own box:
+    measured by the browser itself in a copy of the page, which writes the figures into its DOM."""
+    probe = page.with_name(page.stem + ".probe.html")
+    measure = ("<script>const t = document.getElementById('results-table');"
+               "document.body.dataset.page = document.documentElement.scrollWidth > window.innerWidth;"
+               "document.body.dataset.table = t.scrollWidth > t.clientWidth;</script></body>")
+    probe.write_text(page.read_text().replace("</body>", measure))
+    done = _run(f"--window-size={width},900", "--virtual-time-budget=3000", "--dump-dom", probe.resolve().as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = {key: f'data-{key}="true"' in done.stdout for key in ("page", "table")}
+    assert 'data-page="' in done.stdout, done.stdout[-2000:]
+    return found

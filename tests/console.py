@@ -32,3 +32,11 @@ def one_line(result: subprocess.CompletedProcess) -> str:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     return lines[0]
+
+
+def error_line(result: subprocess.CompletedProcess) -> str:
+    """The error line on stderr (notes may come before it), which must be its last, with no traceback."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode != 0 and lines and lines[-1].startswith("error:"), result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    return lines[-1]

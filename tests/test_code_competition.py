@@ -162,7 +162,8 @@ def test_a_kernel_reading_public_test_images_by_name_fails_with_the_cell_and_cau
     sub = _submit(backend, "stored-abc12345", version)
     result = _scored(backend, sub.ref)
     assert result.status == "ERROR"
-    assert result.error.startswith("Notebook Threw Exception: the rerun failed: cell 1: FileNotFoundError:"), result.error
+    assert result.error.startswith("Notebook Threw Exception: the rerun failed: In [2]: FileNotFoundError:"), \
+        result.error
     assert first in result.error and "FileNotFoundError" in backend.submission_log(COMP, sub.ref)
 
 
@@ -200,7 +201,7 @@ def test_the_internet_is_off_in_the_rerun_but_loopback_works(backend, tmp_path, 
     assert state.status == Status.COMPLETE, state
     result = _scored(backend, _submit(backend, "online-abc12345", version).ref)
     assert result.status == "ERROR"
-    assert "the rerun failed: cell 0: OSError: [Errno 101] Network is unreachable" in result.error, result.error
+    assert "the rerun failed: In [1]: OSError: [Errno 101] Network is unreachable" in result.error, result.error
 
 
 def test_enable_internet_false_takes_the_internet_away_from_any_kernel(backend, tmp_path, listener):
@@ -209,7 +210,7 @@ def test_enable_internet_false_takes_the_internet_away_from_any_kernel(backend, 
     on = _run(backend, _kernel(tmp_path / "kernels", "net-on-abc12345", reach, internet=True))[1]
     off = _run(backend, _kernel(tmp_path / "kernels", "net-off-abc12345", reach, internet=False))[1]
     assert on.status == Status.COMPLETE, on
-    assert off == KernelState(Status.ERROR, "cell 0: OSError: [Errno 101] Network is unreachable")
+    assert off == KernelState(Status.ERROR, "In [1]: OSError: [Errno 101] Network is unreachable")
 
 
 def test_offline_names_fail_to_resolve_as_on_kaggle(tmp_path):

@@ -94,7 +94,8 @@ def test_the_rerun_runs_offline_over_the_emulator_too(kaggle, tmp_path):
     finally:
         server.close()
     assert result.status == "ERROR"
-    assert result.error.startswith("Notebook Threw Exception: the rerun failed: cell 0: OSError: [Errno 101]"), result.error
+    assert result.error.startswith("Notebook Threw Exception: the rerun failed: In [1]: OSError: [Errno 101]"), \
+        result.error
 
 
 def test_a_file_upload_to_a_code_competition_is_refused(kaggle, tmp_path):

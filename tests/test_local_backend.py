@@ -30,7 +30,7 @@ def backend(local_backend):
 def test_a_failing_cell_is_an_error_naming_the_cell(backend, tmp_path):
     state, log = _run(backend, tmp_path / "kernels", "fails-abc12345", "x = 1", "raise ValueError('boom in cell')")
     assert state.status == Status.ERROR
-    assert state.failure_message == "cell 1: ValueError: boom in cell"
+    assert state.failure_message == "In [2]: ValueError: boom in cell"
     assert "boom in cell" in log
 
 
@@ -66,7 +66,7 @@ def test_a_package_missing_from_kaggles_image_fails_as_it_would_there(backend, t
                       "print(fastai.__version__, timm.__version__, fastcore.__version__)\n"
                       "assert importlib.util.find_spec('toolkit') is None",
                       "import fastkaggle")
-    assert state.status == Status.ERROR and "cell 1: ModuleNotFoundError" in state.failure_message, state
+    assert state.status == Status.ERROR and "In [2]: ModuleNotFoundError" in state.failure_message, state
     assert "No module named 'fastkaggle'" in log
     assert "2.8.7 1.0.26 1.12.36" in log  # fastai, timm, fastcore as in Kaggle's image
 
@@ -87,7 +87,50 @@ def test_inputs_are_read_only_to_a_kernel(backend, tmp_path):
                       "    except OSError as e: assert e.errno == errno.EROFS, e\n"
                       "    else: raise AssertionError('a write under input/ went through')",
                       "open('../input/competitions/digits-demo/new.csv', 'w')")
-    assert state.status == Status.ERROR and state.failure_message.startswith("cell 2: OSError"), state
+    assert state.status == Status.ERROR and state.failure_message.startswith("In [3]: OSError"), state
     assert "Read-only file system" in log
     assert (comp / "sample_submission.csv").is_file() and (comp / "train_images").is_dir()
     assert not (comp / "new.csv").exists()
+
+
+def _wheel(folder, name: str = "sessionpkg") -> str:
+    """A pure-Python wheel of one module, made by hand (a wheel is a zip with its metadata)."""
+    import zipfile
+
+    path = folder / f"{name}-1.0-py3-none-any.whl"
+    folder.mkdir(parents=True, exist_ok=True)
+    info = f"{name}-1.0.dist-info"
+    files = {f"{name}.py": "VALUE = 42\n", f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files[f"{info}/RECORD"] = "".join(f"{n},,\n" for n in files) + f"{info}/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name_, text in files.items():
+            zf.writestr(name_, text)
+    return str(path)
+
+
+def _environment_listing() -> list[str]:
+    import sys
+    import sysconfig
+    from pathlib import Path
+
+    site = Path(sysconfig.get_path("purelib", vars={"base": sys.prefix, "platbase": sys.prefix}))
+    return sorted(p.name for p in site.iterdir())
+
+
+def test_a_pip_install_in_a_kernel_stays_in_its_session(backend, tmp_path):
+    """`!pip install` and `%pip install` in a notebook install into the session's own environment, as on Kaggle:
+    the kernel imports the package, the toolkit's environment is unchanged, and the next session starts
+    without it."""
+    wheel, before = _wheel(tmp_path / "wheels"), _environment_listing()
+    state, log = _run(backend, tmp_path / "kernels", "pip-abc12345",
+                      f"!pip install --no-index --quiet {wheel}",
+                      "import sessionpkg, sys\n"
+                      "print('value', sessionpkg.VALUE, sessionpkg.__file__.startswith(sys.prefix))",
+                      f"%pip install --no-index --quiet --force-reinstall {wheel}")
+    assert state.status == Status.COMPLETE, (state, log)
+    assert "value 42 True" in log
+    assert _environment_listing() == before and "sessionpkg" not in " ".join(before)
+    assert not (backend.kernels / "pip-abc12345" / "v1" / "session").exists()  # gone with the session
+    state, _ = _run(backend, tmp_path / "kernels", "again-abc12345", "import sessionpkg")
+    assert state.status == Status.ERROR and "No module named 'sessionpkg'" in state.failure_message

@@ -48,7 +48,7 @@ def ticks_template(folder: Path) -> Path:
             "             error_rate=0.5 - 0.1 * k, seconds=nap)\n"
             "time.sleep(PARAMS.get('hang', 0))\n"
             "assert not PARAMS.get('fail'), 'failed on purpose'\n")
-    cells = [nbformat.v4.new_code_cell("EPOCHS = 3\nPARAMS = {}", metadata={"tags": ["parameters"]}),
+    cells = [nbformat.v4.new_code_cell("ARCH = 'resnet18'\nEPOCHS = 3\nPARAMS = {}", metadata={"tags": ["parameters"]}),
              nbformat.v4.new_code_cell(code)]
     path = folder / "ticks.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=cells), path)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from console import console, one_line
+
 from toolkit.core.errors import SpecError
 from toolkit.kernel import recipes
 from toolkit.kernel.render import render_train_notebook
@@ -24,7 +24,8 @@ SMOOTH = ('{% extends "train.py.j2" %}\n{% block learner %}{{ super() }}\n'
 
 def notebook_template(path: Path, tagged: bool = True) -> Path:
     """A user's plain fastai notebook: defaults in a cell tagged parameters, then training and save_learner."""
-    cells = [nbformat.v4.new_code_cell("ARCH = 'resnet18'\nEPOCHS = 1\nBS = 16\nPARAMS = {}",
+    cells = [nbformat.v4.new_code_cell("ARCH = 'resnet18'\nCOMPETITION = 'digits-demo'\nEPOCHS = 1\nLR = 0.01\n"
+                                       "BS = 16\nSEED = 42\nVALID_PCT = 0.2\nPARAMS = {}",
                                        metadata={"tags": ["parameters"]} if tagged else {}),
              nbformat.v4.new_code_cell("from fastai.vision.all import *"),
              nbformat.v4.new_code_cell("path = find_input('competitions', COMPETITION, 'sample_submission.csv')\n"

@@ -9,15 +9,16 @@ import json
 import time
 
 import pytest
-
 from console import console, one_line
 from test_recipes import SMOOTH, notebook_template
+
 from toolkit.core.config import load_config
 from toolkit.core.status import Status
 from toolkit.project import Project
 
 TINY = ["--item", "Resize(16)", "--batch", "aug_transforms(size=16, do_flip=False)", "--epochs", "1", "--bs", "16",
         "--scratch"]
+NOTEBOOK_TINY = ["--epochs", "1", "--bs", "16", "--scratch"]  # what the test notebook declares, besides ARCH
 POLL = {"TOOLKIT_POLL_INITIAL_S": "0.3", "TOOLKIT_POLL_MAX_S": "1"}
 BROKEN = '{% extends "train.py.j2" %}\n{% block fit %}\nlearn.add_cb(EpochLog())\nlearn.fit_one_cycle(1, x)\n{% endblock %}\n'
 NO_VOCAB = ('{% extends "train.py.j2" %}\n{% block outputs %}{{ super() }}\n'
@@ -39,8 +40,10 @@ def test_a_block_override_and_a_users_notebook_train_and_are_ensembled_with_the_
     project = local_project(tmp_path)
     notebook_template(project / "templates" / "mine.ipynb")
     env = {**POLL, "TOOLKIT_INPUT_LAYOUT": "flat"}  # the older mounts: the resolver finds inputs there too
-    for extra in (["--template", "smooth", "--param", "eps=0.1"], ["--template", "mine", "--param", "lr_mult=2"], []):
-        pushed = console(project, "kpush", "train", "--arch", "resnet18", *TINY, *extra, **env)
+    runs = (TINY + ["--template", "smooth", "--param", "eps=0.1"],
+            NOTEBOOK_TINY + ["--template", "mine", "--param", "lr_mult=2"], TINY)  # a notebook takes what it declares
+    for flags in runs:
+        pushed = console(project, "kpush", "train", "--arch", "resnet18", *flags, **env)
         assert pushed.returncode == 0, pushed.stderr
     pulled = console(project, "kpull", "outputs", "--format", "json", **env)
     assert pulled.returncode == 0, pulled.stderr

@@ -105,7 +105,7 @@ def test_a_pack_keeps_its_finished_run_when_the_other_fails(trained):
 def test_b_a_failure_shows_its_cause_and_waiting_commands_exit_3(trained):
     lines = trained.pulled.stderr.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"{trained.broken} failed:"))
-    assert re.fullmatch(rf"{trained.broken} failed: cell \d+: {TRUNCATED} \(\d+ bytes not processed\)", lines[start])
+    assert re.fullmatch(rf"{trained.broken} failed: In \[\d+\]: {TRUNCATED} \(\d+ bytes not processed\)", lines[start])
     tail = []
     for line in lines[start + 1:]:
         if " failed: " in line or line.startswith(("validation error per epoch", "error:")):

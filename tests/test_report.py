@@ -37,3 +37,20 @@ def test_a_run_without_validation_predictions_says_what_is_missing(tmp_path):
     assert f"id='run-{old.slug}'" in text and "no valid_probs" in text
     assert "http://" not in text and "https://" not in text
     assert set(build.per_class_errors(report)) == {runs[1].slug}
+
+
+def test_a_wide_results_table_scrolls_in_its_box_and_the_page_keeps_its_width(tmp_path):
+    """Long parameters make the results table wider than the page: it scrolls inside its own box."""
+    import json
+    import sqlite3
+
+    import browser
+
+    store = report_size.synthetic_project(tmp_path, runs=3, classes=5, valid=40)
+    with sqlite3.connect(store.path) as db:  # each run with a long free parameter, as --param gives them
+        for run in store.runs(kind="train"):
+            spec = {**run.spec, "params": {"schedule": "warmup_" * 40, "note": "a long note " * 10}}
+            db.execute("UPDATE runs SET spec_json = ? WHERE id = ?", (json.dumps(spec), run.id))
+    runs = store.runs(kind="train")
+    path = page.write(build.gather("wide", runs, result_rows(runs), []), tmp_path / "report-wide.html")
+    assert browser.overflows(path) == {"page": False, "table": True}

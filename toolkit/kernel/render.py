@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,25 +165,61 @@ def parameter_lines(values: dict) -> str:
 
 
 def render_train_notebook(spec: RunSpec, weights: tuple[str, str] | None = None, out_dir: str = ".",
-                          labels: dict | None = None, recipe: Recipe | None = None) -> nbformat.NotebookNode:
+                          labels: dict | None = None, recipe: Recipe | None = None,
+                          check_batches: int | None = None) -> nbformat.NotebookNode:
     """`weights`: (dataset 'owner/slug', file name) of pretrained weights the kernel finds among its inputs.
     `labels`: {"csv", "id", "label"} when a CSV labels the training images (competition.labelling), else
     None: the class folders do. `recipe`: the user's template (kernel.recipes): a percent template, which may
-    `{% extends "train.py.j2" %}` and override its blocks, or a notebook (default: train.py.j2 itself)."""
+    `{% extends "train.py.j2" %}` and override its blocks, or a notebook (default: train.py.j2 itself).
+    `check_batches`: a check's kernel (runs/check.py), whose loaders take at most that many items a batch."""
     values = kernel_parameters(spec, weights, labels, out_dir)
+    check = f"\n{runtime_source(['miniature'])}fit_batches({check_batches})  # a check's miniature\n" \
+        if check_batches else ""
     if recipe is not None and recipe.notebook:
         from toolkit.kernel.notebooks import HELPERS, parameterized
 
-        return parameterized(recipe, parameter_lines(values), runtime_source(list(HELPERS)), KERNELSPEC)
+        return parameterized(recipe, spec, runtime_source(list(HELPERS)), values, KERNELSPEC, check)
     env = _environment(recipe.path.parent if recipe else None)
     name = recipe.path.name if recipe else "train.py.j2"
+    if recipe is not None:
+        check_blocks(env, recipe)
     text = _render(env, name, recipe.shown if recipe else name, spec=spec, item=spec.item, batch=spec.batch,
-                   labels=labels, params=dict(spec.params), parameters=parameter_lines(values),
+                   labels=labels, params=dict(spec.params), parameters=parameter_lines(values) + check,
                    title=title_for(spec.slug))
     notebook = percent_to_notebook(text)
     if recipe is not None:
         _mark_sources(notebook, recipe)
     return notebook
+
+
+def check_blocks(env: jinja2.Environment, recipe: Recipe) -> None:
+    """Every block a template overrides must be one its parent has: a misspelt block would otherwise be
+    rendered nowhere, leaving the parent's recipe unchanged without a word."""
+    from jinja2 import nodes
+
+    def parent_of(tree) -> str | None:
+        extends = tree.find(nodes.Extends)
+        return extends.template.value if extends and isinstance(extends.template, nodes.Const) else None
+
+    def parsed(name: str, source: str):
+        try:
+            return env.parse(source)
+        except jinja2.TemplateSyntaxError as exc:
+            raise SpecError(f"{name} line {exc.lineno}: {exc.message}", "fix the template's Jinja2 syntax") from None
+
+    tree = parsed(recipe.shown, recipe.path.read_text())
+    first = parent = parent_of(tree)
+    theirs: set[str] = set()
+    while parent:  # the blocks of the whole chain above
+        above = parsed(parent, env.loader.get_source(env, parent)[0])
+        theirs |= {block.name for block in above.find_all(nodes.Block)}
+        parent = parent_of(above)
+    for block in (b for b in tree.body if isinstance(b, nodes.Block)) if first else ():
+        if block.name not in theirs:
+            close = difflib.get_close_matches(block.name, theirs, n=1)
+            raise SpecError(f"{recipe.shown}: block '{block.name}' is not a block of {first}"
+                            + (f" (did you mean '{close[0]}'?)" if close else ""),
+                            f"its blocks: {', '.join(sorted(theirs))}")
 
 
 def _render(env: jinja2.Environment, name: str, shown: str, **values) -> str:

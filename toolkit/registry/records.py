@@ -51,11 +51,17 @@ class Run:
     # refused push left on Kaggle blocks it, and could not be deleted); '' = the rendered one.
     kernel_slug: str = ""
     not_before: float | None = None  # a waiting run held for a later week's GPU quota is not pushed before this
+    set_aside_at: float | None = None  # when the user set it aside (kpush aside); None: it counts
 
     @property
     def held(self) -> bool:
         """Waiting for a later week's quota, not for a slot."""
         return self.status == Status.NEW and self.not_before is not None and self.not_before > time.time()
+
+    @property
+    def aside(self) -> bool:
+        """Set aside by the user: listed on request, never waited for, counted or ensembled."""
+        return self.set_aside_at is not None
 
     @property
     def kernel(self) -> str:

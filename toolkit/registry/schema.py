@@ -126,7 +126,13 @@ def _v4(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN not_before REAL")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
+def _v5(db: sqlite3.Connection) -> None:
+    # A run the user set aside (kpush aside): kept, listed on request, but no longer waited for, counted in a
+    # command's exit or ensembled. NULL: counted.
+    db.execute("ALTER TABLE runs ADD COLUMN set_aside_at REAL")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 LATEST = len(MIGRATIONS)
 
 

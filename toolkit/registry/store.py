@@ -178,8 +178,9 @@ class Store:
         return _run(rows[0])
 
     def runs(self, *, backend: str | None = None, competition: str | None = None, kind: str | None = None,
-             slug: str | None = None) -> list[Run]:
-        clauses, params = [], []
+             slug: str | None = None, aside: bool = False) -> list[Run]:
+        """The runs that match, oldest first; those the user set aside only with `aside`."""
+        clauses, params = ([] if aside else ["runs.set_aside_at IS NULL"]), []
         for column, value in (("backend", backend), ("competition", competition), ("kind", kind), ("slug", slug)):
             if value is not None:
                 clauses.append(f"runs.{column} = ?")
@@ -251,6 +252,14 @@ class Store:
                        " AND status = ?", (Status.ERROR.value, message, time.time(), run_id, Status.COMPLETE.value))
         return self.get(run_id)
 
+    def mark_aside(self, run_ids: list[int], aside: bool = True) -> list[Run]:
+        """Set runs aside (or count them again), in one transaction."""
+        with self._transaction() as db:
+            for run_id in run_ids:
+                db.execute("UPDATE runs SET set_aside_at = ?, updated_at = ? WHERE id = ?",
+                           (time.time() if aside else None, time.time(), run_id))
+        return [self.get(run_id) for run_id in run_ids]
+
     def set_host(self, run_ids: list[int], host: str) -> None:
         """Mark waiting runs as trained together by the pack kernel `host`."""
         with self._transaction() as db:
@@ -290,7 +299,7 @@ class Store:
                 raise StoreError(f"run {run_id} is still {current.value}", "wait for it to finish first")
             # A retry runs in a kernel of its own: a pack's slug (or the one it was pushed under) is left behind.
             db.execute("UPDATE runs SET status = ?, failure_message = '', output_dir = '', metrics_json = '{}',"
-                       " updated_at = ?, finished_at = NULL, not_before = NULL,"
+                       " updated_at = ?, finished_at = NULL, not_before = NULL, set_aside_at = NULL,"
                        " kernel_slug = CASE WHEN host = '' THEN kernel_slug ELSE '' END, host = '' WHERE id = ?",
                        (Status.NEW.value, now, run_id))
             db.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))

@@ -15,7 +15,8 @@ from toolkit.reports.build import Report, RunSection
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; padding: 0 1em; }
 h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; } h3 { margin-bottom: .3em; }
-table { border-collapse: collapse; margin: .5em 0; } td, th { padding: 3px 8px; border-bottom: 1px solid #eee; }
+table { border-collapse: collapse; margin: .5em 0; display: block; max-width: 100%; overflow-x: auto; }
+td, th { padding: 3px 8px; border-bottom: 1px solid #eee; }
 th { background: #f4f4f4; text-align: left; } th.sortable { cursor: pointer; } td.num { text-align: right; }
 .note { color: #8a5a00; } .run { margin: 1.5em 0; } .cols { display: flex; gap: 2em; flex-wrap: wrap; }
 img { max-width: 100%; } .scroll { max-height: 420px; overflow-y: auto; }

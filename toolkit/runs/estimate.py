@@ -23,9 +23,12 @@ SESSION_OVERHEAD_MIN = 3.0
 TTA_EPOCHS = 1  # TTA over the validation and test sets costs about one more epoch
 
 
+SEED_EPOCHS = 12  # a run whose template sets its own epochs is taken to train the seed's
+
+
 def passes(spec: RunSpec) -> int:
     """Epochs a run trains: its epochs, plus fastai's frozen one when it fine-tunes pretrained weights."""
-    return spec.epochs + (1 if spec.pretrained else 0)
+    return (spec.epochs if spec.epochs is not None else SEED_EPOCHS) + (1 if spec.pretrained else 0)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ SURE_RECORDED = "likely within 20%"
 SURE_MEASURED = "likely within 2x"
 MEASURE_BS = 32  # per-image cost falls with the batch: at 4 images a step it was 3.7x the cost at 32
 THREAD_EFFICIENCY = 0.6  # n threads run a step about n**0.6 times faster than one (2 cores: 1.5x)
+FASTAI_BS, FASTAI_VALID_PCT = 64, 0.2  # what fastai uses where a template sets no batch size or split
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ def estimate(project, spec: RunSpec, cache: dict | None = None, say=None) -> Dur
     if on_record.measured:
         return Duration(START_MIN + (passes(spec) + TTA_EPOCHS) * on_record.minutes_per_epoch,
                         "from finished runs of the same arch, transforms and batch size", sure=SURE_RECORDED)
+    if spec.epochs is None:
+        return Duration(None, "its template sets its own epochs")
     cache = {} if cache is None else cache  # measurements and image counts, shared across a sweep's runs
     root = project.config.resolve(project.config.competitions_root) / spec.competition
     if root not in cache:
@@ -56,11 +59,11 @@ def estimate(project, spec: RunSpec, cache: dict | None = None, say=None) -> Dur
     worst = _minutes(spec, counts, WORST_S_PER_PIXEL * size[0] * size[1], WORST_S_PER_PIXEL * size[0] * size[1] / 3)
     if worst < LONG_MIN:
         return Duration(worst, f"a bound for any arch at {size[0]}x{size[1]} px, {counts[0]} training images", True)
-    key = (spec.arch, size, spec.bs)
+    key = (spec.arch, size, spec.bs or FASTAI_BS)
     if key not in cache:
         if say is not None:
             say(f"timing a few training steps of {spec.arch} at {size[0]}x{size[1]} px to estimate how long it takes")
-        cache[key] = _step_seconds(spec.arch, size, spec.bs)
+        cache[key] = _step_seconds(*key)
     if cache[key] is None:
         return Duration(None, f"{spec.arch} could not be measured here")
     train_s, infer_s, device = cache[key]
@@ -79,7 +82,7 @@ def durations(project, recorded: list, planned: list, say=None) -> list[tuple[st
 
 def _minutes(spec: RunSpec, counts: tuple[int, int], train_s: float, infer_s: float) -> float:
     """Training passes over the training split, validation after each, then TTA on validation and test."""
-    n_valid = counts[0] * spec.valid_pct
+    n_valid = counts[0] * (spec.valid_pct if spec.valid_pct is not None else FASTAI_VALID_PCT)
     n_train = counts[0] - n_valid
     epoch = n_train * (train_s + LOAD_S_PER_IMAGE) + n_valid * (infer_s + LOAD_S_PER_IMAGE)
     tta = TTA_PASSES * (n_valid + counts[1]) * (infer_s + LOAD_S_PER_IMAGE)

@@ -12,11 +12,18 @@ from toolkit.competitions.layout import find_competition
 from toolkit.core.errors import CompetitionError, SpecError
 from toolkit.kernel import recipes
 from toolkit.kernel.folders import write_kernel_folder
+from toolkit.kernel.notebooks import declared
+from toolkit.kernel.parameters import TRANSFORM_FIELDS, Declared, Expression
 from toolkit.kernel.recipes import Recipe
 from toolkit.kernel.render import KernelOptions, kernel_metadata, render_train_notebook
 from toolkit.project import Project
-from toolkit.specs.spec import RunSpec, build_spec
+from toolkit.specs.params import check_params
+from toolkit.specs.spec import FIELDS, TEMPLATE_OWN, RunSpec, build_spec, check_field, check_template_name
 from toolkit.specs.sweep_file import check_unique, load_sweep
+
+# Run fields every template takes whether it declares them or not: which competition (its data), the run's
+# name, the template itself, and pretrained (a notebook's own learner gets the run's weights, or none).
+ALWAYS_TAKEN = {"competition", "name", "template", "template_digest", "pretrained", "params"}
 
 
 @dataclass(frozen=True)
@@ -39,19 +46,22 @@ def plan_train(project: Project, archs: list[str], params: dict[str, Any],
     config = project.config
     if not archs:
         raise SpecError("no architecture given", "pass --arch NAME (repeatable)")
-    defaults = {**config.train, **{k: v for k, v in params.items() if v is not None}}
+    flags = {k: v for k, v in params.items() if v is not None}
+    defaults = {**config.train, **flags}
     if isinstance(config.train.get("params"), dict) and params.get("params"):  # --param adds to [train]'s
         defaults["params"] = {**config.train["params"], **params["params"]}
     rows = [({**defaults, "arch": arch, "competition": params.get("competition") or config.competition}, "")
             for arch in archs]
-    return plan_runs(project, rows, pretrained)
+    origin = {**{k: "toolkit.toml's [train]" for k in config.train}, **{k: f"--{k}" for k in flags}, "arch": "--arch"}
+    return plan_runs(project, rows, pretrained, origin)
 
 
 def plan_runs(project: Project, rows: list[tuple[dict[str, Any], str]],
-              pretrained: bool | None = None) -> list[Planned]:
-    """Render one kernel per (raw values, where) row; `where` names the row in errors (e.g. a sweep line)."""
+              pretrained: bool | None = None, origin: dict[str, str] | None = None) -> list[Planned]:
+    """Render one kernel per (raw values, where) row; `where` names the row in errors (e.g. a sweep line),
+    `origin` where each value came from (a flag, toolkit.toml)."""
     config = project.config
-    specs = [build_spec(values, where) for values, where in rows]
+    specs = [build_spec(template_values(project, values, where, origin or {}), where) for values, where in rows]
     names = list(dict.fromkeys(s.competition for s in specs))
     here = project.backend_type.competitions_root(config)
     for name in names if here is not None else ():
@@ -64,6 +74,39 @@ def plan_runs(project: Project, rows: list[tuple[dict[str, Any], str]],
     for item in planned:  # written only once every run is known to be valid
         write_kernel_folder(item.folder, item.notebook, item.metadata)
     return planned
+
+
+def template_values(project: Project, values: dict[str, Any], where: str, origin: dict[str, str]) -> dict:
+    """A row's values for a run of the user's own template: every value must go to a name the template declares
+    (else one line naming what it does declare); the fields it declares but the row leaves out take the
+    template's own defaults, the fields it does not declare are its own (None)."""
+    if not values.get("template"):
+        return values
+    recipe = recipes.find(project.config.templates_dir, check_template_name(values["template"]))
+    taken = declared(recipe)
+    prefix = f"{where}: " if where else ""
+    for key in values.keys() - ALWAYS_TAKEN:
+        if key in FIELDS and key not in taken.fields():
+            raise SpecError(f"{prefix}{recipe.shown} does not declare {key}, which {origin.get(key, 'the run')} "
+                            f"sets (it declares {taken.shown()})", f"add {key} to its parameters cell, or leave it out")
+    for name in check_params(values.get("params") or {}, f"{prefix}params"):
+        if not taken.takes_param(name):
+            raise SpecError(f"{prefix}{recipe.shown} does not read the parameter {name} (--param {name}=...; it "
+                            f"declares {taken.shown()})", f"declare {name} in its parameters cell, or leave it out")
+    if taken.every_field:
+        return values
+    return {**{key: _template_default(taken, key) for key in TEMPLATE_OWN}, **values}
+
+
+def _template_default(taken: Declared, key: str) -> Any:
+    """A template's own default for a run field, as the run shows it (None: not declared, or not one to show)."""
+    value = taken.default(key)
+    if isinstance(value, Expression):
+        value = value.text if key in TRANSFORM_FIELDS else None
+    try:
+        return None if value is None else check_field(key, value)
+    except SpecError:
+        return None
 
 
 def _prepare(project: Project, spec: RunSpec, pretrained: bool | None, labels: dict | None = None) -> Planned:

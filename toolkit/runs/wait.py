@@ -11,6 +11,7 @@ from toolkit.core.poll import wait
 from toolkit.core.status import Status
 from toolkit.project import Project
 from toolkit.registry.records import Run
+from toolkit.runs.failures import retry_helps
 from toolkit.runs.lookup import listed
 from toolkit.runs.progress import Progress, Watch
 from toolkit.runs.schedule import refresh_and_push
@@ -25,11 +26,18 @@ class RunsFailed(ToolkitError):
 
 
 def check_finished(runs: list[Run]) -> None:
-    """Raise RunsFailed naming the runs that ended in ERROR (the last step of a command that waited)."""
-    failed = [r.slug for r in runs if r.status == Status.ERROR]
-    if failed:
-        raise RunsFailed(f"{len(failed)} of {len(runs)} runs failed: {listed(failed)}",
-                         "the causes are above; kpush retry pushes them again")
+    """Raise RunsFailed naming the runs that ended in ERROR (the last step of a command that waited), with
+    `kpush retry` advised only for those a retry can help (not when their own code failed)."""
+    failed = [r for r in runs if r.status == Status.ERROR and not r.aside]
+    if not failed:
+        return
+    again = [r.slug for r in failed if retry_helps(r.failure_message)]
+    fix = [r.slug for r in failed if r.slug not in again]
+    hints = ([f"kpush retry {' '.join(again) if fix else ''}".rstrip() + " pushes them again"] if again else []) \
+        + ([f"{'their' if not again else listed(fix) + ':'} own code failed: fix it and push again, or set "
+            "them aside (kpush aside RUN) so they no longer count"] if fix else [])
+    raise RunsFailed(f"{len(failed)} of {len([r for r in runs if not r.aside])} runs failed: "
+                     f"{listed([r.slug for r in failed])}", "the causes are above; " + "; ".join(hints))
 
 
 Update = Callable[[list[Run], dict[str, Progress]], None]  # each poll's runs, and the running ones' progress

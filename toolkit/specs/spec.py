@@ -31,23 +31,24 @@ _ARCHS_FILE = Path(__file__).resolve().parents[1] / "data" / "timm_archs.txt"
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One training run. Defaults are the seed's `train()` values."""
+    """One training run. Defaults are the seed's `train()` values. In a run of the user's own template, a field
+    the template does not declare is None (TEMPLATE_OWN): the template decides, and the run shows nothing."""
 
     arch: str
     competition: str
-    item: str = "Resize(480, method='squish')"
-    batch: str = "aug_transforms(size=224, min_scale=0.75)"
-    epochs: int = 12
-    lr: float = 0.01
+    item: str | None = "Resize(480, method='squish')"
+    batch: str | None = "aug_transforms(size=224, min_scale=0.75)"
+    epochs: int | None = 12
+    lr: float | None = 0.01
     # Batches per optimizer step. fastai's GradientAccumulation counts samples, so the
     # template passes accum * bs; 1 means no accumulation.
-    accum: int = 1
-    bs: int = 64
+    accum: int | None = 1
+    bs: int | None = 64
     seed: int | None = 42
-    precision: str = "fp16"
+    precision: str | None = "fp16"
     pretrained: bool = True
-    valid_pct: float = 0.2
-    pipeline: str = "auto"
+    valid_pct: float | None = 0.2
+    pipeline: str | None = "auto"
     name: str = ""
     # The user's own recipe: a template of the project's templates/ folder ('' = the shipped training template),
     # the digest of its text (set when it is rendered, so an edited template is another run), and free
@@ -74,6 +75,8 @@ class RunSpec:
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunSpec)}
 RECIPE = ("template", "template_digest", "params")
+# Fields a run of the user's own template may leave to it (None): what its template does not declare.
+TEMPLATE_OWN = ("item", "batch", "epochs", "lr", "accum", "bs", "seed", "precision", "valid_pct", "pipeline")
 # The shipped templates' names: a project template may extend them, not take their place.
 SHIPPED_TEMPLATES = ("train", "ensemble", "pack")
 TEMPLATE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -90,11 +93,13 @@ def build_spec(values: dict[str, Any], where: str = "") -> RunSpec:
     for key in ("arch", "competition"):
         if key not in values:
             raise SpecError(f"{prefix}'{key}' is required")
-    clean = {k: _check_field(k, v, prefix) for k, v in values.items()}
+    own = values.get("template") and set(TEMPLATE_OWN)  # a template's run may leave these to the template
+    clean = {k: v if own and k in own and v is None else check_field(k, v, prefix) for k, v in values.items()}
     return RunSpec(**clean)
 
 
-def _check_field(key: str, value: Any, prefix: str) -> Any:
+def check_field(key: str, value: Any, prefix: str = "") -> Any:
+    """One run field's value, validated (SpecError naming it otherwise)."""
     if key == "arch":
         return check_arch(_want(key, value, str, prefix), prefix)
     if key == "competition":

@@ -237,3 +237,10 @@ def _calls(text: str) -> list[ast.Call]:
         return []
     items = tree.elts if isinstance(tree, (ast.List, ast.Tuple)) else [tree]
     return [c for c in items if isinstance(c, ast.Call)]
+
+
+def transform_names(text: str) -> set[str]:
+    """The fastai names a (validated) transform expression uses: its transforms and constants' holders."""
+    if not text:
+        return set()
+    return {node.id for node in ast.walk(ast.parse(text, mode="eval")) if isinstance(node, ast.Name)}

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from toolkit.backends.local import paths
+from toolkit.backends.local import paths, session
 from toolkit.core.config import Config
 from toolkit.core.procs import pid_alive
 from toolkit.core.status import Status
@@ -110,6 +110,7 @@ def stop(config: Config, run_dir: Path) -> dict:
         if Status(state.get("status", Status.ERROR.value)).terminal:
             return state
         stop_processes(run_dir, state.get("pid"))
+        session.remove(run_dir)  # the session's own environment goes with it, as when it ends
         state.update(status=Status.CANCEL_ACKNOWLEDGED.value, failure_message="stopped by the user",
                      finished_at=time.time())
         write_state(run_dir, state)

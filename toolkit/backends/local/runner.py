@@ -1,8 +1,8 @@
 """The child process that executes one local kernel: `python -m toolkit.backends.local.runner RUN_DIR TIMEOUT PROJECT`.
 
-It runs the sandbox's notebook with nbclient in `working/`, streams each cell's output to
-`log.txt`, keeps the executed notebook, records COMPLETE or ERROR in the queue, then starts the
-next queued sandbox.
+It runs the sandbox's notebook with nbclient in `working/`, in a Python environment of the session's own with
+Kaggle's packages (session.py), streams each cell's output to `log.txt`, keeps the executed notebook, records
+COMPLETE or ERROR in the queue, removes the session's environment, then starts the next queued sandbox.
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+from toolkit.backends.local import paths, session
 from toolkit.backends.local.limits import SESSION_TIMEOUT
 from toolkit.backends.local.queue import KERNEL_PID, dispatch, finish
+from toolkit.backends.local.sandbox import KAGGLE_IMAGE
 from toolkit.core.config import load_config
 from toolkit.core.status import Status
-from toolkit.kernel.runtime.failures import ANSI, cause
+from toolkit.kernel.runtime.failures import ANSI, cause, cell_label
 
 
 class LoggingClient(NotebookClient):
@@ -61,6 +63,9 @@ def run(run_dir: Path, timeout_s: int) -> tuple[Status, str]:
     state = json.loads((run_dir / "state.json").read_text())
     notebook = nbformat.read(run_dir / "kernel" / state["code_file"], as_version=4)
     working = run_dir / "working"
+    env = {**os.environ, **state.get("kernel_env", {}),
+           **session.create(run_dir, session.image_site(paths.root_of(run_dir) / "image", KAGGLE_IMAGE))}
+    os.environ["JUPYTER_PATH"] = env["JUPYTER_PATH"]  # where nbclient finds the session's kernel
     deadline = time.monotonic() + timeout_s
     with open(run_dir / "log.txt", "a") as log:
         client = LoggingClient(notebook, kernel_name="python3", resources={"metadata": {"path": str(working)}},
@@ -70,7 +75,7 @@ def run(run_dir: Path, timeout_s: int) -> tuple[Status, str]:
         client.on_notebook_start = lambda notebook: _record_kernel_pid(client, run_dir)
         try:
             # Only the kernel sees Kaggle's package set and read-only inputs, not this runner (it is the toolkit).
-            client.execute(env={**os.environ, **state.get("kernel_env", {})})
+            client.execute(env=env)
             status, message = Status.COMPLETE, ""
         except CellExecutionError as exc:
             status, message = Status.ERROR, _failure(notebook, exc)
@@ -83,16 +88,17 @@ def run(run_dir: Path, timeout_s: int) -> tuple[Status, str]:
             log.write(f"\n{message}\n")
         finally:
             nbformat.write(notebook, run_dir / "executed.ipynb")
+            session.remove(run_dir)
     return status, message
 
 
 def _failure(notebook, exc: CellExecutionError) -> str:
-    """'cell N: ErrorName: message' in one line, naming the real cause: an error re-raised from a
-    DataLoader worker carries the worker's traceback, whose last line is what went wrong."""
-    for index, cell in enumerate(notebook.cells):
+    """'In [N]: ErrorName: message' in one line (the cell as Jupyter numbers it), naming the real cause: an error
+    re-raised from a DataLoader worker carries the worker's traceback, whose last line is what went wrong."""
+    for cell in notebook.cells:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                return f"cell {index}: " + cause(f"{output.get('ename')}: {output.get('evalue')}")
+                return f"{cell_label(cell)}: " + cause(f"{output.get('ename')}: {output.get('evalue')}")
     return cause(f"{exc.ename}: {exc.evalue}")
 
 

@@ -19,7 +19,7 @@ from toolkit.core.config import Config
 from toolkit.core.errors import UnsafeOutput
 from toolkit.core.status import Status
 
-# Loaded by the kernel's Python processes: Kaggle's package set and read-only inputs (see its docstring).
+# Loaded by the kernel's Python processes: Kaggle's Python, read-only inputs, no internet (see its docstring).
 KAGGLE_SITE = Path(__file__).resolve().parent / "kaggle_site"
 KAGGLE_IMAGE = Path(__file__).resolve().parents[2] / "data" / "kaggle_image_packages.txt"
 # What Kaggle sets in a code competition's rerun (notebooks test it with os.getenv, so any non-empty value does).
@@ -35,7 +35,7 @@ def internet_enabled(meta: dict) -> bool:
 def kernel_env(read_only: list[str], internet: bool = True) -> dict[str, str]:
     """What the kernel process gets on top of the runner's environment."""
     path = os.pathsep.join(p for p in (str(KAGGLE_SITE), os.environ.get("PYTHONPATH", "")) if p)
-    env = {"PYTHONPATH": path, "TOOLKIT_KAGGLE_IMAGE": str(KAGGLE_IMAGE), "TOOLKIT_READONLY": os.pathsep.join(read_only)}
+    env = {"PYTHONPATH": path, "TOOLKIT_READONLY": os.pathsep.join(read_only)}
     return env if internet else {**env, "TOOLKIT_NO_INTERNET": "1"}
 
 

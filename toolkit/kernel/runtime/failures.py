@@ -16,3 +16,9 @@ def cause(message: str, limit: int = 300) -> str:
     errors = [line for line in lines if ERROR_LINE.match(line)]
     line = errors[-1] if len(lines) > 1 and errors else lines[0]
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def cell_label(cell):
+    "How Jupyter shows an executed code cell beside it, In [7]: one numbering for every failure message."
+    count = cell.get('execution_count') if isinstance(cell, dict) else None
+    return f'In [{count}]' if count else 'a cell'

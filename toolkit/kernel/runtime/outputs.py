@@ -24,6 +24,7 @@ from ..contract import check_metrics, check_model_info, check_tta
 from .epochs import epoch_log, progress
 from .images import pipeline_of
 from .learners import is_channels_last, precision_of
+from .pretrained import LOADED
 
 
 def tta_predictions(learn, test_files):
@@ -45,15 +46,13 @@ def training_metrics(learn, predictions):
     rows = epoch_log(learn).rows
     main = [r for r in rows if r['phase'] != 'frozen'] or rows  # a fine-tune's frozen epoch is not typical
     gpu, n_test = torch.cuda.is_available(), len(predictions['files'])
-    pretrained = bool(getattr(learn, 'pretrained', False))
+    pretrained = bool(getattr(learn, 'pretrained', False)) and LOADED.get(arch_name(learn)) != 'none'
     return dict(
         format=FORMAT, arch=arch_name(learn), epochs=rows, valid_error=rows[-1]['error_rate'],
         tta_error=predictions['tta_error'], minutes_per_epoch=sum(r['seconds'] for r in main) / len(main) / 60,
         train_seconds=epoch_log(learn).train_seconds, precision=precision_of(learn), pretrained=pretrained,
         pipeline=pipeline_of(learn.dls), channels_last=is_channels_last(learn.model),
-        # vision_learner keeps its timm keyword arguments: a pretrained_cfg_overlay file means attached weights.
-        weights='file' if pretrained and getattr(learn, 'pretrained_cfg_overlay', None) else (
-            'hub' if pretrained else 'none'),
+        weights=weights_source(learn, pretrained),
         n_train=len(learn.dls.train_ds), n_valid=len(learn.dls.valid_ds), n_test=n_test,
         tta_seconds_per_image=predictions['tta_seconds'] / max(1, n_test),
         gpu_name=torch.cuda.get_device_name(0) if gpu else None,
@@ -61,6 +60,16 @@ def training_metrics(learn, predictions):
         versions=dict(python=platform.python_version(), torch=str(torch.__version__), fastai=fastai.__version__,
                       timm=timm.__version__),
     )
+
+
+def weights_source(learn, pretrained):
+    "Where the pretrained weights came from: 'file' (attached), 'hub' (timm's download) or 'none'."
+    if arch_name(learn) in LOADED:  # a notebook's own learner, through runtime/pretrained.py
+        return LOADED[arch_name(learn)]
+    # vision_learner keeps its timm keyword arguments: a pretrained_cfg_overlay file means attached weights.
+    if not pretrained:
+        return 'none'
+    return 'file' if getattr(learn, 'pretrained_cfg_overlay', None) else 'hub'
 
 
 def arch_name(learn):

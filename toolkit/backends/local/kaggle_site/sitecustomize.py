@@ -1,9 +1,11 @@
 """Loaded by every Python process of a locally run kernel (the local backend puts this folder on
 PYTHONPATH), so the kernel meets Kaggle's limits here first instead of after a GPU session started:
 
-- Imports: a package whose distribution is not in Kaggle's image (TOOLKIT_KAGGLE_IMAGE, the package
-  list in toolkit/data) fails as it would there: `ModuleNotFoundError: No module named 'fastkaggle'`.
-  The Jupyter kernel's own machinery (ipykernel and what it needs) is exempt: Kaggle runs its own.
+- Packages: the kernel's environment holds only Kaggle's package set (see toolkit/backends/local/session.py).
+- Python: Kaggle's image runs Python 3.12 (Kaggle/docker-python's Dockerfile.tmpl installs into python3.12),
+  whose standard library no longer has `imp`, `asynchat`, `asyncore` and `smtpd` (PEP 594, "What's new in Python
+  3.12"), nor `distutils` (PEP 632), which setuptools' shim still provides where setuptools is installed, as in
+  Kaggle's image. Importing one fails here as it does there: `ModuleNotFoundError: No module named 'imp'`.
 - Inputs: Kaggle mounts /kaggle/input read-only, so writing under the paths in TOOLKIT_READONLY
   fails with `OSError: [Errno 30] Read-only file system`, through an audit hook (PEP 578) because
   the runner is often root, for whom file permissions would not stop anything.
@@ -19,64 +21,27 @@ It must not import the toolkit: the toolkit is not in Kaggle's image either.
 import errno
 import ipaddress
 import os
-import re
 import socket
 import sys
-from importlib import metadata
 from importlib.abc import MetaPathFinder
 
-# Jupyter's kernel machinery: present in every Kaggle session, whatever versions this machine has.
-INFRASTRUCTURE = ("ipykernel",)
+# Standard-library modules Python 3.12 removed (Kaggle's Python), each refused by name.
+REMOVED_IN_312 = ("imp", "asynchat", "asyncore", "smtpd", "distutils")
 
 
-def _norm(name):
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _image_distributions(path):
-    with open(path) as fh:
-        return {_norm(line.split("==")[0]) for line in fh if line.strip() and not line.startswith("#")}
-
-
-def _requirement_closure(roots):
-    """Distributions that `roots` need, transitively (extras left out)."""
-    seen, todo = set(), [_norm(r) for r in roots]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        try:
-            requires = metadata.requires(name) or []
-        except metadata.PackageNotFoundError:
-            continue
-        for req in requires:
-            if "extra ==" not in req:
-                todo.append(_norm(re.match(r"[A-Za-z0-9._-]+", req).group(0)))
-    return seen
-
-
-def _absent_modules(image):
-    """Top-level module names that only distributions missing from Kaggle's image provide."""
-    allowed = image | _requirement_closure(INFRASTRUCTURE)
-    return {module for module, dists in metadata.packages_distributions().items()
-            if not any(_norm(d) in allowed for d in dists)}
-
-
-class KaggleImageOnly(MetaPathFinder):
-    """Wraps one import finder so that it does not see modules absent from Kaggle's image: importing one
-    then fails with Python's own ModuleNotFoundError, and importlib.util.find_spec says None, as there."""
-
-    def __init__(self, finder, absent):
-        self.finder, self.absent = finder, absent
+class Python312Stdlib(MetaPathFinder):
+    """Refuses the modules Python 3.12 removed. Placed after setuptools' distutils shim, which still answers
+    `import distutils` first where it is enabled, as it does in Kaggle's image."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname.partition(".")[0] in self.absent:
-            return None
-        return self.finder.find_spec(fullname, path, target)
+        if path is None and fullname in REMOVED_IN_312:  # submodules come from their parent's own folder
+            raise ModuleNotFoundError(f"No module named '{fullname}'", name=fullname)
+        return None
 
-    def __getattr__(self, name):  # invalidate_caches, find_distributions, ...
-        return getattr(self.finder, name)
+
+def _stdlib_as_312():
+    shims = [i for i, finder in enumerate(sys.meta_path) if type(finder).__module__ == "_distutils_hack"]
+    sys.meta_path.insert(shims[-1] + 1 if shims else 0, Python312Stdlib())
 
 
 def _read_only_hook(roots):
@@ -161,10 +126,7 @@ def _no_internet_hook():
 
 
 def install():
-    image = os.environ.get("TOOLKIT_KAGGLE_IMAGE")
-    if image:
-        absent = _absent_modules(_image_distributions(image))
-        sys.meta_path[:] = [KaggleImageOnly(f, absent) if hasattr(f, "find_spec") else f for f in sys.meta_path]
+    _stdlib_as_312()
     read_only = [p for p in os.environ.get("TOOLKIT_READONLY", "").split(os.pathsep) if p]
     if read_only:
         sys.addaudithook(_read_only_hook([os.path.realpath(p) for p in read_only]))
