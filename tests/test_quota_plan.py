@@ -1,10 +1,11 @@
 """Planning a sweep against the quota: estimates (recorded, the seed's figures, scaled, timm's, guessed), the
-sessions packing makes (longest with next-longest; together on a GPU each, else in turn) and the week each fits
-in."""
+sessions packing makes (longest with next-longest; together on a GPU each, else in turn; split where a session
+would outlast the limit), runs too long for any session, and the week each session fits in."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,8 +15,9 @@ from toolkit.core.config import load_config
 from toolkit.project import Project
 from toolkit.runs import benchmarks, priors
 from toolkit.runs import estimate as estimates
-from toolkit.runs.quota import plan
-from toolkit.runs.sessions import WEEK_S, Session, fit_weeks, gpus_for, plan_sessions, week_start
+from toolkit.runs.quota import plan, too_long
+from toolkit.runs.sessions import (PLAN_SHARE, WEEK_S, Session, fit_weeks, gpus_for, over_limit, plan_limit_min,
+                                   plan_sessions, week_start)
 from toolkit.specs.spec import build_spec
 
 OVERHEAD = estimates.SESSION_OVERHEAD_MIN
@@ -113,3 +115,43 @@ def test_the_plan_fits_sessions_to_the_quota_unless_forced(tmp_path):
     assert [s.week for s in fitted.sessions] == [0, 1, 1] and fitted.start(fitted.sessions[1]) == 5000.0
     assert [s.week for s in plan(project, ests, [True] * 3, size=1, force=True).sessions] == [0, 0, 0]
 
+
+def test_sessions_are_planned_to_end_well_inside_the_session_limit():
+    assert plan_limit_min(9 * 3600 - 300) == pytest.approx(PLAN_SHARE * (9 * 60 - 5))
+    assert plan_limit_min(load_config(Path("."), backend="kaggle").session_timeout_s) < 9 * 60 * 0.85
+
+
+def test_a_pack_that_would_outlast_the_limit_is_split():
+    one = spec(arch="resnet18", epochs=1, pretrained=False)
+    ests = [estimates.Estimate(one, (m - OVERHEAD) / 2) for m in [300.0, 250.0, 100.0, 90.0]]
+    # one after another (one GPU): 300 + 250 would take 547 min, past a 400-minute limit; 100 + 90 fits
+    in_turn = plan_sessions(ests, [True] * 4, size=2, gpus=1, limit_min=400)
+    assert [s.members for s in in_turn] == [(0,), (1,), (2, 3)]
+    assert all(s.minutes <= 400 for s in in_turn)
+    # on a GPU each the pair costs its longer run: it fits, and stays a pair
+    assert [s.members for s in plan_sessions(ests, [True] * 4, size=2, gpus=2, limit_min=400)] == [(0, 1), (2, 3)]
+    assert [s.members for s in plan_sessions(ests, [True] * 4, size=2, gpus=1)] == [(0, 1), (2, 3)]  # no limit
+    # four in turn: as many as fit in each session, longest first
+    assert [s.members for s in plan_sessions(ests, [True] * 4, size=4, gpus=1, limit_min=400)] == [(0,), (1, 2),
+                                                                                                  (3,)]
+
+
+def test_a_run_too_long_alone_is_found_and_told_in_one_line(tmp_path):
+    one = spec(arch="resnet18", epochs=1, pretrained=False)
+    ests = [estimates.Estimate(one, m) for m in (250.0, 300.0, 10.0)]  # 503, 603 and 23 minutes
+    assert over_limit(ests, [True, True, True], 400) == [0, 1]
+    assert over_limit(ests, [True, False, True], 400) == [0]  # a run not pushed is not planned
+    assert over_limit(ests, [True] * 3, None) == []  # no limit (this machine's runs)
+    project = Project(load_config(tmp_path, backend="kaggle", username="me"), offline=True)
+    quota_plan = plan(project, ests[:1], [True])
+    error = too_long(project, quota_plan)
+    assert quota_plan.too_long == (0,) and "\n" not in str(error)
+    assert f"{one.slug} (8.4 h) is longer alone than the 7.1 h a session is planned to" in str(error)
+    assert "fewer epochs" in str(error) and "session_timeout_s" in str(error)
+    assert too_long(project, plan(project, ests[2:], [True])) is None
+
+
+def test_this_machines_runs_have_no_session_plan_limit(tmp_path):
+    project = Project(load_config(tmp_path, backend="local"))
+    ests = [estimates.Estimate(spec(arch="resnet18", epochs=1, pretrained=False), 1000.0)]
+    assert plan(project, ests, [True]).limit_min is None and not plan(project, ests, [True]).too_long

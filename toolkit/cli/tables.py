@@ -148,9 +148,10 @@ def plan_table(loaded, planned, actions, quota_plan) -> Table:
 
 
 def _plan_notes(quota_plan) -> list[str]:
-    """The plan's caption: what each `from` label in it means, idle GPU hours."""
+    """The plan's caption: what each `from` label in it means, the session length planned, idle GPU hours."""
     from toolkit.runs.estimate import DEFAULT_MIN_PER_EPOCH
     from toolkit.runs.priors import SOURCE
+    from toolkit.runs.sessions import PLAN_SHARE
 
     sources = {SOURCE_LABELS[est.source] for est in quota_plan.estimates}
     notes = []
@@ -167,6 +168,9 @@ def _plan_notes(quota_plan) -> list[str]:
         archs = sorted({est.spec.arch for est in quota_plan.estimates if SOURCE_LABELS[est.source] == label})
         if archs:
             notes.append(f"{label}: {', '.join(archs)} in no timm benchmark table: {why}")
+    if quota_plan.limit_min is not None:
+        notes.append(f"sessions planned to end within {quota_plan.limit_min / 60:.1f} h ({PLAN_SHARE:.0%} of "
+                     "session_timeout_s; a pack that would not is split)")
     if quota_plan.idle_hours >= 0.05:
         notes.append(f"packed partners finish at different times: about {quota_plan.idle_hours:.1f} GPU hours idle")
     return notes
