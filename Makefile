@@ -76,6 +76,8 @@ lock:
 archs: $(STAMP)
 	$(PY) -c "import timm, timm.models._registry as r; names = sorted(set(timm.list_models()) | set(r._deprecated_models)); \
 	open('toolkit/data/timm_archs.txt', 'w').write(f'# timm {timm.__version__} model names (timm.list_models() plus deprecated aliases such as convnext_small_in22k).\n# Regenerate with: make archs (a test checks it matches the installed timm)\n' + ''.join(n + '\n' for n in names))"
+	$(PY) -c "import timm, timm.models._registry as r; d = r._deprecated_models; \
+	open('toolkit/data/timm_aliases.txt', 'w').write(f'# timm {timm.__version__} deprecated model names and the current name.tag each stands for (timm.models._registry._deprecated_models).\n# Regenerate with: make archs (a test checks it matches the installed timm)\n' + ''.join(f'{k} {d[k]}\n' for k in sorted(d)))"
 
 clean:
 	rm -rf .toolkit kernels outputs competitions datasets

@@ -30,6 +30,7 @@ def test_defaults(tmp_path):
     assert config.given == frozenset() and not config.explicit_poll
     assert config.store_path == tmp_path.resolve() / ".toolkit" / "runs.sqlite"
     assert config.resolve(config.competitions_root) == tmp_path.resolve() / "competitions"
+    assert config.session_timeout_s == 9 * 3600 - 300  # under the 9 h GPU sessions may be capped at
 
 
 def test_precedence_flag_over_env_over_file_over_default(tmp_path, monkeypatch):

@@ -104,6 +104,19 @@ def test_a_session_limit_at_kaggles_maximum_is_refused(tmp_path):
     assert result.returncode == 2 and "lower than Kaggle's 12-hour maximum" in one_line(result)
 
 
+def test_a_run_too_long_for_a_session_is_refused_before_anything_is_recorded(kaggle, tmp_path):
+    """A session limit of 200 s plans sessions of under 3 minutes, a kernel's start-up: a dry run says so and
+    plans on; a push is refused in one line, and nothing is recorded or pushed."""
+    _, project = kaggle
+    (tmp_path / "sweep.toml").write_text(SWEEP)
+    sweep = str(tmp_path / "sweep.toml")
+    dry = console(project, "kpush", "sweep", sweep, "--dry-run", TOOLKIT_SESSION_TIMEOUT_S="200")
+    assert dry.returncode == 0 and "4 runs are each longer alone than the 3 min a session is planned to" in dry.stderr
+    pushed = console(project, "kpush", "sweep", sweep, TOOLKIT_SESSION_TIMEOUT_S="200")
+    assert pushed.returncode == 2 and "Kaggle may stop them with no outputs" in one_line(pushed)
+    assert "fewer epochs" in pushed.stderr and runs(project) == []
+
+
 def test_a_session_is_ended_after_its_limit_in_all_in_kaggles_words(local_backend, tmp_path):
     """nbclient limits each cell; Kaggle limits the session: three cells of two seconds overrun four."""
     backend = local_backend()

@@ -82,11 +82,12 @@ def push_train(
     notices(planned)
     for item_ in planned:
         console.print(f"rendered {item_.folder.relative_to(project.config.project_dir)}")
+    _, quota_plan = _plan_sessions(project, planned, push, hold=False)
+    _too_long(project, quota_plan, dry_run)
     if check:
         _check(project, planned)
     if dry_run:
         return
-    _, quota_plan = _plan_sessions(project, planned, push, hold=False)
     show_quota(quota_plan.quota)
     _record_and_push(project, planned, push, f"Pushed to {project.config.backend}", quota_plan)
 
@@ -121,6 +122,7 @@ def push_sweep(
     notices(planned)
     actions, quota_plan = _plan_sessions(project, planned, push, hold=True)
     console.print(plan_table(loaded, planned, actions, quota_plan))
+    _too_long(project, quota_plan, dry_run)
     if check:
         _check(project, planned)
     if dry_run:
@@ -179,6 +181,18 @@ def _check(project, planned) -> None:
         took = check_kernels(project, planned, lambda line: spinner.update(escape(line)))
     console.print(f"checked {len(planned)} kernel{'s' if len(planned) > 1 else ''} in {took:.0f} s: each trained "
                   "an epoch on a miniature of its competition and wrote every output the toolkit reads")
+
+
+def _too_long(project, quota_plan, dry_run: bool) -> None:
+    """Runs too long for a session on their own: a dry run says so, a push is refused before anything is
+    recorded (their sessions may be stopped with no outputs)."""
+    from toolkit.runs.quota import too_long
+
+    error = too_long(project, quota_plan)
+    if error is not None and dry_run:
+        note(str(error))
+    elif error is not None:
+        raise error
 
 
 def _check_pack(size: int) -> None:

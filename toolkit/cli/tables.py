@@ -99,7 +99,7 @@ PLAN_ACTIONS = {"push": "push", "skip": "skip (pushed)", "active": "refused (not
 
 
 # Where each estimate comes from (the plan's "from" column, explained in its caption).
-SOURCE_LABELS = {"recorded": "runs", "seed": "seed", "seed, similar": "seed~", "seed, scaled": "seed~",
+SOURCE_LABELS = {"recorded": "runs", "seed": "seed", "seed, scaled": "seed~", "timm": "timm", "params": "params",
                  "guess": "guess"}
 
 
@@ -131,9 +131,6 @@ def _starts(quota_plan, session) -> str:
 def plan_table(loaded, planned, actions, quota_plan) -> Table:
     """kpush sweep's plan: what each row will do (schedule.decide's action), its estimate, the session it runs
     in (runs packed together share one) and when that session can start."""
-    from toolkit.runs.estimate import DEFAULT_MIN_PER_EPOCH
-    from toolkit.runs.priors import SOURCE
-
     numbers = {s: n for n, s in enumerate(quota_plan.sessions, 1)}
     session_of = quota_plan.session_of()
     timed = quota_plan.quota is not None  # when each session starts is known only against a quota
@@ -148,19 +145,37 @@ def plan_table(loaded, planned, actions, quota_plan) -> Table:
                                                                      spec.accum, spec.seed)),
                       f"{est.minutes:.0f}", SOURCE_LABELS[est.source],
                       _session_cell(numbers, session), *starts, PLAN_ACTIONS[action.value])
+    table.caption = "\n".join(_plan_notes(quota_plan)) or None
+    return table
+
+
+def _plan_notes(quota_plan) -> list[str]:
+    """The plan's caption: what each `from` label in it means, the session length planned, idle GPU hours."""
+    from toolkit.runs.estimate import DEFAULT_MIN_PER_EPOCH
+    from toolkit.runs.priors import SOURCE
+    from toolkit.runs.sessions import PLAN_SHARE
+
     sources = {SOURCE_LABELS[est.source] for est in quota_plan.estimates}
     notes = []
     if "runs" in sources:
         notes.append("runs: minutes per epoch of finished runs here with the same arch, transforms and bs")
     if sources & {"seed", "seed~"}:
-        notes.append(f"seed: {SOURCE}" + ("; seed~: the arch's other rows, scaled" if "seed~" in sources else ""))
-    if "guess" in sources:
-        notes.append(f"guess: {DEFAULT_MIN_PER_EPOCH:g} min/epoch (no finished run of that arch, transforms and bs "
-                     "on record, nor in the seed's table)")
+        notes.append(f"seed: {SOURCE}" + ("; seed~: the arch's rows there, scaled to this size and bs as timm's "
+                                          "figures scale" if "seed~" in sources else ""))
+    if "timm" in sources:
+        notes.append("timm: timm's benchmark cost per image of the arch at its size (RTX 3090, fp16), calibrated on "
+                     "the seed's 13 runs (bench/results/cost_model.json)")
+    for label, why in (("params", "priced from its parameter count"),
+                       ("guess", f"{DEFAULT_MIN_PER_EPOCH:g} min/epoch, its parameter count unknown too")):
+        archs = sorted({est.spec.arch for est in quota_plan.estimates if SOURCE_LABELS[est.source] == label})
+        if archs:
+            notes.append(f"{label}: {', '.join(archs)} in no timm benchmark table: {why}")
+    if quota_plan.limit_min is not None:
+        notes.append(f"sessions planned to end within {quota_plan.limit_min / 60:.1f} h ({PLAN_SHARE:.0%} of "
+                     "session_timeout_s; a pack that would not is split)")
     if quota_plan.idle_hours >= 0.05:
         notes.append(f"packed partners finish at different times: about {quota_plan.idle_hours:.1f} GPU hours idle")
-    table.caption = "\n".join(notes) or None
-    return table
+    return notes
 
 
 def results_table(rows: list[ResultRow], title: str = "Results"):

@@ -27,6 +27,10 @@ class CompetitionError(ToolkitError):
     """A competition folder is missing or not in the expected shape."""
 
 
+class RunTooLong(ToolkitError):
+    """A run's estimate alone is past the session length planned: its session would be stopped with no outputs."""
+
+
 class RunNotFound(ToolkitError):
     """No run in the store matches what the user named."""
 

@@ -1,7 +1,9 @@
 """How long a run takes on the backend's GPUs, in minutes: from finished runs on record with the same arch,
-transforms and batch size; else from the seed's measured figures (`priors`), scaled to the competition's image
-count; else a flat default, marked as a guess. What `kpush sweep` plans sessions and the quota with; the local
-backend's own figure for this machine is local_duration's, which starts from the same records."""
+transforms and batch size; else from the seed's measured figures (`priors`: its row, or the arch's rows scaled by
+`cost_model`); else from timm's benchmark tables calibrated on the seed (`cost_model`), or from the arch's
+parameter count where no table has it; each scaled to the competition's image count; else a flat default,
+marked as a guess. What `kpush sweep` plans sessions and the quota with; the local backend's own figure for this
+machine is local_duration's, which starts from the same records."""
 
 from __future__ import annotations
 
@@ -10,13 +12,13 @@ from pathlib import Path
 
 from toolkit.kernel.contract import metric
 from toolkit.project import Project
-from toolkit.runs import priors
+from toolkit.runs import cost_model, priors
 from toolkit.specs.spec import RunSpec
 
-RECORDED, GUESS = "recorded", "guess"  # Estimate.source, besides priors' "seed..." kinds
+RECORDED, GUESS = "recorded", "guess"  # Estimate.source, besides cost_model's "seed", "seed, scaled", "timm", "params"
 
-# Minutes per epoch guessed for an arch neither on record nor in the seed's table: the middle of the seed's
-# figures for its small models (00:44 to 03:27 per epoch, priors.py).
+# Minutes per epoch guessed for an arch in no benchmark table and of no known parameter count: the middle of the
+# seed's figures for its small models (00:44 to 03:27 per epoch, priors.py).
 DEFAULT_MIN_PER_EPOCH = 2.0
 # Kernel start-up (image pull, imports, data listing) per session, in minutes.
 SESSION_OVERHEAD_MIN = 3.0
@@ -35,7 +37,7 @@ def passes(spec: RunSpec) -> int:
 class Estimate:
     spec: RunSpec
     minutes_per_epoch: float
-    source: str = GUESS  # RECORDED, one of priors' "seed" kinds, or GUESS (DEFAULT_MIN_PER_EPOCH)
+    source: str = GUESS  # RECORDED, one of cost_model's kinds, or GUESS (DEFAULT_MIN_PER_EPOCH)
 
     @property
     def measured(self) -> bool:
@@ -50,7 +52,7 @@ class Estimate:
 
 def estimate(project: Project, specs: list[RunSpec]) -> list[Estimate]:
     """Each spec's minutes per epoch: the mean of finished runs on this backend with the same arch, transforms
-    and batch size; else the seed's figure for Paddy's images times this competition's image count (when its
+    and batch size; else cost_model's figure for Paddy's images times this competition's image count (when its
     folder is here to count; else Paddy's); else the guess."""
     done = [r for r in project.store.runs(backend=project.config.backend, kind="train")
             if metric(r.metrics, "minutes_per_epoch") is not None]
@@ -63,7 +65,7 @@ def estimate(project: Project, specs: list[RunSpec]) -> list[Estimate]:
         if seen:
             out.append(Estimate(spec, sum(seen) / len(seen), RECORDED))
             continue
-        prior = priors.lookup(*key)
+        prior = cost_model.lookup(*key)
         if prior is None:
             out.append(Estimate(spec, DEFAULT_MIN_PER_EPOCH, GUESS))
             continue

@@ -4,8 +4,8 @@ The seed (Paddy Doctor, Road to the Top Part 2 / Live Coding 10, its results tab
 Run)") trained these 13 runs with fastai's fine_tune at fp16 on the Paddy Doctor competition: 10,407 training
 images (its train.csv), 20% held out. The seed does not name its GPU: these figures stand for the backend's GPUs
 only until a run of the same arch, transforms and batch size has finished there, whose own figure replaces them.
-A run of another competition scales by its training image count, when its folder is here to count; one of the
-same arch at another image size scales by pixels (marked as scaled).
+They are also what `cost_model` calibrates timm's benchmark tables on, and what it scales for the same arch at
+another size or batch size.
 """
 
 from __future__ import annotations
@@ -66,29 +66,10 @@ PRIORS = [Prior(arch, parse_transforms(item, "item"), parse_transforms(batch, "b
 @dataclass(frozen=True)
 class Found:
     minutes_per_epoch: float  # for SEED_IMAGES images
-    how: str  # "seed": its row; "seed, similar": the arch's rows at that image size; "seed, scaled": by pixels
+    how: str = "seed"
 
 
 def lookup(arch: str, item: str, batch: str, bs: int) -> Found | None:
-    """The seed's figure for this run: the same row; else the mean of the arch's rows at the same image size;
-    else the arch's rows scaled by pixels; None for an arch the seed did not train."""
-    same_arch = [p for p in PRIORS if p.arch == arch]
-    exact = [p for p in same_arch if (p.item, p.batch, p.bs) == (item, batch, bs)]
-    if exact:
-        return Found(exact[0].minutes_per_epoch, "seed")
-    size = image_size(item, batch)
-    same_size = [p for p in same_arch if p.size == size]
-    if same_size:
-        return Found(_mean([p.minutes_per_epoch for p in same_size]), "seed, similar")
-    sized = [p for p in same_arch if p.size]
-    if not sized or size is None:
-        return None
-    return Found(_mean([p.minutes_per_epoch * _pixels(size) / _pixels(p.size) for p in sized]), "seed, scaled")
-
-
-def _pixels(size: tuple[int, int]) -> int:
-    return size[0] * size[1]
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
+    """The seed's figure for exactly this run (arch, transforms and batch size); None when it has no such row."""
+    exact = [p for p in PRIORS if (p.arch, p.item, p.batch, p.bs) == (arch, item, batch, bs)]
+    return Found(exact[0].minutes_per_epoch) if exact else None

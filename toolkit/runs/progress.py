@@ -14,7 +14,7 @@ from toolkit.core.status import Status
 from toolkit.kernel.contract import parse_progress
 from toolkit.project import Project
 from toolkit.registry.records import Run
-from toolkit.runs.estimate import SESSION_OVERHEAD_MIN, TTA_EPOCHS, estimate
+from toolkit.runs.estimate import DEFAULT_MIN_PER_EPOCH, SESSION_OVERHEAD_MIN, TTA_EPOCHS, estimate
 from toolkit.runs.logs import own_lines
 from toolkit.specs.spec import FIELDS, RunSpec
 
@@ -112,7 +112,14 @@ class Watch:
         if run.slug not in self._expected:
             try:
                 spec = RunSpec(**{k: v for k, v in run.spec.items() if k in FIELDS})
-                self._expected[run.slug] = estimate(self.project, [spec])[0].minutes_per_epoch * 60
+                self._expected[run.slug] = self._epoch_s(spec)
             except (TypeError, ValueError):  # a spec recorded by another version of the toolkit
                 self._expected[run.slug] = 0.0
         return self._expected[run.slug] + (0.0 if started else SESSION_OVERHEAD_MIN * 60)
+
+    def _epoch_s(self, spec: RunSpec) -> float:
+        """An epoch's estimate. On this machine only its own finished runs say: the seed's and timm's figures are
+        Kaggle GPUs', far too short here to call a run silent by, so until then the guess."""
+        est = estimate(self.project, [spec])[0]
+        here = self.project.backend_type.runs_here and not est.measured
+        return (DEFAULT_MIN_PER_EPOCH if here else est.minutes_per_epoch) * 60
