@@ -26,6 +26,7 @@ TTA_EPOCHS = 1  # TTA over the validation and test sets costs about one more epo
 
 
 SEED_EPOCHS = 12  # a run whose template sets its own epochs is taken to train the seed's
+FASTAI_BS = 64  # and one that sets its own batch size, fastai's default
 
 
 def passes(spec: RunSpec) -> int:
@@ -59,9 +60,9 @@ def estimate(project: Project, specs: list[RunSpec]) -> list[Estimate]:
     image_counts: dict[str, int | None] = {}
     out = []
     for spec in specs:
-        key = (spec.arch, spec.item, spec.batch, spec.bs)
+        key = kind(spec.arch, spec.item, spec.batch, spec.bs)
         seen = [float(metric(r.metrics, "minutes_per_epoch")) for r in done
-                if (r.spec.get("arch"), r.spec.get("item"), r.spec.get("batch"), r.spec.get("bs")) == key]
+                if kind(r.spec.get("arch"), r.spec.get("item"), r.spec.get("batch"), r.spec.get("bs")) == key]
         if seen:
             out.append(Estimate(spec, sum(seen) / len(seen), RECORDED))
             continue
@@ -74,6 +75,11 @@ def estimate(project: Project, specs: list[RunSpec]) -> list[Estimate]:
         scale = (image_counts[spec.competition] or priors.SEED_IMAGES) / priors.SEED_IMAGES
         out.append(Estimate(spec, prior.minutes_per_epoch * scale, prior.how))
     return out
+
+
+def kind(arch: str, item: str | None, batch: str | None, bs: int | None) -> tuple[str, str, str, int]:
+    """What a run's cost depends on, with a template's own transforms and batch size as fastai's defaults."""
+    return arch, item or "", batch or "", bs or FASTAI_BS
 
 
 def _training_images(project: Project, competition: str) -> int | None:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.runs.estimate import TTA_EPOCHS, passes
+from toolkit.runs.estimate import FASTAI_BS, TTA_EPOCHS, passes
 from toolkit.runs.estimate import estimate as recorded
 from toolkit.specs.spec import RunSpec
 from toolkit.specs.transforms import image_size
@@ -29,7 +29,7 @@ SURE_RECORDED = "likely within 20%"
 SURE_MEASURED = "likely within 2x"
 MEASURE_BS = 32  # per-image cost falls with the batch: at 4 images a step it was 3.7x the cost at 32
 THREAD_EFFICIENCY = 0.6  # n threads run a step about n**0.6 times faster than one (2 cores: 1.5x)
-FASTAI_BS, FASTAI_VALID_PCT = 64, 0.2  # what fastai uses where a template sets no batch size or split
+FASTAI_VALID_PCT = 0.2  # what fastai holds out where a template sets its own split
 
 
 @dataclass(frozen=True)
