@@ -17,14 +17,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def synthetic_project(root: Path, runs: int, classes: int, valid: int):
-    """A registry holding `runs` finished runs, each with a tta.pkl of validation and test predictions."""
+    """A project whose registry holds `runs` finished runs, each with a tta.pkl of validation and test
+    predictions and a metrics.json."""
     import numpy as np
     import torch
 
+    from toolkit.core.config import load_config
     from toolkit.core.status import Status
-    from toolkit.registry.store import Store
+    from toolkit.project import Project
 
-    store = Store(root / ".toolkit" / "runs.sqlite")
+    project = Project(load_config(root))
+    store = project.store
     rng = np.random.default_rng(0)
     vocab = [f"class-{i:03d}" for i in range(classes)]
     targets = rng.integers(0, classes, valid)
@@ -47,20 +50,22 @@ def synthetic_project(root: Path, runs: int, classes: int, valid: int):
                    "error_rate": 0.5 / (e + 1), "seconds": 90.0} for e in range(12)]
         metrics = {"epochs": epochs, "valid_error": 0.04, "tta_error": 0.03 + number / 1000,
                    "minutes_per_epoch": 1.5, "train_seconds": 1080.0}
-        store.set_outputs(run.id, out, metrics)
-    return store
+        (out / "metrics.json").write_text(json.dumps(metrics))
+        store.set_outputs(run.id, project.kept(out), metrics)
+    return project
 
 
 def measure(runs: int = 20, classes: int = 100, valid: int = 2000) -> dict:
     from toolkit.reports import build, page
+    from toolkit.runs.loaded import Outputs
     from toolkit.runs.results import result_rows
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        store = synthetic_project(root, runs, classes, valid)
-        recorded = store.runs(kind="train")
+        project = synthetic_project(root, runs, classes, valid)
+        recorded, read = project.store.runs(kind="train"), Outputs(project)
         start = time.perf_counter()
-        report = build.gather("big", recorded, result_rows(recorded), store.submissions())
+        report = build.gather("big", recorded, result_rows(recorded, read), project.store.submissions(), read)
         path = page.write(report, root / "outputs" / "report-big.html")
         seconds = time.perf_counter() - start
         return {"runs": runs, "classes": classes, "valid_images": valid, "seconds": round(seconds, 3),

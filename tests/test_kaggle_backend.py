@@ -9,9 +9,16 @@ import pytest
 from emulator import KEY, USER, build_tiny_competition, prepare_client, write_kernel
 
 from toolkit.backends.kaggle.backend import KaggleBackend
-from toolkit.core.config import load_config
-from toolkit.core.errors import (BackendError, KernelNotFound, NotConfigured, NotebookNotFound, QuotaExhausted,
-                                 SlotsFull, UnsafeOutput)
+from toolkit.core.config import KAGGLE_GPU_SESSION_S, load_config
+from toolkit.core.errors import (
+    BackendError,
+    KernelNotFound,
+    NotConfigured,
+    NotebookNotFound,
+    QuotaExhausted,
+    SlotsFull,
+    UnsafeOutput,
+)
 from toolkit.core.status import Status
 
 CONFIG_DIR = prepare_client()  # the client's config directory (conftest set it up before kaggle was imported)
@@ -83,7 +90,7 @@ def test_push_status_output_logs(backend, emulator, tmp_path):
     assert sent["slug"] == f"{USER}/resnet18-abcdef12" and sent["newTitle"] == "resnet18 abcdef12"
     assert sent["machineShape"] == "NvidiaTeslaT4" and sent["enableGpu"] is True
     assert sent["isPrivate"] is True and sent["enableInternet"] is True
-    assert sent["competitionDataSources"] == [COMP] and sent["sessionTimeoutSeconds"] == 12 * 3600 - 300
+    assert sent["competitionDataSources"] == [COMP] and sent["sessionTimeoutSeconds"] == KAGGLE_GPU_SESSION_S - 300
     assert json.loads(sent["text"])["metadata"]["kernelspec"]["name"] == "python3"
     assert emulator.calls("SaveKernel")[0].headers["Authorization"].startswith("Basic ")
 

@@ -127,7 +127,7 @@ def test_cli_end_to_end_over_the_emulator(start_emulator, tmp_path, monkeypatch,
     import torch
 
     run = next(r for r in project.store.runs() if r.kind == "train")
-    vocab = torch.load(Path(run.output_dir) / "tta.pkl", weights_only=True)["vocab"]
+    vocab = torch.load(project.run_folder(run) / "tta.pkl", weights_only=True)["vocab"]
     if csv_labels:
         with open(comp / "train.csv") as fh:
             assert vocab == sorted({row["label"] for row in csv.DictReader(fh)})

@@ -66,7 +66,7 @@ def test_push_pull_ensemble_submit(project):
     assert 0.0 <= score <= 1.0
 
     # The submission lists exactly the sample submission's ids, in its order, with known labels.
-    submission = Path(runs[2][4]) / "submission.csv"
+    submission = project / runs[2][4] / "submission.csv"  # the registry keeps paths relative to the project
     sample = project / "competitions" / "digits-demo" / "sample_submission.csv"
     with open(submission) as fh, open(sample) as sh:
         got, expected = list(csv.reader(fh)), list(csv.reader(sh))
@@ -93,7 +93,7 @@ def test_push_pull_ensemble_submit(project):
     assert f"{score:.4f}" in dom.split('id="submissions-table"')[1]
 
     # The pretrained run really used the packaged weights; the other trained from scratch.
-    metrics = {Path(o).parent.name.rsplit("-", 1)[0]: json.loads((Path(o) / "metrics.json").read_text())
+    metrics = {Path(o).parent.name.rsplit("-", 1)[0]: json.loads((project / o / "metrics.json").read_text())
                for _, kind, _, _, o in runs if kind == "train"}
     assert metrics["tf-efficientnet-lite0"]["weights"] == "file"
     assert metrics["resnet18"]["weights"] == "none"
@@ -105,12 +105,12 @@ def test_push_pull_ensemble_submit(project):
     assert "rerun estimate: ~" in predicted.stdout
     (out,) = db.execute("SELECT output_dir FROM runs WHERE kind = 'ensemble' ORDER BY id DESC LIMIT 1").fetchone()
     assert out != runs[2][4]
-    with open(Path(out) / "submission.csv") as fh:
+    with open(project / out / "submission.csv") as fh:
         again = list(csv.reader(fh))
     assert [r[0] for r in again] == [r[0] for r in got]
     agree = sum(a[1] == b[1] for a, b in zip(again[1:], got[1:])) / (len(got) - 1)
     assert agree >= 0.6, agree  # a broken rebuild (normalisation, class order) lands near chance (0.1)
-    assert json.loads((Path(out) / "ensemble.json").read_text())["predicted"] is True
+    assert json.loads((project / out / "ensemble.json").read_text())["predicted"] is True
 
 
 @pytest.mark.e2e
@@ -140,8 +140,8 @@ def test_a_csv_labelled_competition_trains_and_ensembles(tmp_path):
     (train_out,), (ensemble_out,) = db.execute("SELECT output_dir FROM runs ORDER BY id").fetchall()
     with open(comp / "train.csv") as fh:
         classes = sorted({row["label"] for row in csv.DictReader(fh)})
-    outputs = torch.load(Path(train_out) / "tta.pkl", weights_only=True)
+    outputs = torch.load(tmp_path / train_out / "tta.pkl", weights_only=True)
     assert outputs["vocab"] == classes and outputs["probs"].shape[1] == len(classes)
     assert all("/" not in f and f.endswith(".png") for f in outputs["valid_files"])  # directly in train_images/
-    with open(Path(ensemble_out) / "submission.csv") as fh:
+    with open(tmp_path / ensemble_out / "submission.csv") as fh:
         assert {row["label"] for row in csv.DictReader(fh)} <= set(classes)

@@ -61,7 +61,7 @@ def line(phase, epoch=None, epochs=None, error_rate=None, seconds=None) -> str:
 
 def a_run(slug="resnet18-0a1b2c3d", host="", epochs=3, status=Status.RUNNING) -> Run:
     return Run(id=1, slug=slug, kind="train", backend="local", competition="digits-demo", spec_hash="0a1b2c3d",
-               spec={"arch": "resnet18", "competition": "digits-demo", "epochs": epochs}, status=status, version=1,
+               spec=RunSpec("resnet18", "digits-demo", epochs=epochs), status=status, version=1,
                url="", failure_message="", output_dir="", metrics={}, created_at=0.0, updated_at=0.0, pushed_at=0.0,
                finished_at=None, host=host)
 

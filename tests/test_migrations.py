@@ -17,6 +17,7 @@ from toolkit.core.errors import StoreError
 from toolkit.core.status import Status, SubmissionStatus
 from toolkit.registry import schema
 from toolkit.registry.store import Store, owner_id
+from toolkit.specs.spec import RunSpec
 
 # The registry's tables as the toolkit wrote them before migrations were numbered (user_version 0).
 UNNUMBERED = """
@@ -88,7 +89,8 @@ def test_an_unnumbered_registry_migrates_with_its_data_and_claims(tmp_path):
     done, waiting, ensemble = store.runs()
     assert (done.slug, done.status, done.version, done.output_dir, done.metrics) == \
         ("resnet18-aaaaaaaa", Status.COMPLETE, 2, "outputs/resnet18-aaaaaaaa/v2", {"tta_error": 0.05})
-    assert (done.pushed_at, done.finished_at, done.created_at, done.spec, done.claim_owner) == (10.0, 20.0, 1.0, SPEC, "")
+    assert (done.pushed_at, done.finished_at, done.created_at, done.spec, done.claim_owner) == \
+        (10.0, 20.0, 1.0, RunSpec.from_record(SPEC), "")
     assert (ensemble.status, ensemble.failure_message, ensemble.kind) == (Status.ERROR, "boom", "ensemble")
     assert (waiting.status, waiting.host, waiting.claim_owner, waiting.claimed_at, waiting.push_since) == \
         (Status.NEW, "pack-cccccccc", LIVE, CLAIMED, SINCE)
@@ -135,7 +137,8 @@ def test_a_first_release_registry_gains_the_later_columns(tmp_path):
     db.close()
     store = Store(path)
     (run,) = store.runs()
-    assert (run.slug, run.status, run.spec, run.host, run.claim_owner) == ("resnet18-abcdef12", Status.NEW, SPEC, "", "")
+    assert (run.slug, run.status, run.spec, run.host, run.claim_owner) == ("resnet18-abcdef12", Status.NEW,
+                                                                          RunSpec.from_record(SPEC), "", "")
     assert store.claim(run.id).run.claim_owner == owner_id() and store.check() == []
 
 
@@ -191,3 +194,17 @@ def test_kstatus_refuses_a_newer_registry_in_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert result.returncode != 0 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert f"registry schema {schema.LATEST + 1}" in lines[0] and "upgrade the toolkit" in lines[0]
+
+
+def test_absolute_paths_become_relative_to_the_project(tmp_path):
+    """A registry from before paths were kept relative: a copied or moved project reads its own outputs."""
+    path = tmp_path / "runs.sqlite"
+    _write_unnumbered(path)
+    db = sqlite3.connect(path)
+    db.execute("UPDATE runs SET output_dir = '/old/project/outputs/resnet18-aaaaaaaa/v2' WHERE id = 1")
+    db.execute("UPDATE submissions SET file = '/old/project/outputs/ens-dddddddd/v1/submission.csv'")
+    db.commit()
+    db.close()
+    store = Store(path)
+    assert store.runs()[0].output_dir == "outputs/resnet18-aaaaaaaa/v2"
+    assert store.submissions()[0].file == "outputs/ens-dddddddd/v1/submission.csv"

@@ -82,8 +82,8 @@ def test_toolkit_toml_train_defaults_are_refused_where_the_notebook_does_not_tak
 def test_a_run_shows_only_what_its_template_received(project):
     console(project, "kpush", "train", *COMP, "--arch", "resnet18", "--template", PART3, "--param", "size=64",
             "--dry-run")
-    line = next(x for x in injected(rendered(project)[0]).splitlines() if x.startswith("save_learner = "))
-    spec = ast.literal_eval(next(k.value for k in ast.parse(line).body[0].value.keywords if k.arg == "spec"))
+    line = next(x for x in injected(rendered(project)[0]).splitlines() if x.startswith("SPEC = "))
+    spec = ast.literal_eval(ast.parse(line).body[0].value)
     assert spec["item"] == "Resize(480, method='squish')" and spec["epochs"] == 12 and spec["accum"] == 2
     assert spec["batch"] is None and spec["lr"] is None and spec["bs"] is None  # Part 3 sets its own
     assert spec["params"] == {"size": 64}

@@ -19,6 +19,7 @@ from toolkit.kernel import contract
 from toolkit.project import Project
 from toolkit.runs import outputs as collect
 from toolkit.runs.pack_results import member_states
+from toolkit.runs.loaded import Outputs
 from toolkit.runs.results import result_rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,8 +100,8 @@ def test_pack_results_read_pack_json_by_the_contract(tmp_path):
 
 def test_the_results_table_reads_metrics_of_their_kind_only(tmp_path):
     project, run = _finished_run(tmp_path)
-    project.store.set_outputs(run.id, tmp_path, {"tta_error": 0.2, "valid_error": "n/a", "train_seconds": 120})
-    [row] = result_rows(project.store.runs())
+    project.store.set_outputs(run.id, ".", {"tta_error": 0.2, "valid_error": "n/a", "train_seconds": 120})
+    [row] = result_rows(project.store.runs(), Outputs(project))
     assert (row.tta_error, row.valid_error, row.gpu_minutes, row.output_mb) == (0.2, None, 2.0, None)
 
 

@@ -34,7 +34,7 @@ def test_estimate_uses_recorded_minutes_then_the_seed_then_timm_then_a_guess(tmp
     recorded = spec(arch="resnet18", epochs=4, pretrained=False)
     run = project.store.add_run(recorded.slug, "train", "local", recorded.competition, recorded.content_hash,
                                 recorded.to_dict())
-    project.store.set_outputs(run.id, tmp_path, {"minutes_per_epoch": 0.5})
+    project.store.set_outputs(run.id, ".", {"minutes_per_epoch": 0.5})
     seeded, benchmarked = build_spec(CONVNEXT), spec(arch="resnet34", epochs=4)
     known, seed, timm = estimates.estimate(project, [recorded, seeded, benchmarked])
     assert known.source == "recorded" and known.measured

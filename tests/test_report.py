@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from toolkit.reports import build, page
+from toolkit.runs.loaded import Outputs
 from toolkit.runs.results import result_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
@@ -22,14 +23,14 @@ def test_a_large_competitions_report_is_quick_and_small():
 
 
 def test_a_run_without_validation_predictions_says_what_is_missing(tmp_path):
-    store = report_size.synthetic_project(tmp_path, runs=2, classes=5, valid=40)
-    old = store.runs(kind="train")[0]
-    data = torch.load(Path(old.output_dir) / "tta.pkl", weights_only=True)
+    project = report_size.synthetic_project(tmp_path, runs=2, classes=5, valid=40)
+    old = project.store.runs(kind="train")[0]
+    data = torch.load(project.run_folder(old) / "tta.pkl", weights_only=True)
     for key in ("valid_probs", "valid_targets", "valid_files"):
         del data[key]
-    torch.save(data, Path(old.output_dir) / "tta.pkl")
-    runs = store.runs(kind="train")
-    report = build.gather("big", runs, result_rows(runs), [])
+    torch.save(data, project.run_folder(old) / "tta.pkl")
+    runs, read = project.store.runs(kind="train"), Outputs(project)
+    report = build.gather("big", runs, result_rows(runs, read), [], read)
     (missing,) = [s for s in report.sections if s.matrix is None]
     assert missing.slug == old.slug and "no valid_probs" in missing.missing
     assert not report.gains  # one run left with validation predictions: nothing to average
@@ -46,11 +47,11 @@ def test_a_wide_results_table_scrolls_in_its_box_and_the_page_keeps_its_width(tm
 
     import browser
 
-    store = report_size.synthetic_project(tmp_path, runs=3, classes=5, valid=40)
-    with sqlite3.connect(store.path) as db:  # each run with a long free parameter, as --param gives them
-        for run in store.runs(kind="train"):
-            spec = {**run.spec, "params": {"schedule": "warmup_" * 40, "note": "a long note " * 10}}
+    project = report_size.synthetic_project(tmp_path, runs=3, classes=5, valid=40)
+    with sqlite3.connect(project.store.path) as db:  # each run with a long free parameter, as --param gives them
+        for run in project.store.runs(kind="train"):
+            spec = {**run.spec.to_dict(), "params": {"schedule": "warmup_" * 40, "note": "a long note " * 10}}
             db.execute("UPDATE runs SET spec_json = ? WHERE id = ?", (json.dumps(spec), run.id))
-    runs = store.runs(kind="train")
-    path = page.write(build.gather("wide", runs, result_rows(runs), []), tmp_path / "report-wide.html")
+    runs, read = project.store.runs(kind="train"), Outputs(project)
+    path = page.write(build.gather("wide", runs, result_rows(runs, read), [], read), tmp_path / "report-wide.html")
     assert browser.overflows(path) == {"page": False, "table": True}

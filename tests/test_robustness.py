@@ -245,7 +245,7 @@ def test_an_interrupted_download_leaves_nothing_that_looks_complete(project, tmp
     project.backend.fail_after = None
     done = collect.download(project, run)
     assert sorted(p.name for p in outputs.iterdir()) == ["v1"]
-    assert sorted(p.name for p in Path(done.output_dir).iterdir()) == ["log.txt", "metrics.json", "tta.pkl"]
+    assert sorted(p.name for p in project.run_folder(done).iterdir()) == ["log.txt", "metrics.json", "tta.pkl"]
     assert done.metrics == {"tta_error": 0.1}
     again = collect.download(project, done)  # downloading again replaces the folder whole
     assert again.output_dir == done.output_dir and sorted(p.name for p in outputs.iterdir()) == ["v1"]

@@ -12,6 +12,7 @@ from toolkit.core.errors import RunNotFound, StoreError
 from toolkit.core.status import Status, SubmissionStatus
 from toolkit.registry.records import ALLOWED
 from toolkit.registry.store import Store
+from toolkit.specs.spec import RunSpec
 
 SPEC = {"arch": "resnet18", "competition": "digits-demo", "epochs": 3}
 
@@ -30,7 +31,7 @@ def add(store: Store, slug: str = "resnet18-abcdef12", **kw):
 def test_add_run(store):
     run = add(store)
     assert run.id == 1 and run.slug == "resnet18-abcdef12" and run.status is Status.NEW
-    assert run.spec == SPEC and run.metrics == {} and run.version is None
+    assert run.spec == RunSpec.from_record(SPEC) and run.metrics == {} and run.version is None
     assert run.pushed_at is None and run.finished_at is None and run.created_at == run.updated_at
     assert store.get(run.id) == run
 
@@ -120,7 +121,7 @@ def test_requeue_clears_the_outcome(store, tmp_path):
     run = add(store)
     store.set_status(run.id, Status.RUNNING, version=2, url="u")
     store.set_status(run.id, Status.ERROR, failure_message="boom")
-    store.set_outputs(run.id, tmp_path / "out", {"tta_error": 0.1})
+    store.set_outputs(run.id, "out", {"tta_error": 0.1})
     again = store.requeue(run.id)
     assert again.status is Status.NEW and again.failure_message == "" and again.output_dir == ""
     assert again.metrics == {} and again.finished_at is None
@@ -131,8 +132,8 @@ def test_requeue_clears_the_outcome(store, tmp_path):
 def test_set_outputs(store, tmp_path):
     run = add(store)
     store.set_status(run.id, Status.COMPLETE, version=1)
-    updated = store.set_outputs(run.id, tmp_path / "outputs" / run.slug, {"tta_error": 0.05, "epochs": [1, 2]})
-    assert updated.output_dir == str(tmp_path / "outputs" / run.slug)
+    updated = store.set_outputs(run.id, f"outputs/{run.slug}", {"tta_error": 0.05, "epochs": [1, 2]})
+    assert updated.output_dir == f"outputs/{run.slug}"
     assert updated.metrics == {"tta_error": 0.05, "epochs": [1, 2]}
     assert updated.status is Status.COMPLETE
 

@@ -21,7 +21,7 @@ def _finished_ensemble(tmp_path):
     out = tmp_path / "outputs" / run.slug / "v1"
     out.mkdir(parents=True)
     shutil.copy(tmp_path / "competitions" / "digits-demo" / "solution.csv", out / "submission.csv")
-    return project, project.store.set_outputs(run.id, out, {})
+    return project, project.store.set_outputs(run.id, project.kept(out), {})
 
 
 def _board(tmp_path):
@@ -32,7 +32,7 @@ def test_a_cut_off_submit_is_found_not_repeated(tmp_path):
     project, run = _finished_ensemble(tmp_path)
     # The earlier command recorded its intent, submitted, and died before recording the reply.
     cut = project.store.add_submission("local", "digits-demo", run.id, ["a"], [1.0])
-    project.backend.submit("digits-demo", run.output_dir + "/submission.csv", f"msg ({run.slug} v1)")
+    project.backend.submit("digits-demo", project.run_folder(run) / "submission.csv", f"msg ({run.slug} v1)")
 
     sub, sent = _submit(project, "digits-demo", run, [], [1.0], "msg")
     assert sent and sub.id == cut.id and sub.ref == "1" and sub.score == 1.0

@@ -3,6 +3,7 @@ estimate, and ensemble member selection (top K, greedy) on synthetic outputs. Fa
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from toolkit.core.status import Status
 from toolkit.ensembles import members as select
 from toolkit.project import Project
 from toolkit.runs import schedule
+from toolkit.runs.loaded import Outputs
 from toolkit.runs.plan import plan_sweep
 from toolkit.specs import sweep_file as sweep
 from toolkit.specs.spec import build_spec
@@ -127,10 +129,10 @@ def test_readme_weights_reproduce_part_3s_average():
     names = [args[i + 1] for i, a in enumerate(args) if a == "--run"]
     weights = [float(w) for w in args[args.index("--weights") + 1].split(",")]
     _, specs = specs_of(ROOT / "sweeps" / "paddy-large.toml")
-    runs = [SimpleNamespace(slug=s.slug, spec=s.to_dict()) for s in specs]
+    runs = [SimpleNamespace(slug=s.slug, spec=s) for s in specs]
     members = match_runs(runs, names, lambda name: AssertionError(name))
     assert len(members) == len(weights) == 8
-    assert weights == [2.0 if "vit_large" in m.spec["arch"] else 1.0 for m in members]
+    assert weights == [2.0 if "vit_large" in m.spec.arch else 1.0 for m in members]
 
 
 def test_a_sweep_file_that_is_a_folder(tmp_path):
@@ -236,15 +238,18 @@ def test_the_sweep_plan_says_what_recording_does(tmp_path, monkeypatch, state, f
 def fake_run(project, tmp_path, name, valid_probs, targets, seed=42, tta_error=None, files=None):
     spec = build_spec({"arch": "resnet18", "competition": "digits-demo", "name": name, "seed": seed})
     run = project.store.add_run(spec.slug, "train", "local", spec.competition, spec.content_hash, spec.to_dict())
+    project.store.record_push([run.id], 1, "u")
+    project.store.set_status(run.id, Status.COMPLETE)
     folder = tmp_path / name
     folder.mkdir()
+    (folder / "metrics.json").write_text(json.dumps({"tta_error": 0.5 if tta_error is None else tta_error}))
     n = len(targets)
     vocab = ["a", "b"]
     torch.save({"probs": torch.full((2, 2), 0.5), "files": ["t1.png", "t2.png"], "vocab": vocab,
                 "valid_probs": torch.tensor(valid_probs, dtype=torch.float32),
                 "valid_targets": torch.tensor(targets),
                 "valid_files": files or [f"v{i}.png" for i in range(n)]}, folder / "tta.pkl")
-    return project.store.set_outputs(run.id, folder, {"tta_error": tta_error})
+    return project.store.set_outputs(run.id, project.kept(folder), {"tta_error": tta_error})
 
 
 def test_greedy_picks_complementary_runs(tmp_path):
@@ -254,7 +259,7 @@ def test_greedy_picks_complementary_runs(tmp_path):
     a = fake_run(project, tmp_path, "a", [[.9, .1], [.6, .4], [.4, .6], [.55, .45]], targets, tta_error=.25)
     b = fake_run(project, tmp_path, "b", [[.45, .55], [.6, .4], [.4, .6], [.1, .9]], targets, tta_error=.25)
     c = fake_run(project, tmp_path, "c", [[.2, .8], [.3, .7], [.7, .3], [.8, .2]], targets, tta_error=1.0)
-    members, weights, steps = select.greedy([a, b, c])
+    members, weights, steps = select.greedy([a, b, c], Outputs(project))
     assert {m.slug for m in members} == {a.slug, b.slug} and len(weights) == 2
     assert steps[-1]["valid_error"] == 0.0
     assert [m.slug for m in select.top_k([c, b, a], 2)] == sorted([a.slug, b.slug])
@@ -265,13 +270,13 @@ def test_greedy_refuses_different_splits(tmp_path):
     a = fake_run(project, tmp_path, "a", [[.9, .1]], [0], seed=1)
     b = fake_run(project, tmp_path, "b", [[.9, .1]], [0], seed=2)
     with pytest.raises(EnsembleError, match="one validation split"):
-        select.greedy([a, b])
+        select.greedy([a, b], Outputs(project))
     c = fake_run(project, tmp_path, "c", [[.9, .1]], [0], seed=1, files=["other.png"])
     with pytest.raises(EnsembleError, match="different images"):
-        select.greedy([a, c])
+        select.greedy([a, c], Outputs(project))
 
 
 @pytest.mark.parametrize("weights", [[float("nan")], [float("inf")], [-1.0], [0.0]])
 def test_choose_refuses_weights_that_are_not_finite_and_positive(weights):
     with pytest.raises(EnsembleError, match="finite and non-negative"):
-        select.choose([object()], None, None, weights)  # type: ignore[list-item]
+        select.choose([object()], None, None, weights, None)  # type: ignore[list-item]

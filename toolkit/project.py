@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolkit.core.config import Config
@@ -11,6 +12,7 @@ from toolkit.registry.store import Store
 
 if TYPE_CHECKING:
     from toolkit.backends.base import Backend
+    from toolkit.registry.records import Run
 
 
 class Project:
@@ -55,6 +57,19 @@ class Project:
             raise ConfigError(f"rendering for {self.config.backend} without connecting needs your username for the "
                               "kernel ids", "set username in toolkit.toml or TOOLKIT_USERNAME (or KAGGLE_USERNAME)")
         return known
+
+    def path(self, kept: str) -> Path | None:
+        """A path the registry keeps (relative to the project, so a moved or copied project reads its own
+        files), as this project's; None for none."""
+        return self.config.project_dir / kept if kept else None
+
+    def kept(self, path: Path) -> str:
+        """How the registry keeps a path of this project: relative to it."""
+        return Path(path).resolve().relative_to(self.config.project_dir.resolve()).as_posix()
+
+    def run_folder(self, run: Run) -> Path | None:
+        """Where the run's downloaded outputs are (None: not downloaded)."""
+        return self.path(run.output_dir)
 
     @property
     def poll_intervals(self) -> tuple[float, float]:

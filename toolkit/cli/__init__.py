@@ -1,7 +1,8 @@
 """The command line, and the only code that prints: the console scripts' typer apps (push, pull, submit,
-status, logs: each parses its flags, then runs its command's steps in order, showing each as it happens), the
-one error boundary (main), the consoles, the tables and the other printing (console, tables, report).
-Everything the commands do is in the packages below; this one only decides what to show."""
+status, logs: each parses its flags, runs its command's flow (toolkit/flows/) and maps what it ends with to an
+exit code), the one error boundary (main), how each flow event looks (show), the consoles, the tables and the
+other messages (console, tables, plan_table, messages). Everything the commands do is in the packages below;
+this one only decides what to show."""
 
 from toolkit.cli.logs import logs_app
 from toolkit.cli.main import klogs, kpull, kpush, kstatus, kstop, ksubmit

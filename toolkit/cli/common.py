@@ -1,10 +1,8 @@
-"""What every command does first and around its waits: typer apps and the options several commands share,
-opening the project, and a live status table while a command waits."""
+"""What every command does first: typer apps and the options several commands share, and opening the project."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
 
@@ -45,15 +43,3 @@ def open_project(backend: Optional[str] = None, public: Optional[bool] = None, r
         from toolkit.runs.rebuild import ensure
         ensure(project, note, may_rebuild=not offline)
     return project
-
-
-@contextmanager
-def live(title: str, shown: bool = True) -> Iterator:
-    """A live status table while the block waits: yields its on_update (None when not shown)."""
-    from toolkit.cli.report import live_waiter
-
-    update, stop = live_waiter(title) if shown else (None, lambda: None)
-    try:
-        yield update
-    finally:
-        stop()

@@ -1,14 +1,14 @@
 """klogs prints a run's kernel log, running or finished; --follow prints it as it grows and ends with the
-run's exit (3 when it ended in ERROR)."""
+run's exit (3 when it ended in ERROR). The flow is toolkit/flows/logs.py."""
 
 from __future__ import annotations
 
-import sys
 from typing import Optional
 
 import typer
 
 from toolkit.cli.common import BackendOpt, app, open_project
+from toolkit.cli.show import Show
 
 logs_app = app("Print a run's kernel log.", group=False)
 
@@ -20,29 +20,10 @@ def show_log(
     backend: Optional[str] = BackendOpt,
 ):
     """Print a run's log (a packed run's own lines); --follow streams it until the run ends."""
-    from toolkit.runs import logs
+    from toolkit.flows.logs import logs
     from toolkit.runs.wait import check_finished
 
-    project = open_project(backend=backend)
-    chosen = logs.pick(project, run)
-    if not follow:
-        text = logs.log(project, chosen)
-        _write(text + _newline(text))
-        return
-    last = ""
-    for piece in logs.follow(project, chosen):
-        _write(piece)
-        last = piece or last
-    _write(_newline(last))
-    check_finished([logs.ended(project, chosen)])
-
-
-def _newline(text: str) -> str:
-    """What ends the output with a newline: a log's last line may have none."""
-    return "\n" if text and not text.endswith("\n") else ""
-
-
-def _write(text: str) -> None:
-    """Log text as it is (no markup, no wrapping), flushed so that a pipe sees each line as it comes."""
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    with Show() as show:
+        ended = logs(open_project(backend=backend), run, follow, show)
+    if ended is not None:
+        check_finished([ended])

@@ -1,14 +1,13 @@
-"""kpush: render training kernels (from flags or a sweep file) and push them; `kpush retry` pushes failed runs
-again. Each command parses its flags, then runs its steps in order and shows each as it happens."""
+"""kpush: render training kernels (from flags or a sweep file) and push them; retry failed runs; set runs aside.
+Each command parses its flags, runs its flow (toolkit/flows/push.py) with the console showing its events, and
+ends with the exit its runs call for."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
 
 from toolkit.cli.common import (
     AcceleratorOpt,
@@ -21,23 +20,12 @@ from toolkit.cli.common import (
     TemplateOpt,
     WaitOpt,
     app,
-    live,
     open_project,
 )
-from toolkit.cli.console import console, errors, note
-from toolkit.cli.report import notices, show_durations, show_quota
+from toolkit.cli.console import console
+from toolkit.cli.show import Show
 
 push_app = app("Render run specs into kernel folders and push them.")
-
-
-@dataclass(frozen=True)
-class Push:
-    """How kpush pushes what it planned: --wait, --dry-run, --force and --pack."""
-
-    wait: bool = False
-    dry_run: bool = False
-    force: bool = False
-    pack: int = 1
 
 
 @push_app.command("train")
@@ -67,34 +55,22 @@ def push_train(
     force: bool = typer.Option(False, "--force", help="Push a new version even if this spec was pushed."),
 ):
     """Render a training kernel per architecture and push it."""
-    from toolkit.runs.plan import need_competitions, plan_train
+    from toolkit.flows.push import Push, train
     from toolkit.specs.params import parse_params
 
-    params = dict(competition=competition, item=item, batch=batch, epochs=epochs, lr=lr, accum=accum, bs=bs,
+    values = dict(competition=competition, item=item, batch=batch, epochs=epochs, lr=lr, accum=accum, bs=bs,
                   seed=seed, precision=precision, pipeline=pipeline, template=template,
                   params=parse_params(param) or None)
-    push = Push(wait, dry_run, force, pack)
-    _check_pack(push.pack)
     project = open_project(ready=not dry_run, offline=dry_run, backend=backend, public=public,
                            accelerator=accelerator, internet=internet)
-    need_competitions(project)
-    planned = plan_train(project, arch, params, pretrained)
-    notices(planned)
-    for item_ in planned:
-        console.print(f"rendered {item_.folder.relative_to(project.config.project_dir)}")
-    _, quota_plan = _plan_sessions(project, planned, push, hold=False)
-    _too_long(project, quota_plan, dry_run)
-    if check:
-        _check(project, planned)
-    if dry_run:
-        return
-    show_quota(quota_plan.quota)
-    _record_and_push(project, planned, push, f"Pushed to {project.config.backend}", quota_plan)
+    with Show() as show:
+        pushed = train(project, arch, values, pretrained, Push(wait, dry_run, force, pack, check), show)
+    _end(pushed)
 
 
 @push_app.command("sweep")
 def push_sweep(
-    file: Path = typer.Argument(..., help="Sweep file (TOML): a [defaults] table and [[run]] rows."),
+    file: Path = typer.Argument(..., help=r"Sweep file (TOML): a \[defaults] table and \[\[run]] rows."),
     competition: Optional[str] = CompetitionOpt,
     pretrained: Optional[bool] = typer.Option(None, "--pretrained/--scratch", help="Override every row's pretrained."),
     backend: Optional[str] = BackendOpt,
@@ -109,28 +85,13 @@ def push_sweep(
 ):
     """Render every run of a sweep file and push them, never more at once than `concurrency`: the sessions that
     fit this week's GPU quota now, the rest once it refreshes (kstatus pushes them then)."""
-    from toolkit.cli.report import show_quota_plan
-    from toolkit.cli.tables import plan_table
-    from toolkit.runs.plan import need_competitions, plan_sweep
+    from toolkit.flows.push import Push, sweep
 
-    push = Push(wait, dry_run, force, pack)
-    _check_pack(pack)
     project = open_project(ready=not dry_run, offline=dry_run, competition=competition, backend=backend,
                            public=public, accelerator=accelerator, internet=internet)
-    need_competitions(project)
-    loaded, planned = plan_sweep(project, file, competition, pretrained)
-    notices(planned)
-    actions, quota_plan = _plan_sessions(project, planned, push, hold=True)
-    console.print(plan_table(loaded, planned, actions, quota_plan))
-    _too_long(project, quota_plan, dry_run)
-    if check:
-        _check(project, planned)
-    if dry_run:
-        return
-    show_quota_plan(quota_plan)
-    config = project.config
-    _record_and_push(project, planned, push,
-                     f"{loaded.path.name} on {config.backend} (at most {config.concurrency} at once)", quota_plan)
+    with Show() as show:
+        pushed = sweep(project, file, competition, pretrained, Push(wait, dry_run, force, pack, check), show)
+    _end(pushed)
 
 
 @push_app.command("retry")
@@ -140,17 +101,13 @@ def push_retry(
     wait: bool = WaitOpt,
 ):
     """Push failed (or stopped) runs again as new versions, showing why each ended."""
-    from toolkit.cli.report import show_retrying
-    from toolkit.runs import schedule
-    from toolkit.runs.lookup import failed_runs
+    from toolkit.flows.push import retry
 
-    project = open_project(backend=backend)
-    failed = failed_runs(project, runs)
-    if not failed:
+    with Show() as show:
+        pushed = retry(open_project(backend=backend), runs, wait, show)
+    if pushed is None:
         console.print("no failed runs to retry")
-        return
-    show_retrying(failed, named=bool(runs))
-    push_and_show(project, [(run, "new") for run in schedule.retry(project, failed)], wait, "Retried")
+    _end(pushed)
 
 
 @push_app.command("aside")
@@ -163,89 +120,22 @@ def push_aside(
     """Set runs aside: kept, and listed by kstatus --all, but no longer waited for, counted in a command's exit
     or ensembled."""
     from toolkit.cli.tables import status_table
-    from toolkit.runs.aside import set_aside
+    from toolkit.flows.push import aside
 
-    project = open_project(backend=backend, offline=True)
-    changed = set_aside(project, runs or [], failed, undo)
+    changed = aside(open_project(backend=backend, offline=True), runs or [], failed, undo)
     if not changed:
         console.print("no runs to count again" if undo else "no failed runs to set aside")
         return
     console.print(status_table(changed, title="Counted again" if undo else "Set aside (kstatus --all lists them)"))
 
 
-def _check(project, planned) -> None:
-    """Run each kernel on a miniature of its competition before anything is recorded or pushed (--check)."""
-    from toolkit.runs.check import check_kernels
-
-    with errors.status("Checking kernels on a miniature of the competition") as spinner:
-        took = check_kernels(project, planned, lambda line: spinner.update(escape(line)))
-    console.print(f"checked {len(planned)} kernel{'s' if len(planned) > 1 else ''} in {took:.0f} s: each trained "
-                  "an epoch on a miniature of its competition and wrote every output the toolkit reads")
-
-
-def _too_long(project, quota_plan, dry_run: bool) -> None:
-    """Runs too long for a session on their own: a dry run says so, a push is refused before anything is
-    recorded (their sessions may be stopped with no outputs)."""
-    from toolkit.runs.quota import too_long
-
-    error = too_long(project, quota_plan)
-    if error is not None and dry_run:
-        note(str(error))
-    elif error is not None:
-        raise error
-
-
-def _check_pack(size: int) -> None:
-    if size != 1:  # checked before anything is rendered or recorded
-        from toolkit.runs.pack import check_size
-        check_size(size)
-
-
-def _plan_sessions(project, planned, push: Push, hold: bool):
-    """What recording does with each planned run, and the sessions and weeks of those it pushes (`hold`: fit
-    them to this week's quota)."""
-    from toolkit.runs import schedule
-    from toolkit.runs.estimate import estimate
-    from toolkit.runs.quota import plan
-
-    actions = schedule.actions(project, planned, push.force)  # what record() does with each
-    pushing = [a is schedule.Action.PUSH for a in actions]
-    return actions, plan(project, estimate(project, [p.spec for p in planned]), pushing, push.pack,
-                         force=push.force or not hold)
-
-
-def _record_and_push(project, planned, push: Push, title: str, quota_plan) -> None:
-    """Record the runs, pack them as the plan paired them, hold what waits for a later week, push the rest."""
-    from toolkit.runs.quota import hold_later
-    from toolkit.runs.schedule import record
-
-    recorded = record(project, planned, push.force)
-    if project.backend_type.runs_here:  # kernels run on this machine: how long, before they start
-        from toolkit.runs.local_duration import LONG_MIN, durations
-        show_durations(durations(project, recorded, planned, note), LONG_MIN)
-    if push.pack != 1:
-        from toolkit.runs.pack import pack_runs
-        groups = [[planned[i].spec.slug for i in s.members] for s in quota_plan.sessions]
-        for host, members in pack_runs(project, recorded, list(planned), groups):
-            console.print(f"packed into {host}: {', '.join(members)}")
-    hold_later(project, quota_plan, {i: run.id for i, (run, action) in enumerate(recorded) if action == "new"})
-    push_and_show(project, recorded, push.wait, title)
-
-
-def push_and_show(project, recorded, wait: bool, title: str) -> None:
-    """Say which runs were skipped, push what slots allow, optionally wait, print the runs."""
+def _end(pushed) -> None:
+    """The runs pushed, and the exit a wait calls for (3 when any of them failed)."""
+    if pushed is None:
+        return
     from toolkit.cli.tables import status_table
-    from toolkit.runs.schedule import refresh_and_push
-    from toolkit.runs.wait import check_finished, wait_for
+    from toolkit.runs.wait import check_finished
 
-    for run, action in recorded:
-        if action != "new":
-            console.print(f"[dim]skipped {run.slug}: {action}[/]")
-    slugs = {run.slug for run, _ in recorded}
-    runs = [r for r in refresh_and_push(project) if r.slug in slugs]
-    if wait:
-        with live(f"Waiting: {title}") as update:
-            runs = wait_for(project, None, update, slugs)
-    console.print(status_table(runs, title=title))
-    if wait:
-        check_finished(runs)
+    console.print(status_table(pushed.runs, title=pushed.title))
+    if pushed.waited:
+        check_finished(pushed.runs)

@@ -10,15 +10,15 @@ validation split (same seed, same valid_files), else the comparison would be mea
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from toolkit.core.errors import EnsembleError
-from toolkit.kernel.contract import TTA_FILE, metric, require_validation
+from toolkit.kernel.contract import TTA_FILE, metric
 from toolkit.registry.records import Run
+from toolkit.runs.loaded import Outputs, RunOutputs
 
 
-def choose(runs: list[Run], top: int | None, select: str | None,
-           weights: list[float] | None) -> tuple[list[Run], list[float] | None, list[dict]]:
+def choose(runs: list[Run], top: int | None, select: str | None, weights: list[float] | None,
+           outputs: Outputs) -> tuple[list[Run], list[float] | None, list[dict]]:
     """Apply --top, then --select greedy, then check --weights: (members, weights, greedy steps)."""
     steps: list[dict] = []
     if top is not None:
@@ -28,7 +28,7 @@ def choose(runs: list[Run], top: int | None, select: str | None,
             raise EnsembleError(f"unknown selection '{select}'", "use --select greedy")
         if weights is not None:
             raise EnsembleError("--weights and --select greedy both set the weights", "use one of them")
-        runs, weights, steps = greedy(runs)
+        runs, weights, steps = greedy(runs, outputs)
     if weights is not None and len(weights) != len(runs):
         raise EnsembleError(f"{len(weights)} weights for {len(runs)} members", "give one weight per member")
     if weights is not None and not _usable(weights):
@@ -63,44 +63,39 @@ def top_k(runs: list[Run], k: int) -> list[Run]:
     return ranked[:k]
 
 
-def _validation(run: Run):
-    from toolkit.kernel.runtime.ensemble import load_tta
+def _validation(run: Run, outputs: Outputs) -> RunOutputs:
+    """A candidate's outputs, which greedy selection needs with their validation predictions."""
+    found = outputs.of(run)
+    if found is None:
+        raise EnsembleError(f"{run.slug} cannot be compared: "
+                            f"{outputs.current(run).failure_message or 'its outputs are not on this machine'}")
+    if found.validation is None:
+        raise EnsembleError(f"{run.slug}'s {TTA_FILE} has no validation predictions (valid_probs, valid_targets, "
+                            "valid_files)", "greedy selection needs them; retrain with this toolkit version")
+    return found
 
-    data = load_tta(Path(run.output_dir) / TTA_FILE)
-    try:
-        return require_validation(data, f"{run.slug}'s {TTA_FILE}", EnsembleError)
-    except EnsembleError as exc:
-        raise EnsembleError(exc.message, "greedy selection needs validation predictions; retrain with this "
-                                         "toolkit version") from None
 
-
-def shared_validation(runs: list[Run]):
+def shared_validation(runs: list[Run], outputs: Outputs):
     """(valid_files sorted, targets as class indices into the sorted vocab, [probs per run aligned to both])."""
     import torch
 
-    seeds = {r.spec.get("seed") for r in runs}
+    seeds = {r.spec.seed for r in runs}
     if len(seeds) != 1 or None in seeds:
         raise EnsembleError(f"greedy selection needs runs with one validation split, but their seeds are "
                             f"{sorted(map(str, seeds))}",
                             "train the candidates with the same seed, or pick members with --run / --top")
-    datas = [_validation(r) for r in runs]
-    files = sorted(datas[0]["valid_files"])
-    vocab = sorted(datas[0]["vocab"])
-    targets = None
-    aligned = []
-    for run, data in zip(runs, datas):
-        if sorted(data["valid_files"]) != files or sorted(data["vocab"]) != vocab:
+    found = [_validation(r, outputs) for r in runs]
+    files, vocab = sorted(found[0].validation.files), sorted(found[0].vocab)
+    targets, aligned = None, []
+    for run, own in zip(runs, found):
+        if sorted(own.validation.files) != files or sorted(own.vocab) != vocab:
             raise EnsembleError(f"{run.slug} was validated on different images than {runs[0].slug}",
                                 "greedy selection compares runs on one validation split (same data, seed and "
                                 "valid_pct)")
-        rows = {f: i for i, f in enumerate(data["valid_files"])}
-        cols = [list(data["vocab"]).index(c) for c in vocab]
-        order = [rows[f] for f in files]
-        probs = data["valid_probs"].float()[order][:, cols]
-        own = [vocab.index(data["vocab"][int(t)]) for t in data["valid_targets"][order].tolist()]
+        probs, labels = own.validation_on(files, vocab)
         if targets is None:
-            targets = torch.tensor(own)
-        elif own != targets.tolist():
+            targets = torch.tensor(labels)
+        elif labels != targets.tolist():
             raise EnsembleError(f"{run.slug} disagrees with {runs[0].slug} on validation labels")
         aligned.append(probs)
     return files, targets, aligned
@@ -114,12 +109,13 @@ def _score(probs, targets) -> tuple[float, float]:
     return error, nll
 
 
-def greedy(runs: list[Run], max_steps: int | None = None) -> tuple[list[Run], list[float], list[dict]]:
+def greedy(runs: list[Run], outputs: Outputs,
+           max_steps: int | None = None) -> tuple[list[Run], list[float], list[dict]]:
     """Forward selection with replacement; returns (members, weights, steps) where each step records
     the run added and the ensemble's validation error and log loss after it."""
     if not runs:
         raise EnsembleError("no candidates for greedy selection")
-    _, targets, probs = shared_validation(runs)
+    _, targets, probs = shared_validation(runs, outputs)
     counts = [0] * len(runs)
     total = None
     best = (float("inf"), float("inf"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from toolkit.core.errors import BackendError, EnsembleError, RunNotFound
 from toolkit.core.poll import wait
@@ -17,6 +16,7 @@ from toolkit.kernel.render import KernelOptions, kernel_metadata, render_ensembl
 from toolkit.project import Project
 from toolkit.registry.records import Run, Submission
 from toolkit.runs.lookup import competitions, match_runs
+from toolkit.runs.loaded import Outputs, RunOutputs
 from toolkit.runs.outputs import ENSEMBLE_OUTPUTS, fetch_missing
 from toolkit.runs.schedule import push_run
 from toolkit.runs.wait import wait_for
@@ -41,7 +41,7 @@ def choose_competition(project: Project) -> str:
     return found[0]
 
 
-def choose_members(project: Project, competition: str, names: list[str] | None = None) -> list[Run]:
+def choose_members(project: Project, competition: str, outputs: Outputs, names: list[str] | None = None) -> list[Run]:
     """Completed training runs, their outputs on disk (fetched again from the backend when missing);
     `names` picks by slug, spec name or arch."""
     runs = project.store.runs(backend=project.config.backend, competition=competition, kind="train")
@@ -56,7 +56,12 @@ def choose_members(project: Project, competition: str, names: list[str] | None =
     chosen = done if not names else match_runs(
         done, names, lambda name: RunNotFound(f"no finished run matches '{name}'",
                                               "kpull outputs lists the runs that can be ensembled"))
-    return [fetch_missing(project, r) for r in chosen]
+    fetched = [fetch_missing(project, r, outputs) for r in chosen]
+    refused = [r for r in fetched if outputs.of(r) is None]
+    if refused:  # a member whose outputs were refused cannot be ensembled: said before anything is pushed
+        raise EnsembleError(f"{refused[0].slug} cannot be a member: {outputs.current(refused[0]).failure_message}",
+                            "leave it out with --run, or set it aside (kpush aside RUN)")
+    return fetched
 
 
 def check_scorable(project: Project, competition: str, recipe: Recipe | None = None) -> None:
@@ -82,26 +87,27 @@ def ensemble_slug(competition: str, members: list[Run], weights: list[float] | N
 
 
 def run_ensemble(project: Project, competition: str, members: list[Run], weights: list[float] | None,
-                 message: str, on_update=None, force: bool = False, predict: bool = False,
+                 message: str, outputs: Outputs, on_update=None, force: bool = False, predict: bool = False,
                  recipe: Recipe | None = None) -> EnsembleResult:
     """`predict` (always on for code competitions): the ensemble kernel predicts with the members' models on
     the test images it finds, instead of averaging their stored predictions. `recipe`: the user's ensemble
     template (which may extend ensemble.py.j2)."""
     if weights is not None and len(weights) != len(members):
         raise EnsembleError(f"{len(weights)} weights for {len(members)} members", "give one weight per member")
-    run = _ensemble_run(project, competition, members, weights, predict or project.config.code_competition, recipe)
+    run = _ensemble_run(project, competition, members, weights, predict or project.config.code_competition, recipe,
+                        outputs)
     if run.status == Status.NEW:
         push_run(project, run)
     run = next(r for r in wait_for(project, competition, on_update, slugs={run.slug}) if r.id == run.id)
     if run.status != Status.COMPLETE:
         raise BackendError(f"ensemble kernel {run.slug} ended {run.status.value}: {run.failure_message}")
-    run = fetch_missing(project, run, ENSEMBLE_OUTPUTS)  # never downloaded, or outputs/ deleted since
+    run = fetch_missing(project, run, names=ENSEMBLE_OUTPUTS)  # never downloaded, or outputs/ deleted since
     submission, sent = _submit(project, competition, run, members, weights or [1.0] * len(members), message, force)
     return EnsembleResult(run, members, weights or [1.0] * len(members), submission, sent)
 
 
 def _ensemble_run(project: Project, competition: str, members: list[Run], weights: list[float] | None,
-                  predict: bool, recipe: Recipe | None) -> Run:
+                  predict: bool, recipe: Recipe | None, outputs: Outputs) -> Run:
     """Reuse the stored ensemble run for the same members, or render and record a new one."""
     slug = ensemble_slug(competition, members, weights, predict, recipe)
     existing = project.store.latest(slug, project.config.backend)
@@ -115,8 +121,8 @@ def _ensemble_run(project: Project, competition: str, members: list[Run], weight
     gpu = predict and any(metric(m.metrics, "gpu_name") for m in members)
     options = KernelOptions(username=user, gpu=gpu, accelerator=project.config.accelerator, internet=False,
                             private=project.config.private, kernel_sources=sources)
-    notebook = render_ensemble_notebook(slug, competition, [ensemble_member(user, m) for m in members], weights,
-                                        predict, recipe)
+    notebook = render_ensemble_notebook(slug, competition, [ensemble_member(user, m, outputs.of(m)) for m in members],
+                                        weights, predict, recipe)
     write_kernel_folder(project.config.kernels_dir / slug, notebook, kernel_metadata(slug, competition, options))
     if existing:
         return project.store.requeue(existing.id)
@@ -125,14 +131,13 @@ def _ensemble_run(project: Project, competition: str, members: list[Run], weight
     return project.store.add_run(slug, "ensemble", project.config.backend, competition, slug.rsplit("-", 1)[1], spec)
 
 
-def ensemble_member(user: str, run: Run) -> dict:
+def ensemble_member(user: str, run: Run, outputs: RunOutputs) -> dict:
     """What the ensemble kernel needs to find a member's outputs and make sure they are this run's."""
-    tta = Path(run.output_dir) / TTA_FILE
     return {"name": run.slug, "source": f"{user}/{run.kernel}", "version": run.version,
             "tta": f"{run.slug}/{TTA_FILE}" if run.host else TTA_FILE,  # a pack writes each run into <run-slug>/
             "identity": run_identity(run.slug, run.spec_hash),  # what its training kernel wrote
-            "sha256": hashlib.sha256(tta.read_bytes()).hexdigest(),
-            "item": run.spec.get("item"), "batch": run.spec.get("batch")}  # a predicting kernel rebuilds them
+            "sha256": outputs.sha256,
+            "item": run.spec.item, "batch": run.spec.batch}  # a predicting kernel rebuilds them
 
 
 def rerun_estimate(members: list[Run]) -> tuple[float, int] | None:
@@ -161,12 +166,12 @@ def _submit(project: Project, competition: str, run: Run, members: list[Run], we
         found = backend.find_submission(competition, description, sub.created_at)
     else:
         sub = store.add_submission(project.config.backend, competition, run.id, [m.slug for m in members], weights)
-    file = Path(run.output_dir) / "submission.csv"
+    file = project.run_folder(run) / "submission.csv"
     if found is None and project.config.code_competition:
         found = backend.submit(competition, file, description, slug=run.slug, version=run.version)
     elif found is None:
         found = backend.submit(competition, file, description)
-    sub = store.update_submission(sub.id, file=str(file), ref=found.ref, status=found.status,
+    sub = store.update_submission(sub.id, file=project.kept(file), ref=found.ref, status=found.status,
                                   score=found.score, error=found.error)
     return _await_score(project, competition, sub), True
 

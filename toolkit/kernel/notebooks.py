@@ -82,8 +82,10 @@ def parameterized(recipe: Recipe, spec: RunSpec, helpers: str, context: dict, ke
         "from fastai.learner import defaults as _defaults\n"
         "_defaults.callbacks = [*_defaults.callbacks, EpochLog]\n"
         f"use_pretrained({spec.arch!r}, {weights}, pretrained={spec.pretrained!r})\n"
-        f"save_learner = _functools.partial(save_learner, out_dir={context['OUT_DIR']!r}, "
-        f"spec={context['SPEC']!r}, identity={context['IDENTITY']!r})\n" + extra)
+        f"SPEC = {context['SPEC']!r}  # the run (a lost registry is rebuilt from it)\n"
+        f"IDENTITY = {context['IDENTITY']!r}\n"
+        f"save_learner = _functools.partial(save_learner, out_dir={context['OUT_DIR']!r}, spec=SPEC, identity=IDENTITY)\n"
+        + extra)
     injected.metadata["tags"] = [INJECTED]
     injected.metadata["toolkit"] = {"template": recipe.shown, "injected": True}
     old = _tagged(notebook, INJECTED)

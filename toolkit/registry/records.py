@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolkit.core.status import Status, SubmissionStatus
+from toolkit.specs.ensemble import FIELDS as ENSEMBLE_FIELDS
+from toolkit.specs.ensemble import EnsembleSpec
+from toolkit.specs.spec import RunSpec
 
 # Which status may follow which. A terminal run goes back to NEW only through Store.requeue().
 ALLOWED = {
@@ -31,12 +34,12 @@ class Run:
     backend: str
     competition: str
     spec_hash: str
-    spec: dict[str, Any]
+    spec: RunSpec | EnsembleSpec  # a training run's, or an ensemble kernel's
     status: Status
     version: int | None
     url: str
     failure_message: str
-    output_dir: str
+    output_dir: str  # relative to the project ('' until its outputs are downloaded)
     metrics: dict[str, Any]
     created_at: float
     updated_at: float
@@ -94,3 +97,10 @@ class Claim:
     owner: str
     claimed_at: float
     previous_at: float | None  # when an earlier, abandoned claim began: a push may have reached the backend
+
+
+def spec_of(kind: str, values: dict[str, Any]) -> RunSpec | EnsembleSpec:
+    """A stored spec as its type: an ensemble kernel's, or a training run's."""
+    if kind == "ensemble":
+        return EnsembleSpec(**{k: v for k, v in values.items() if k in ENSEMBLE_FIELDS})
+    return RunSpec.from_record(values)

@@ -132,7 +132,18 @@ def _v5(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN set_aside_at REAL")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+def _v6(db: sqlite3.Connection) -> None:
+    # A project is its folder: paths kept relative to it, so a moved or copied project reads its own files.
+    # Downloaded outputs always lived in <project>/outputs/<slug>/v<version>, whatever the project was called.
+    db.execute("UPDATE runs SET output_dir = 'outputs/' || slug || '/v' || version"
+               " WHERE output_dir LIKE '/%' AND version IS NOT NULL")
+    for sub_id, file in db.execute("SELECT id, file FROM submissions WHERE file LIKE '/%'").fetchall():
+        at = file.rfind("/outputs/")
+        if at >= 0:
+            db.execute("UPDATE submissions SET file = ? WHERE id = ?", (file[at + 1:], sub_id))
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 LATEST = len(MIGRATIONS)
 
 

@@ -9,6 +9,7 @@ import socket
 import sqlite3
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,7 +18,7 @@ from toolkit.core.procs import pid_alive
 from toolkit.core.status import Status, SubmissionStatus
 from toolkit.registry import schema
 from toolkit.registry.damage import Damaged, drop_orphan_journals, file_lock, is_damage, set_aside
-from toolkit.registry.records import ALLOWED, Claim, Run, Submission
+from toolkit.registry.records import ALLOWED, Claim, Run, Submission, spec_of
 
 # A claim whose owner cannot be checked (another host) is taken over after this long.
 CLAIM_STALE_S = 15 * 60.0
@@ -47,7 +48,8 @@ def _record(kind: type, status: type, row: sqlite3.Row) -> Any:
 
 
 def _run(row: sqlite3.Row) -> Run:
-    return _record(Run, Status, row)
+    run = _record(Run, Status, row)
+    return replace(run, spec=spec_of(run.kind, run.spec))
 
 
 def _submission(row: sqlite3.Row) -> Submission:
@@ -341,10 +343,11 @@ class Store:
         problems = [r[0] for r in rows if r[0] != "ok"]
         return problems
 
-    def set_outputs(self, run_id: int, output_dir: Path, metrics: dict[str, Any]) -> Run:
+    def set_outputs(self, run_id: int, output_dir: str, metrics: dict[str, Any]) -> Run:
+        """Record where a run's checked outputs are (relative to the project) and its metrics."""
         with self._transaction() as db:
             db.execute("UPDATE runs SET output_dir = ?, metrics_json = ?, updated_at = ? WHERE id = ?",
-                       (str(output_dir), json.dumps(metrics), time.time(), run_id))
+                       (output_dir, json.dumps(metrics), time.time(), run_id))
         return self.get(run_id)
 
     # -- submissions --------------------------------------------------------------------------

@@ -5,9 +5,7 @@ and the submissions with the best single run's score on the same test set."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from toolkit.kernel.contract import TTA_FILE, metric
+from toolkit.kernel.contract import metric
 from toolkit.reports import figures
 
 
@@ -42,10 +40,11 @@ class Report:
     submissions: list[SubmissionLine]
 
 
-def gather(competition: str, runs: list, rows: list, submissions: list) -> Report:
-    """The report of `runs` (registry records, training kind), their result rows and the submissions."""
-    validation = {r.slug: _validation(r) for r in runs}
-    sections = [_section(r, validation[r.slug]) for r in runs]
+def gather(competition: str, runs: list, rows: list, submissions: list, outputs) -> Report:
+    """The report of `runs` (registry records, training kind), their result rows, the submissions, and their
+    outputs as the command read them (runs.loaded.Outputs)."""
+    validation = {r.slug: _validation(outputs.of(r)) for r in runs}
+    sections = [_section(outputs.current(r), validation[r.slug]) for r in runs]
     curves = [c for r in runs if (c := figures.curve(r.slug, metric(r.metrics, "epochs") or [])) is not None]
     accuracy = {row.slug: row.test_accuracy for row in rows}
     lines = [SubmissionLine(s.members, s.weights, str(s.status), s.score,
@@ -54,9 +53,9 @@ def gather(competition: str, runs: list, rows: list, submissions: list) -> Repor
     return Report(competition, rows, curves, sections, _gains(validation), lines)
 
 
-def for_project(project, competition: str, runs: list, rows: list) -> Report:
+def for_project(project, competition: str, runs: list, rows: list, outputs) -> Report:
     """The report of a project's training `runs` of `competition` (their `rows` made), with its submissions."""
-    return gather(competition, runs, rows, project.store.submissions(competition))
+    return gather(competition, runs, rows, project.store.submissions(competition), outputs)
 
 
 def per_class_errors(report: Report) -> dict[str, dict[str, float]]:
@@ -64,22 +63,18 @@ def per_class_errors(report: Report) -> dict[str, dict[str, float]]:
     return {s.slug: {c.label: c.error for c in s.classes} for s in report.sections if s.classes}
 
 
-def _validation(run) -> dict | None:
-    """The run's validation probabilities, targets, files and classes, or None where its outputs hold none."""
-    from toolkit.kernel.runtime.ensemble import load_tta
-
-    path = Path(run.output_dir) / TTA_FILE if run.output_dir else None
-    if path is None or not path.is_file():
+def _validation(outputs) -> dict | None:
+    """A run's validation predictions (from its RunOutputs), or None where it has no outputs here."""
+    if outputs is None:
         return None
-    data = load_tta(path)
-    if not all(k in data for k in ("valid_probs", "valid_targets", "valid_files")):
+    if outputs.validation is None:
         return {"missing": True}
-    return {"probs": data["valid_probs"].float().numpy(), "targets": data["valid_targets"].numpy(),
-            "files": list(data["valid_files"]), "vocab": [str(v) for v in data["vocab"]]}
+    return {"outputs": outputs, "probs": outputs.validation.probs.numpy(), "files": outputs.validation.files,
+            "vocab": outputs.vocab, "targets": outputs.validation.targets}
 
 
 def _section(run, validation: dict | None) -> RunSection:
-    head = dict(slug=run.slug, arch=run.spec.get("arch", ""), status=run.status.value)
+    head = dict(slug=run.slug, arch=run.spec.arch, status=run.status.value)
     if run.status.value != "COMPLETE":
         return RunSection(**head, missing=f"no validation predictions: the run is {run.status.value}")
     if validation is None:
@@ -110,10 +105,5 @@ def _gains(validation: dict[str, dict | None]) -> list[figures.Gain]:
 
 def _aligned(data: dict, files: list[str], vocab: list[str]):
     """One run's probabilities and targets, rows in `files` order and columns in `vocab` order."""
-    where = {f: i for i, f in enumerate(data["files"])}
-    rows = [where[f] for f in files]
-    cols = [data["vocab"].index(c) for c in vocab]
-    probs = data["probs"][rows][:, cols]
-    remap = {old: vocab.index(label) for old, label in enumerate(data["vocab"])}
-    targets = [remap[int(t)] for t in data["targets"][rows]]
-    return probs, targets
+    probs, targets = data["outputs"].validation_on(files, vocab)
+    return probs.numpy(), targets

@@ -43,11 +43,11 @@ document.body.dataset.ready = "yes";
 """
 
 
-def render(report: Report) -> str:
-    """The whole page for `report`."""
+def render(report: Report, curves: bytes | None = None) -> str:
+    """The whole page for `report` (`curves`: its learning curves, drawn already)."""
     parts = [f"<h1>{_e(report.competition)}: runs and ensembles</h1>",
              f"<p>Written {time.strftime('%Y-%m-%d %H:%M')} by kpull outputs, from the outputs on this machine.</p>",
-             _results(report), _curves(report), _runs(report), _gains(report), _submissions(report)]
+             _results(report), _curves(report, curves), _runs(report), _gains(report), _submissions(report)]
     return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             f"<title>{_e(report.competition)} report</title><style>{STYLE}</style></head><body>\n"
             + "\n".join(parts) + f"\n<script>{SCRIPT}</script></body></html>\n")
@@ -64,11 +64,11 @@ def _results(report: Report) -> str:
             f"<table class='sortable' id='results-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
-def _curves(report: Report) -> str:
+def _curves(report: Report, curves: bytes | None) -> str:
     if not report.curves:
         return "<h2>Learning curves</h2><p class='note'>No run has per-epoch metrics yet.</p>"
     return ("<h2 id='curves'>Learning curves</h2><p>Every run on the same axes, one colour each.</p>"
-            + _image(drawing.learning_curves(report.curves), "learning curves"))
+            + _image(curves or drawing.learning_curves(report.curves), "learning curves"))
 
 
 def _runs(report: Report) -> str:
@@ -140,10 +140,22 @@ def report_path(outputs_dir: Path, competition: str) -> Path:
     return outputs_dir / f"report-{competition}.html"
 
 
-def write(report: Report, path: Path) -> Path:
-    """Write the page to `path` in one rename (two commands may write it at once)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    partial.write_text(render(report))
-    partial.replace(path)
+def curves_path(outputs_dir: Path, competition: str) -> Path:
+    return outputs_dir / f"results-{competition}.png"
+
+
+def write(report: Report, path: Path, curves_png: Path | None = None) -> Path:
+    """Write the page to `path`, and its learning curves (drawn once) to `curves_png` when given, each in one
+    rename (two commands may write them at once)."""
+    curves = drawing.learning_curves(report.curves) if report.curves else None
+    if curves is not None and curves_png is not None:
+        _replace(curves_png, lambda partial: partial.write_bytes(curves))
+    _replace(path, lambda partial: partial.write_text(render(report, curves)))
     return path
+
+
+def _replace(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    write(partial)
+    partial.replace(path)

@@ -62,7 +62,7 @@ def estimate(project: Project, specs: list[RunSpec]) -> list[Estimate]:
     for spec in specs:
         key = kind(spec.arch, spec.item, spec.batch, spec.bs)
         seen = [float(metric(r.metrics, "minutes_per_epoch")) for r in done
-                if kind(r.spec.get("arch"), r.spec.get("item"), r.spec.get("batch"), r.spec.get("bs")) == key]
+                if kind(r.spec.arch, r.spec.item, r.spec.batch, r.spec.bs) == key]
         if seen:
             out.append(Estimate(spec, sum(seen) / len(seen), RECORDED))
             continue

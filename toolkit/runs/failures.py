@@ -38,4 +38,5 @@ def advice(line: str) -> str:
 def retry_helps(message: str) -> bool:
     """Whether pushing the same kernel again may succeed: not when its own code raised, nor when its outputs
     break the contract (OutputsBroken's line); yes for a lost or stopped session."""
-    return not (CODE_ERROR.search(message or "") or "outputs break the contract" in (message or ""))
+    return not (CODE_ERROR.search(message or "") or (message or "").startswith(("outputs break the contract",
+                                                                                 "outputs refused")))

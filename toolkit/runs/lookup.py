@@ -26,13 +26,13 @@ def match_runs(runs: list[Run], names: list[str], unmatched: Callable[[str], Too
 
 
 def _named(run: Run, name: str) -> bool:
-    if name in (run.slug, run.spec.get("name"), run.spec.get("arch")):
+    if name in (run.slug, getattr(run.spec, "name", None), getattr(run.spec, "arch", None)):
         return True
     if "=" not in name:
         return False
     key, value = parse_param(name)
-    params = run.spec.get("params") or {}
-    return (run.spec.get(key) == value and key in run.spec) or (key in params and params[key] == value)
+    fields, params = run.spec.to_dict(), getattr(run.spec, "params", {})
+    return (key in fields and fields[key] == value) or (key in params and params[key] == value)
 
 
 def failed_runs(project: Project, names: list[str] | None = None) -> list[Run]:

@@ -1,10 +1,12 @@
-"""Bringing finished runs' outputs home (kpull outputs, ksubmit): staged, checked, then in place in one rename."""
+"""Bringing finished runs' outputs home (kpull outputs, ksubmit): staged, checked against the output contract,
+then in place in one rename; what a download checked is kept for the command (loaded.Outputs), so the command
+never reads it again."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from toolkit.core.errors import OutputsBroken, ToolkitError, UnsafeOutput
@@ -13,6 +15,7 @@ from toolkit.core.status import Status
 from toolkit.kernel import contract
 from toolkit.project import Project
 from toolkit.registry.records import Run
+from toolkit.runs.loaded import Outputs, RunOutputs, read, read_json, refusal
 from toolkit.runs.logs import own_lines
 from toolkit.runs.schedule import refresh_and_push
 from toolkit.runs.wait import wait_for
@@ -21,9 +24,10 @@ TRAIN_OUTPUTS = contract.TRAIN_OUTPUTS
 ENSEMBLE_OUTPUTS = ("submission.csv", "ensemble.json")
 
 
-def has_outputs(run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) -> bool:
+def has_outputs(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) -> bool:
     """Whether the run's downloaded outputs are still on disk (outputs/ may have been deleted since)."""
-    return bool(run.output_dir) and complete(Path(run.output_dir), names)
+    folder = project.run_folder(run)
+    return folder is not None and complete(folder, names)
 
 
 def complete(folder: Path, names: tuple[str, ...]) -> bool:
@@ -35,15 +39,34 @@ def output_dir(project: Project, run: Run) -> Path:
     return project.config.outputs_dir / run.slug / f"v{run.version}"
 
 
-def download(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) -> Run:
+def fetch_missing(project: Project, run: Run, outputs: Outputs | None = None,
+                  names: tuple[str, ...] = TRAIN_OUTPUTS) -> Run:
+    """A finished run's outputs: those on record, else a complete folder already on disk, else downloaded
+    again from the backend (outputs/ was deleted, or the registry rebuilt). Outputs the kernel wrote wrong (or
+    that would run code) make this run ERROR, never an ensemble member; the command goes on with the others."""
+    if run.status != Status.COMPLETE or has_outputs(project, run, names):
+        return run
+    try:
+        adopted = adopt(project, run, outputs, names)
+    except UnsafeOutput:  # what is on disk is not sound: the backend's copy replaces it
+        shutil.rmtree(output_dir(project, run), ignore_errors=True)
+        adopted = None
+    if adopted:
+        return adopted
+    try:
+        return download(project, run, outputs, names)
+    except UnsafeOutput as exc:  # OutputsBroken too: the kernel's doing, so the run failed
+        return project.store.refuse_outputs(run.id, refusal(exc))
+
+
+def download(project: Project, run: Run, outputs: Outputs | None = None,
+             names: tuple[str, ...] = TRAIN_OUTPUTS) -> Run:
     """Fetch outputs into outputs/<slug>/v<version>/ via a temporary folder, so a half download never shows.
 
     The finished folder appears in one rename, only after every file is there and checked, so a folder
     under its final name is always complete. Two commands downloading at once both end with it; a folder
     left by a killed command (`.v<N>.partial-<pid>`, its process gone) is removed on the next try.
     """
-    from toolkit.kernel.runtime.ensemble import load_tta
-
     dest = output_dir(project, run)
     dest.parent.mkdir(parents=True, exist_ok=True)
     remove_abandoned(dest.parent, f".{dest.name}.*-*")
@@ -56,7 +79,7 @@ def download(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS)
         if missing:
             raise OutputsBroken(f"{run.slug} v{run.version} finished without {', '.join(missing)}",
                                 "a template must write every output: save_learner(learn, test_files) does")
-        metrics = _check_outputs(project, partial, names, load_tta, f"{run.slug} v{run.version}")
+        checked = _check(project, run, partial, names)
         # Another command may have put a complete folder there first. A version's outputs never change, so
         # theirs is as good as ours, and it stays in place for anyone reading it meanwhile.
         try:
@@ -67,7 +90,7 @@ def download(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS)
                 os.replace(partial, dest)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    return project.store.set_outputs(run.id, dest, metrics)
+    return _record(project, run, dest, checked, outputs)
 
 
 def _fetch(project: Project, run: Run, folder: Path, names: tuple[str, ...]) -> None:
@@ -82,68 +105,45 @@ def _fetch(project: Project, run: Run, folder: Path, names: tuple[str, ...]) -> 
         shutil.rmtree(folder / run.slug, ignore_errors=True)
 
 
-def _check_outputs(project: Project, folder: Path, names: tuple[str, ...], load_tta, label: str) -> dict:
-    """Sizes, then each file against the output contract: one line naming `label`'s file and what is wrong."""
+def _check(project: Project, run: Run, folder: Path, names: tuple[str, ...]) -> RunOutputs | dict:
+    """Sizes, then every file against the output contract: a training run's outputs as read once for the
+    command (RunOutputs), an ensemble's ensemble.json; one line naming the run's file and what is wrong."""
     limit = project.config.max_output_mb * 2**20
     for name in names:
         size = (folder / name).stat().st_size
         if size > limit:
             raise UnsafeOutput(f"output '{name}' is {size} bytes, over the {limit}-byte limit",
                                "raise max_output_mb in toolkit.toml if this is expected")
-    metrics: dict = {}
+    label = f"{run.slug} v{run.version}"
     if contract.TTA_FILE in names:
-        load_tta(folder / contract.TTA_FILE, limit, f"{label} {contract.TTA_FILE}", OutputsBroken)
-        metrics = contract.check_metrics(_read_json(folder / contract.METRICS_FILE, label),
-                                         f"{label} {contract.METRICS_FILE}", OutputsBroken)
-    if "ensemble.json" in names:
-        _read_json(folder / "ensemble.json", label)
-    return metrics
+        return read(folder, label, run.slug, limit)
+    return read_json(folder / "ensemble.json", label, OutputsBroken)
 
 
-def _read_json(path: Path, label: str) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise OutputsBroken(f"{label} {path.name} is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise OutputsBroken(f"{label} {path.name} does not hold a JSON object")
-    return data
+def _record(project: Project, run: Run, folder: Path, checked: RunOutputs | dict, outputs: Outputs | None) -> Run:
+    if isinstance(checked, RunOutputs):
+        checked = replace(checked, folder=folder)
+        if outputs is not None:
+            outputs.keep(run, checked)
+    return project.store.set_outputs(run.id, project.kept(folder),
+                                     checked.metrics if isinstance(checked, RunOutputs) else {})
 
 
-def pull_outputs(project: Project, competition: str | None, on_update=None, do_wait: bool = True) -> list[Run]:
+def pull_outputs(project: Project, competition: str | None, outputs: Outputs, on_update=None,
+                 do_wait: bool = True) -> list[Run]:
     """Wait for the training runs of `competition` (None: every competition), if asked; download finished
     ones whose outputs are not on disk (never downloaded, or deleted since); return them all."""
     runs = wait_for(project, competition, on_update) if do_wait else refresh_and_push(project, competition)
-    return [fetch_missing(project, r) for r in runs if r.kind == "train"]
+    return [fetch_missing(project, r, outputs) for r in runs if r.kind == "train"]
 
 
-def fetch_missing(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) -> Run:
-    """A finished run's outputs: those on record, else a complete folder already on disk, else downloaded
-    again from the backend (outputs/ was deleted, or the registry rebuilt)."""
-    if run.status != Status.COMPLETE or has_outputs(run, names):
-        return run
-    try:
-        adopted = adopt(project, run, names)
-    except UnsafeOutput:  # what is on disk is not sound: the backend's copy replaces it
-        shutil.rmtree(output_dir(project, run), ignore_errors=True)
-        adopted = None
-    if adopted:
-        return adopted
-    try:
-        return download(project, run, names)
-    except OutputsBroken as exc:  # the kernel wrote them so: a failed run, never an ensemble member
-        return project.store.refuse_outputs(run.id, f"outputs break the contract: {exc.message}")
-
-
-def adopt(project: Project, run: Run, names: tuple[str, ...] = TRAIN_OUTPUTS) -> Run | None:
+def adopt(project: Project, run: Run, outputs: Outputs | None = None,
+          names: tuple[str, ...] = TRAIN_OUTPUTS) -> Run | None:
     """Record a complete outputs folder found on disk (checked like a download); None when there is none."""
-    from toolkit.kernel.runtime.ensemble import load_tta
-
     dest = output_dir(project, run)
     if run.version is None or not complete(dest, names):
         return None
-    return project.store.set_outputs(run.id, dest, _check_outputs(project, dest, names, load_tta,
-                                                                  f"{run.slug} v{run.version}"))
+    return _record(project, run, dest, _check(project, run, dest, names), outputs)
 
 
 def log_tail(project: Project, run: Run, lines: int = 15) -> str:

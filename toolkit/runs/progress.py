@@ -16,7 +16,7 @@ from toolkit.project import Project
 from toolkit.registry.records import Run
 from toolkit.runs.estimate import DEFAULT_MIN_PER_EPOCH, SESSION_OVERHEAD_MIN, TTA_EPOCHS, estimate
 from toolkit.runs.logs import own_lines
-from toolkit.specs.spec import FIELDS, RunSpec
+from toolkit.specs.spec import RunSpec
 
 EPOCH_PHASES = ("frozen", "training")
 
@@ -99,7 +99,7 @@ class Watch:
         self._seen[run.slug] = (len(recs), since)
         config = self.project.config
         return progress_of(recs, now - since, self._expected_s(run, started=bool(recs)),
-                           int(run.spec.get("epochs") or 0), config.stall_factor, config.stall_min_s)
+                           int(run.spec.epochs or 0), config.stall_factor, config.stall_min_s)
 
     def _log(self, kernel: str, version: int) -> str | None:
         try:
@@ -111,8 +111,7 @@ class Watch:
         """How long its first epoch should take by the estimate, start-up included before its first line."""
         if run.slug not in self._expected:
             try:
-                spec = RunSpec(**{k: v for k, v in run.spec.items() if k in FIELDS})
-                self._expected[run.slug] = self._epoch_s(spec)
+                self._expected[run.slug] = self._epoch_s(run.spec)
             except (TypeError, ValueError):  # a spec recorded by another version of the toolkit
                 self._expected[run.slug] = 0.0
         return self._expected[run.slug] + (0.0 if started else SESSION_OVERHEAD_MIN * 60)

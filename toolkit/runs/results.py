@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from toolkit.kernel.contract import EPOCH_KEYS, TTA_FILE, metric
+from toolkit.kernel.contract import metric
 from toolkit.registry.records import Run
+from toolkit.runs.loaded import Outputs, RunOutputs
 from toolkit.specs.params import describe
 
 COLUMNS = ("slug", "arch", "template", "params", "item_tfms", "batch_tfms", "epochs", "valid_error", "tta_error",
@@ -25,9 +25,9 @@ class ResultRow:
     arch: str
     template: str  # the user's template ('' = the shipped one)
     params: dict  # its free parameters
-    item_tfms: str
-    batch_tfms: str
-    epochs: int
+    item_tfms: str | None  # None: the template's own
+    batch_tfms: str | None
+    epochs: int | None
     valid_error: float | None
     tta_error: float | None
     min_per_epoch: float | None
@@ -43,18 +43,18 @@ HEADERS = {"item_tfms": "item", "batch_tfms": "batch", "valid_error": "valid err
 NUMERIC = {"epochs", "valid_error", "tta_error", "min_per_epoch", "gpu_minutes", "output_mb", "test_accuracy"}
 
 
-def result_rows(runs: list[Run], solution: Path | None = None) -> list[ResultRow]:
+def result_rows(runs: list[Run], outputs: Outputs, solution: Path | None = None) -> list[ResultRow]:
     """Rows sorted by TTA error (unfinished runs last). `solution` scores each run's own test predictions."""
     rows = []
     for run in runs:
         m = run.metrics
         rows.append(ResultRow(
-            slug=run.slug, arch=run.spec.get("arch", ""), template=run.spec.get("template", ""),
-            params=dict(run.spec.get("params") or {}), item_tfms=run.spec.get("item", ""),
-            batch_tfms=run.spec.get("batch", ""), epochs=run.spec.get("epochs", 0),
+            slug=run.slug, arch=run.spec.arch, template=run.spec.template, params=dict(run.spec.params),
+            item_tfms=run.spec.item, batch_tfms=run.spec.batch, epochs=run.spec.epochs,
             valid_error=metric(m, "valid_error"), tta_error=metric(m, "tta_error"),
             min_per_epoch=metric(m, "minutes_per_epoch"), gpu_minutes=_minutes(metric(m, "train_seconds")),
-            output_mb=metric(m, "output_mb"), test_accuracy=_test_accuracy(run, solution), status=run.status.value))
+            output_mb=metric(m, "output_mb"), test_accuracy=_test_accuracy(outputs.of(run), solution),
+            status=outputs.current(run).status.value))
     return sorted(rows, key=lambda r: (r.tta_error is None, r.tta_error or 0.0, r.slug))
 
 
@@ -62,15 +62,12 @@ def _minutes(seconds: float | None) -> float | None:
     return float(seconds) / 60 if seconds is not None else None
 
 
-def _test_accuracy(run: Run, solution: Path | None) -> float | None:
-    if solution is None or not solution.is_file() or not run.output_dir \
-            or not (Path(run.output_dir) / TTA_FILE).is_file():  # outputs/ may have been deleted
+def _test_accuracy(outputs: RunOutputs | None, solution: Path | None) -> float | None:
+    if solution is None or not solution.is_file() or outputs is None:  # outputs/ may have been deleted
         return None
     from toolkit.competitions.scoring import probs_accuracy
-    from toolkit.kernel.runtime.ensemble import load_tta
 
-    data = load_tta(Path(run.output_dir) / TTA_FILE)
-    return probs_accuracy(data["files"], data["vocab"], data["probs"], solution)
+    return probs_accuracy(outputs.files, outputs.vocab, outputs.probs, solution)
 
 
 def fmt_value(value: object) -> str:
@@ -103,40 +100,3 @@ def export(rows: list[ResultRow], fmt: str, extra: dict[str, dict] | None = None
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(fmt_value(r[c]) for c in COLUMNS) + " |" for r in records]
     return "\n".join(lines) + "\n"
-
-
-def plot_errors(runs: list[Run], path: Path) -> Path | None:
-    """PNG of validation error rate per epoch, one line per run (frozen epoch first); None if nothing to plot."""
-    series = []
-    for run in runs:
-        rows = metric(run.metrics, "epochs") or []
-        points = [float(metric(r, "error_rate", EPOCH_KEYS)) for r in rows
-                  if metric(r, "error_rate", EPOCH_KEYS) is not None]
-        if points:
-            series.append((run.slug, points, any(metric(r, "phase", EPOCH_KEYS) == "frozen" for r in rows)))
-    if not series:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure  # no pyplot: no global state, no display
-
-    fig = Figure(figsize=(8, 5), dpi=100)
-    ax = fig.add_subplot()
-    for slug, points, frozen in series:
-        # x counts epochs from 1; a fine-tune's frozen epoch is shown as epoch 0
-        start = 0 if frozen else 1
-        ax.plot(range(start, start + len(points)), points, marker="o", markersize=3, label=slug)
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch (0 = frozen epoch of a fine-tune)")
-    ax.set_ylabel("validation error rate")
-    ax.set_title("Validation error per epoch")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", loc="upper right")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}.png")  # two commands may plot at once
-    fig.savefig(tmp, format="png")
-    tmp.replace(path)
-    return path

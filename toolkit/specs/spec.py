@@ -60,6 +60,12 @@ class RunSpec:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_record(cls, values: dict[str, Any]) -> RunSpec:
+        """A spec as the registry stored it, unvalidated (it was validated when recorded); fields a later
+        toolkit added take their defaults, fields it dropped are left out."""
+        return cls(**{k: v for k, v in values.items() if k in FIELDS})
+
     @property
     def content_hash(self) -> str:
         """Short hash of everything that changes the result (the name does not). The recipe fields count only

@@ -6,7 +6,9 @@ runs on Kaggle (where the toolkit is not installed). So it imports only torch an
 
 import csv
 import hashlib
+import io
 import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -35,12 +37,21 @@ def load_tta(path: Path, max_bytes: int | None = None, name: str | None = None, 
     if max_bytes is not None and path.stat().st_size > max_bytes:
         raise UnsafeOutput(f"{name} is {path.stat().st_size} bytes, over the {max_bytes}-byte limit",
                            "raise max_output_mb in toolkit.toml if this file is expected")
+    return tta_from_bytes(path.read_bytes(), name, error)
+
+
+def tta_from_bytes(raw: bytes, name: str, error=EnsembleError) -> dict:
+    """A tta.pkl's bytes loaded as data only, checked against the output contract (see load_tta)."""
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnsafeOutput(f"{name} is not a plain-data TTA output and was not loaded: {first[:200]}",
-                           "it may hold code; only tensors, numbers and strings are accepted") from None
+        with warnings.catch_warnings():  # torch's own warnings are not the user's business here
+            warnings.simplefilter("ignore")
+            data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # torch's message advises loading it unsafely: never repeated
+        raise UnsafeOutput(f"{name} is not plain data (loading it would run code), so it was not loaded",
+                           "only tensors, numbers and strings are accepted") from None
+    except (RuntimeError, EOFError, ValueError, AttributeError, OSError) as exc:
+        raise UnsafeOutput(f"{name} cannot be read as a TTA output ({type(exc).__name__})",
+                           "a training kernel writes it with torch.save; download it again") from None
     return check_tta(data, name, error)
 
 
@@ -71,11 +82,16 @@ def align(outputs: list[dict], names: list[str]) -> tuple[list[str], list[str], 
     for out, name in zip(outputs, names):
         _same_set("test files", files, out["files"], names[0], name)
         _same_set("classes", vocab, out["vocab"], names[0], name)
-        rows = {f: i for i, f in enumerate(out["files"])}
-        cols = {c: i for i, c in enumerate(out["vocab"])}
-        probs = out["probs"].float()
-        aligned.append(probs[[rows[f] for f in files]][:, [cols[c] for c in vocab]])
+        aligned.append(reorder(out["probs"], out["files"], out["vocab"], files, vocab))
     return files, vocab, aligned
+
+
+def reorder(probs, own_files, own_vocab, files, vocab):
+    """A run's probabilities with rows in `files` order and columns in `vocab` order: the one alignment, by
+    file and class name, that every reader of TTA outputs uses."""
+    rows = {f: i for i, f in enumerate(own_files)}
+    cols = {c: i for i, c in enumerate(own_vocab)}
+    return probs.float()[[rows[f] for f in files]][:, [cols[c] for c in vocab]]
 
 
 def _same_set(what: str, reference: list[str], other: list[str], ref_name: str, name: str) -> None:

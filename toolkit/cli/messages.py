@@ -1,12 +1,11 @@
 """What commands print besides their tables: notes, failures, results, estimates, quota, the ensemble's
-score, and a live status table while they wait. Every function here takes what it shows; none asks a
-backend or reads a file (the commands do, then call these)."""
+score. Every function here takes what it shows (a flow's event's values); none asks a backend or reads a file."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from rich.markup import escape
 
@@ -14,15 +13,12 @@ from toolkit.cli.console import console, errors, note
 from toolkit.kernel.runtime.failures import cause
 
 
-def notices(planned) -> None:
-    """Each note once, with a count: a 200-row sweep of one arch has one thing to say, not 200."""
-    from toolkit.cli.tables import counted
-
-    for line in counted([item.notice for item in planned if item.notice]):
-        note(line)
+def checked(kernels: int, seconds: float) -> None:
+    console.print(f"checked {kernels} kernel{'s' if kernels > 1 else ''} in {seconds:.0f} s: each trained an epoch on "
+                  "a miniature of its competition and wrote every output the toolkit reads")
 
 
-def show_durations(durations: list, long_min: float) -> None:
+def durations(durations: list, long_min: float) -> None:
     """Before runs start on this machine: how long each will take here (a total for many), and the ways out
     when one is long."""
     from toolkit.runs.local_duration import describe, total_line
@@ -37,40 +33,15 @@ def show_durations(durations: list, long_min: float) -> None:
              "`kstop SLUG` stops a local run")
 
 
-def live_waiter(title: str) -> tuple[Callable, Callable]:
-    """A live status table for long waits, with the running runs' progress: (on_update, stop)."""
-    from rich.live import Live
-
-    from toolkit.cli.tables import status_table
-
-    live = Live(console=console, refresh_per_second=2, transient=False)
-    started = []
-
-    def update(runs, progress=None) -> None:
-        if not runs and not started:  # nothing to wait for: no empty table
-            return
-        if not started:
-            live.start()
-            started.append(True)
-        live.update(status_table(runs, title=title, progress=progress))
-
-    def stop() -> None:
-        if started:
-            live.stop()
-            console.print()
-
-    return update, stop
-
-
-def show_failure(run, log_tail: str) -> None:
+def failure(run, log_tail: str) -> None:
     """The cause in one line, then the end of the log (which ends at that cause)."""
     errors.print(f"[red]{run.slug} failed:[/] {escape(cause(run.failure_message) or 'no message')}")
     if log_tail:
         errors.print(log_tail, markup=False, highlight=False)
 
 
-def show_results(tables: list[tuple[str, list, Optional[Path], Path]], fmt: str, project_dir: Path,
-                 extra: dict | None = None) -> None:
+def results(tables: list[tuple[str, list, Optional[Path], Path]], fmt: str, project_dir: Path,
+            extra: dict | None = None) -> None:
     """Per competition (name, result rows, plot written or None, report written): a table, or every row
     exported as `fmt` (`extra`: more keys per run for json, such as its per-class errors)."""
     from toolkit.cli.tables import results_table
@@ -87,11 +58,11 @@ def show_results(tables: list[tuple[str, list, Optional[Path], Path]], fmt: str,
         sys.stdout.write(export([row for _, rows, _, _ in tables for row in rows], fmt, extra))
 
 
-def show_quota_plan(quota_plan) -> None:
+def quota_plan(quota_plan) -> None:
     """Before a sweep is pushed: the quota, and which sessions it pushes now and which wait for its refresh."""
     from toolkit.backends.base import utc_minute
 
-    show_quota(quota_plan.quota)
+    quota(quota_plan.quota)
     later = quota_plan.later
     if quota_plan.quota is None or not quota_plan.sessions:
         return
@@ -106,7 +77,7 @@ def show_quota_plan(quota_plan) -> None:
                   "pushes them (--force pushes everything now)")
 
 
-def show_quota(quota) -> None:
+def quota(quota) -> None:
     """On Kaggle: GPU hours used (and reserved) of those allowed, and when they refresh (None: no quota)."""
     if quota is not None:
         reserved = f" + {quota.reserved_hours:.1f} h reserved by running sessions" if quota.reserved_hours else ""
@@ -114,7 +85,7 @@ def show_quota(quota) -> None:
                       f"({quota.left_hours:.1f} h left), refreshes {quota.refresh or 'weekly'}")
 
 
-def show_rerun_estimate(estimate: tuple[float, int] | None, members: int, limit_h: float) -> None:
+def rerun_estimate(estimate: tuple[float, int] | None, members: int, limit_h: float) -> None:
     """What predicting will cost (a code competition reruns it on the hidden test set), before it starts."""
     if estimate is None:
         return note("no rerun estimate: some members have no recorded TTA timing")
@@ -125,7 +96,7 @@ def show_rerun_estimate(estimate: tuple[float, int] | None, members: int, limit_
         note(f"the rerun may come near the {limit_h:g} h limit: use fewer members (--top) or smaller images")
 
 
-def show_ensemble(rows, result, rerun: bool = False) -> None:
+def ensembled(rows, result, rerun: bool = False) -> None:
     """The members' results, the submission, and the score beside the best single run's (`rerun`: the score
     comes from a code competition's rerun on the hidden test set, the members' from the public one)."""
     from toolkit.cli.tables import results_table, submission_table
@@ -146,7 +117,7 @@ def show_ensemble(rows, result, rerun: bool = False) -> None:
         console.print(f"[bold green]{line}[/]")
 
 
-def show_retrying(failed, named: bool) -> None:
+def retrying(failed, named: bool) -> None:
     """kpush retry: what it retries, and why each run ended."""
     if not named:
         console.print(f"no runs named: retrying every failed run ({len(failed)}); name some to retry only those")
@@ -155,7 +126,7 @@ def show_retrying(failed, named: bool) -> None:
                       f"{escape(cause(run.failure_message) or 'no message')})")
 
 
-def show_members(members, weights: Optional[list[float]], steps: list[dict]) -> None:
+def members(members, weights: Optional[list[float]], steps: list[dict]) -> None:
     """The ensemble's members with their weights, after greedy selection's steps (if it ran)."""
     for number, step in enumerate(steps, 1):
         console.print(f"greedy step {number}: + {step['added']}  valid error {step['valid_error']:.4f}  "

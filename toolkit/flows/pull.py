@@ -1,0 +1,89 @@
+"""kpull's flows: outputs (wait for the training runs, download each finished run's outputs once, checked; the
+results table, the learning curves and the HTML report per competition) and data (a Kaggle competition set up
+here for the local backend)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from toolkit.core.errors import ToolkitError
+from toolkit.flows.events import Emit, Failed, Fetching, Note, Results, Said, Waiting, Written, ignore
+from toolkit.project import Project
+from toolkit.registry.records import Run
+
+FORMATS = ("table", "csv", "json", "md")  # kpull outputs --format
+
+
+@dataclass(frozen=True)
+class Pulled:
+    runs: list[Run]  # as they stand at the end: ERROR where their outputs were refused
+
+
+def outputs(project: Project, wait: bool = True, fmt: str = "table", emit: Emit = ignore) -> Pulled:
+    """kpull outputs: every training run of the competitions in question, waited for (unless not `wait`), their
+    outputs downloaded and read once each; one table and one report per competition."""
+    from toolkit.runs import loaded
+    from toolkit.runs.lookup import competitions
+    from toolkit.runs.outputs import log_tail, pull_outputs
+
+    if fmt not in FORMATS:
+        raise ToolkitError(f"unknown format '{fmt}'", "use table, csv, json or md")
+    comps = competitions(project)
+    label = comps[0] if len(comps) == 1 else f"{len(comps)} competitions ({', '.join(comps)})"
+    read = loaded.Outputs(project)
+    shown = wait and fmt == "table"
+    runs = pull_outputs(project, comps[0] if len(comps) == 1 else None, read,
+                        (lambda polled, progress: emit(Waiting(f"Waiting for {label} kernels", polled, progress)))
+                        if shown else None, do_wait=wait)
+    if not runs:
+        emit(Note(f"no runs recorded for {label} on {project.config.backend} yet (kpush train --arch NAME starts one)"))
+    tables, per_class = _tables(project, comps, runs, read)
+    for run in (read.current(r) for r in runs):
+        if run.status.value == "ERROR":
+            emit(Failed(run, "" if run.slug in read.refused else log_tail(project, run)))
+    emit(Results(tables, fmt, project.config.project_dir, per_class))
+    return Pulled([read.current(r) for r in runs])
+
+
+def _tables(project: Project, comps: list[str], runs: list[Run], read) -> tuple[list, dict]:
+    """Per competition: its result rows, curves and report, written; each run's per-class errors (json)."""
+    from toolkit.reports import build, page
+    from toolkit.runs.results import result_rows
+
+    tables, per_class = [], {}
+    outputs_dir = project.config.outputs_dir
+    for comp in comps:
+        mine = [r for r in runs if r.competition == comp]
+        if mine:
+            rows = result_rows(mine, read, project.backend_type.solution(project.config, comp))
+            report = build.for_project(project, comp, mine, rows, read)
+            curves = page.curves_path(outputs_dir, comp) if report.curves else None
+            written = page.write(report, page.report_path(outputs_dir, comp), curves)
+            per_class.update({slug: {"per_class_error": errors}
+                              for slug, errors in build.per_class_errors(report).items()})
+            tables.append((comp, rows, curves, written))
+    return tables, per_class
+
+
+def report(project: Project, competition: str, read, emit: Emit = ignore) -> None:
+    """The competition's report written again from what is recorded (after a submission)."""
+    from toolkit.reports import build, page
+    from toolkit.runs.results import result_rows
+
+    runs = project.store.runs(backend=project.config.backend, competition=competition, kind="train")
+    rows = result_rows(runs, read, project.backend_type.solution(project.config, competition))
+    outputs_dir = project.config.outputs_dir
+    path = page.write(build.for_project(project, competition, runs, rows, read),
+                      page.report_path(outputs_dir, competition), page.curves_path(outputs_dir, competition))
+    emit(Written(path.relative_to(project.config.project_dir)))
+
+
+def data(config, force: bool, emit: Emit = ignore):
+    """kpull data: the competition downloaded from Kaggle into competitions/<slug>/ and checked."""
+    from toolkit.backends.kaggle.download import fetch
+
+    got = fetch(config, config.competition, force, lambda line: emit(Fetching(line)))
+    where = got.path.relative_to(config.project_dir) if got.path.is_relative_to(config.project_dir) else got.path
+    emit(Said(f"ready: {where} ({got.train_images} training images in {got.classes} classes, "
+              f"{got.test_images} test images)"))
+    return got
