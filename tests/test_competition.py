@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -266,6 +268,46 @@ def test_a_truncated_jpeg_is_caught(comp):
         img.verify()  # PIL's verify() alone lets it through
     with pytest.raises(CompetitionError, match=r"cut\.jpg cannot be read: image file is truncated"):
         check_competition(comp)
+
+
+def test_images_that_decoded_well_are_decoded_again_only_once_changed(comp, tmp_path, monkeypatch):
+    import time
+
+    from toolkit.competitions import files
+
+    record, decoded, decode = tmp_path / "state" / "checked-images" / f"{NAME}.json", [], files.check_image
+    monkeypatch.setattr(files, "check_image", lambda image: (decoded.append(image), decode(image))[1])
+    check_competition(comp, record=record)
+    everything = image_files(comp / "train_images") + image_files(comp / "test_images")
+    assert sorted(decoded) == sorted(everything) and record.is_file()
+    decoded.clear()
+    check_competition(comp, record=record)
+    assert decoded == []  # nothing changed, nothing decoded
+
+    time.sleep(0.05)  # past the file system's timestamp tick
+    victim = everything[0]
+    before = victim.stat()
+    victim.write_bytes(b"\0" * before.st_size)  # rewritten in place: same size, its modification time put back
+    os.utime(victim, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with pytest.raises(CompetitionError, match="cannot be read"):
+        check_competition(comp, record=record)
+    assert decoded == [victim]
+    shutil.copy(everything[1], victim)  # a good image again: decoded once, then remembered
+    decoded.clear()
+    check_competition(comp, record=record)
+    check_competition(comp, record=record)
+    assert decoded == [victim]
+
+
+def test_an_unreadable_record_decodes_every_image(comp, tmp_path, monkeypatch):
+    from toolkit.competitions import files
+
+    record = tmp_path / "checked.json"
+    record.write_text("[not a record")
+    decoded = []
+    monkeypatch.setattr(files, "check_image", decoded.append)
+    check_competition(comp, record=record)
+    assert len(decoded) == 60 and isinstance(json.loads(record.read_text()), dict)
 
 
 def test_a_jfif_image_is_an_image(comp):

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -36,8 +38,8 @@ def image_files(folder: Path) -> list[Path]:
     found = []
     for parent, dirs, files in os.walk(folder, followlinks=True):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found.extend(Path(parent) / name for name in files if is_image(name))
-    return sorted(found)
+        found.extend(os.path.join(parent, name) for name in files if is_image(name))
+    return [Path(p) for p in sorted(found, key=lambda p: p.split(os.sep))]  # in Path's order, part by part
 
 
 def csv_rows(path: Path, header: str) -> list[list[str]]:
@@ -77,24 +79,52 @@ VERIFY_ALL_UP_TO = 2000
 VERIFY_SAMPLE = 200
 
 
-def check_images(images: list[Path]) -> None:
+def check_images(images: list[Path], record: Path | None = None) -> None:
     """Refuse empty files everywhere, and images that fastai would fail on or misread (all of them up to
-    VERIFY_ALL_UP_TO, else an evenly spaced sample of VERIFY_SAMPLE), naming the first bad file."""
+    VERIFY_ALL_UP_TO, else an evenly spaced sample of VERIFY_SAMPLE), naming the first bad file. `record`: a file
+    of the images that decoded well (Config.image_record), each not decoded again while its size, times and
+    inode are those it had then (any write or replacement changes its change time)."""
+    seen = {}
     for image in images:
         try:
-            empty = image.stat().st_size == 0
+            stat = image.stat()
         except OSError as exc:  # a broken link, a file removed meanwhile
             raise CompetitionError(f"image {image} cannot be read: {exc.strerror}",
                                    "replace or remove the file") from None
-        if empty:
+        if stat.st_size == 0:
             raise CompetitionError(f"image {image} is empty", "replace or remove the file")
+        seen[image] = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
     if len(images) <= VERIFY_ALL_UP_TO:
         sample = images
     else:
         step = len(images) / VERIFY_SAMPLE
         sample = [images[int(i * step)] for i in range(VERIFY_SAMPLE)] + [images[-1]]
+    decoded = _read_record(record)
     for image in sample:
-        check_image(image)
+        if decoded.get(str(image)) != seen[image]:
+            check_image(image)
+    if record is not None and {str(image): seen[image] for image in sample} != decoded:
+        _write_record(record, {str(image): seen[image] for image in sample})
+
+
+def _read_record(record: Path | None) -> dict:
+    try:
+        found = json.loads(record.read_text()) if record is not None else {}
+    except (OSError, ValueError):  # none yet, or unreadable: every image is decoded
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _write_record(record: Path, decoded: dict) -> None:
+    """Replaced whole, so that a check running beside this one reads the old record or the new one."""
+    try:
+        record.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=f".{record.name}.", dir=record.parent)
+        with os.fdopen(fd, "w") as out:
+            json.dump(decoded, out)
+        os.replace(temporary, record)
+    except OSError:  # a read-only project: the next check decodes them again
+        pass
 
 
 def check_image(image: Path) -> None:

@@ -16,20 +16,20 @@ def available(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def find_competition(root: Path, name: str, given: dict | None = None) -> Path:
+def find_competition(root: Path, name: str, given: dict | None = None, record: Path | None = None) -> Path:
     """The folder of competition `name` under `root`, checked for the shape kernels expect (`given`: the
-    configured labels CSV and columns, see `labelling`)."""
+    configured labels CSV and columns, see `labelling`; `record`: the images decoded before, see check_images)."""
     path = root / name
     if not path.is_dir():
         known = available(root)
         hint = (f"available: {', '.join(known)}" if known else
                 "python -m toolkit.demo builds the demo one; kpull data --competition SLUG fetches one from Kaggle")
         raise CompetitionError(f"unknown competition '{name}' (no folder {path})", hint)
-    check_competition(path, given)
+    check_competition(path, given, record)
     return path
 
 
-def check_competition(path: Path, given: dict | None = None) -> None:
+def check_competition(path: Path, given: dict | None = None, record: Path | None = None) -> None:
     train, test, sample = path / "train_images", path / "test_images", path / "sample_submission.csv"
     for needed in (train, test):
         if not needed.is_dir():
@@ -42,7 +42,7 @@ def check_competition(path: Path, given: dict | None = None) -> None:
     if not test_images:
         raise CompetitionError(f"{test} has no images",
                                f"put the test images there, as files ending in {', '.join(sorted(IMAGE_EXTENSIONS))}")
-    check_images(train_images + test_images)
+    check_images(train_images + test_images, record)
     _match_ids(test, test_images, sample)
     if (path / HIDDEN_TEST).exists():
         _check_hidden_test(path / HIDDEN_TEST)
@@ -74,10 +74,10 @@ def _check_hidden_test(hidden: Path) -> None:
         raise CompetitionError(f"{solution} does not list the ids of {sample}", "give one label per hidden test image")
 
 
-def _train_images(train: Path) -> list[Path]:
-    """Every training image, refusing what fastai would label wrongly: its label (`parent_label`) is the
-    folder the image sits in, so only train_images/<label>/<image> gives the intended classes."""
-    images = image_files(train)
+def _train_images(train: Path, images: list[Path]) -> list[Path]:
+    """Every training image (`images`: those under `train`), refusing what fastai would label wrongly: its label
+    (`parent_label`) is the folder the image sits in, so only train_images/<label>/<image> gives the intended
+    classes."""
     misplaced = [p for p in images if len(p.relative_to(train).parts) != 2]
     if misplaced:
         first, more = misplaced[0], f" (and {len(misplaced) - 1} more)" if len(misplaced) > 1 else ""
@@ -102,4 +102,4 @@ def train_labels(path: Path, given: dict | None = None) -> dict[Path, str]:
     images = image_files(train)
     if csv_shaped(train, images):
         return csv_labels(path, images, given or {})[1]
-    return {p: p.parent.name for p in _train_images(train)}
+    return {p: p.parent.name for p in _train_images(train, images)}

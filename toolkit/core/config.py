@@ -79,6 +79,10 @@ class Config:
     def store_path(self) -> Path:
         return self.state_dir / "runs.sqlite"
 
+    def image_record(self, competition: str) -> Path:
+        """The images of a competition here that decoded well, so that the next check skips them while unchanged."""
+        return self.state_dir / "checked-images" / f"{competition}.json"
+
     @property
     def kernels_dir(self) -> Path:
         return self.project_dir / "kernels"

@@ -10,8 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import nbformat
-
+from toolkit.kernel.ipynb import notebook_text
 from toolkit.specs.spec import check_slug, title_for
 
 
@@ -34,6 +33,8 @@ def _swap_in(staging: Path, folder: Path, attempts: int = 5) -> None:
 def copy_kernel_folder(folder: Path, slug: str) -> Path:
     """The kernel in `folder` as a new kernel `slug` beside it: the same notebook, its id, title and code file
     renamed (what is pushed when the rendered slug is blocked on Kaggle)."""
+    import nbformat
+
     meta = json.loads((folder / "kernel-metadata.json").read_text())
     notebook = nbformat.read(folder / meta["code_file"], as_version=4)
     owner = meta["id"].split("/", 1)[0]
@@ -42,13 +43,14 @@ def copy_kernel_folder(folder: Path, slug: str) -> Path:
     return write_kernel_folder(folder.parent / slug, notebook, meta)
 
 
-def write_kernel_folder(folder: Path, notebook: nbformat.NotebookNode, metadata: dict) -> Path:
-    """Write exactly what is pushed: <slug>.ipynb + kernel-metadata.json, swapped in whole."""
-    nbformat.validate(notebook)
+def write_kernel_folder(folder: Path, notebook: dict, metadata: dict) -> Path:
+    """Write exactly what is pushed: <slug>.ipynb (as nbformat writes it) + kernel-metadata.json, swapped in
+    whole; an invalid notebook (nbformat.ValidationError) writes nothing."""
+    text = notebook_text(notebook)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        (staging / metadata["code_file"]).write_text(nbformat.writes(notebook))
+        (staging / metadata["code_file"]).write_text(text, encoding="utf-8")
         (staging / "kernel-metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
         _swap_in(staging, folder)
     finally:

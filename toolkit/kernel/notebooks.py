@@ -10,15 +10,16 @@ weights for the notebook's own learner, and an epoch log on every learner."""
 from __future__ import annotations
 
 import warnings
-
-import nbformat
-import nbformat.validator
+from typing import TYPE_CHECKING
 
 from toolkit.core.errors import SpecError
 from toolkit.kernel.parameters import FIELD_NAMES, TRANSFORM_FIELDS, Declared, notebook_declared, percent_declared
 from toolkit.kernel.recipes import Recipe
 from toolkit.specs.spec import RunSpec
 from toolkit.specs.transforms import transform_names
+
+if TYPE_CHECKING:  # nbformat (and jsonschema) only where a user's .ipynb template is read
+    import nbformat
 
 PARAMETERS, INJECTED = "parameters", "injected-parameters"
 # nbformat 4's keys: what Jupyter reads of a notebook and of each kind of cell.
@@ -66,6 +67,8 @@ def parameterized(recipe: Recipe, spec: RunSpec, helpers: str, context: dict, ke
     """The recipe's notebook with the run's values and the kernel `helpers` (pasted runtime modules) injected
     after its parameters cell. `context`: the run's weights file (WEIGHTS), identity and outputs folder, which
     the helpers take; `extra`: code a check adds."""
+    import nbformat
+
     notebook = _read(recipe)
     for cell in notebook.cells:  # whose code it is, for naming where a failure is
         cell.metadata["toolkit"] = {"template": recipe.shown}
@@ -110,6 +113,9 @@ def _parameters_cell(notebook: nbformat.NotebookNode, recipe: Recipe) -> int:
 def _read(recipe: Recipe) -> nbformat.NotebookNode:
     """The notebook as Jupyter opens it: keys other tools add (nbdev's `path_`, `idx_`) dropped, cell ids added
     where an older Jupyter saved none."""
+    import nbformat
+    import nbformat.validator
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # missing cell ids are added below

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
-import nbformat
 
 from toolkit.core.errors import SpecError
+from toolkit.kernel.ipynb import Node, new_cell, new_notebook
+from toolkit.kernel.percent import read_cells
 from toolkit.kernel.recipes import Recipe
 from toolkit.specs.spec import RunSpec, check_slug, title_for
 
@@ -104,27 +105,19 @@ def runtime_source(names: list[str]) -> str:
                           f"{_pasteable(p)[0]}" for p in order) + "\n"
 
 
-def percent_to_notebook(source: str) -> nbformat.NotebookNode:
+def percent_to_notebook(source: str) -> Node:
     """Percent-format text (`# %%` cells, `# %% [markdown]`, `# %% tags=["parameters"]`) as an nbformat 4
-    notebook, read by jupytext (which the kaggle client itself depends on). A cell tagged `block:NAME` (the
-    shipped templates' blocks) carries {"toolkit": {"block": NAME}} instead, for naming where a failure is."""
-    import jupytext
-
-    notebook = jupytext.reads(source, fmt="py:percent")
-    for cell in notebook.cells:
-        tags = cell.metadata.get("tags", [])
-        blocks = [t.split(":", 1)[1] for t in tags if t.startswith("block:")]
-        cell.metadata = {key: value for key, value in cell.metadata.items() if key == "tags"}
-        kept = [t for t in tags if not t.startswith("block:")]
-        if kept:
-            cell.metadata["tags"] = kept
-        else:
-            cell.metadata.pop("tags", None)
-        if blocks:
-            cell.metadata["toolkit"] = {"block": blocks[0]}
-    notebook.cells = [c for c in notebook.cells if c.cell_type != "code" or c.source.strip() or c.metadata]
-    notebook.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
-    return notebook
+    notebook, its cells as jupytext reads them (kernel.percent). A cell tagged `block:NAME` (the shipped
+    templates' blocks) carries {"toolkit": {"block": NAME}} instead, for naming where a failure is. Empty code
+    cells are left out."""
+    cells: list[Node] = []
+    for cell in read_cells(source):
+        blocks = [t.split(":", 1)[1] for t in cell.tags if t.startswith("block:")]
+        kept = [t for t in cell.tags if not t.startswith("block:")]
+        metadata = {**({"tags": kept} if kept else {}), **({"toolkit": {"block": blocks[0]}} if blocks else {})}
+        if cell.cell_type != "code" or cell.source.strip() or metadata:
+            cells.append(new_cell(cell.cell_type, cell.source, metadata, {c.id for c in cells}))
+    return new_notebook(cells, {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}})
 
 
 # A training kernel's parameters, in the order its parameters cell assigns them, with what each says.
@@ -166,7 +159,7 @@ def parameter_lines(values: dict) -> str:
 
 def render_train_notebook(spec: RunSpec, weights: tuple[str, str] | None = None, out_dir: str = ".",
                           labels: dict | None = None, recipe: Recipe | None = None,
-                          check_batches: int | None = None) -> nbformat.NotebookNode:
+                          check_batches: int | None = None) -> Node:
     """`weights`: (dataset 'owner/slug', file name) of pretrained weights the kernel finds among its inputs.
     `labels`: {"csv", "id", "label"} when a CSV labels the training images (competition.labelling), else
     None: the class folders do. `recipe`: the user's template (kernel.recipes): a percent template, which may
@@ -234,7 +227,7 @@ def _render(env: jinja2.Environment, name: str, shown: str, **values) -> str:
                         "(or params in the sweep row)") from None
 
 
-def _mark_sources(notebook: nbformat.NotebookNode, recipe: Recipe) -> None:
+def _mark_sources(notebook: Node, recipe: Recipe) -> None:
     """Each block's cell says whose text it holds: the user's template where it overrides the block."""
     overridden = recipe.blocks()
     for cell in notebook.cells:
@@ -248,19 +241,19 @@ def run_identity(slug: str, spec_hash: str) -> dict[str, str]:
     return {"slug": slug, "spec_hash": spec_hash}
 
 
-def render_pack_notebook(slug: str, members: dict[str, str]) -> nbformat.NotebookNode:
+def render_pack_notebook(slug: str, members: dict[str, str]) -> Node:
     """A kernel that runs each member's training code (slug -> code) as its own process."""
     text = _environment().get_template("pack.py.j2").render(members=members, title=title_for(slug))
     return percent_to_notebook(text)
 
 
-def notebook_code(notebook: nbformat.NotebookNode) -> str:
+def notebook_code(notebook: Node) -> str:
     """A notebook's code cells as one script."""
     return "\n\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code") + "\n"
 
 
 def render_ensemble_notebook(slug: str, competition: str, members: list[dict], weights: list[float] | None,
-                             predict: bool = False, recipe: Recipe | None = None) -> nbformat.NotebookNode:
+                             predict: bool = False, recipe: Recipe | None = None) -> Node:
     """`members`: one dict per run (see submit.ensemble_member): where its outputs are, which run they must be
     and its transforms. `predict`: rebuild each member's model and predict on the test images present when
     the kernel runs (code competitions), instead of averaging the stored test probabilities. `recipe`: the

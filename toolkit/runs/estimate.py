@@ -12,7 +12,6 @@ from pathlib import Path
 
 from toolkit.kernel.contract import metric
 from toolkit.project import Project
-from toolkit.runs import cost_model, priors
 from toolkit.specs.spec import RunSpec
 
 RECORDED, GUESS = "recorded", "guess"  # Estimate.source, besides cost_model's "seed", "seed, scaled", "timm", "params"
@@ -55,6 +54,8 @@ def estimate(project: Project, specs: list[RunSpec]) -> list[Estimate]:
     """Each spec's minutes per epoch: the mean of finished runs on this backend with the same arch, transforms
     and batch size; else cost_model's figure for Paddy's images times this competition's image count (when its
     folder is here to count; else Paddy's); else the guess."""
+    from toolkit.runs import cost_model, priors  # timm's tables are read only where a run is estimated
+
     done = [r for r in project.store.runs(backend=project.config.backend, kind="train")
             if metric(r.metrics, "minutes_per_epoch") is not None]
     image_counts: dict[str, int | None] = {}

@@ -65,7 +65,7 @@ def plan_runs(project: Project, rows: list[tuple[dict[str, Any], str]],
     names = list(dict.fromkeys(s.competition for s in specs))
     here = project.backend_type.competitions_root(config)
     for name in names if here is not None else ():
-        find_competition(here, name, config.labels_given)
+        find_competition(here, name, config.labels_given, config.image_record(name))
     # How each competition labels its images. On the Kaggle backend its folder may exist only on Kaggle:
     # then the configured columns are used when given, else class folders (see kernel_labelling).
     labels = {name: kernel_labelling(config.resolve(config.competitions_root) / name,

@@ -30,7 +30,8 @@ def resolve_sources(config: Config, meta: dict) -> dict[str, Path]:
     inputs: dict[str, Path] = {}
     root = config.resolve(config.competitions_root)
     for name in meta.get("competition_sources", []):
-        inputs[mount(config, "competitions", name)] = find_competition(root, name, config.labels_given)
+        inputs[mount(config, "competitions", name)] = find_competition(root, name, config.labels_given,
+                                                                           config.image_record(name))
     for ref in meta.get("dataset_sources", []):
         owner, slug = ref.split("/")[:2] if "/" in ref else (paths.username(config), ref)
         path = config.resolve(config.datasets_root) / slug

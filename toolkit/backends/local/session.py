@@ -21,9 +21,11 @@ import shutil
 import site
 import sysconfig
 import tempfile
-import venv
-from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # importlib.metadata and venv only where a session is built, not at every command's start
+    from importlib import metadata
 
 # Jupyter's kernel machinery: every Kaggle session has it, whatever versions this machine has.
 INFRASTRUCTURE = ("ipykernel",)
@@ -78,6 +80,8 @@ def image_site(cache: Path, package_list: Path) -> Path:
     if target.is_dir():
         return target
     cache.mkdir(parents=True, exist_ok=True)
+    from importlib import metadata
+
     building = Path(tempfile.mkdtemp(prefix=".image-site-", dir=cache))
     dists: dict[str, metadata.Distribution] = {}
     for dist in metadata.distributions():  # in import order: the first of a name is the one a kernel would get
@@ -95,6 +99,8 @@ def image_site(cache: Path, package_list: Path) -> Path:
 
 def create(run_dir: Path, image: Path) -> dict[str, str]:
     """The version's own environment over `image` (image_site's folder); the variables its kernel runs with."""
+    import venv
+
     home = run_dir / SESSION
     venv.EnvBuilder(with_pip=False, symlinks=True).create(home)
     python = home / "bin" / "python"
