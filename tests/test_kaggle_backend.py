@@ -83,7 +83,7 @@ def test_push_status_output_logs(backend, emulator, tmp_path):
     assert sent["slug"] == f"{USER}/resnet18-abcdef12" and sent["newTitle"] == "resnet18 abcdef12"
     assert sent["machineShape"] == "NvidiaTeslaT4" and sent["enableGpu"] is True
     assert sent["isPrivate"] is True and sent["enableInternet"] is True
-    assert sent["competitionDataSources"] == [COMP] and sent["sessionTimeoutSeconds"] == 12 * 3600 - 300
+    assert sent["competitionDataSources"] == [COMP] and sent["sessionTimeoutSeconds"] == 9 * 3600 - 300
     assert json.loads(sent["text"])["metadata"]["kernelspec"]["name"] == "python3"
     assert emulator.calls("SaveKernel")[0].headers["Authorization"].startswith("Basic ")
 

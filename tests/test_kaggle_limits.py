@@ -184,6 +184,27 @@ def test_download_links_refused_twice_are_a_failed_download_not_a_missing_kernel
     assert "not found or not yours" not in line
 
 
+@pytest.mark.parametrize("code, says", [(500, "HTTP 500"), (404, "has no log of it yet")])
+def test_a_log_stream_that_fails_is_named_as_the_runs_log_stream_not_a_download(kaggle, code, says):
+    """kernels_logs_stream is a GET (kaggle 2.2.5, ~7749) as signed downloads are: its failure is the log's."""
+    emu, project = kaggle
+    assert console(project, "kpush", "train", "--arch", "resnet18", *TINY, "--wait").returncode == 0
+    (run,) = runs(project)
+    emu.fail("logstream", str(code), times=10)  # a 5xx keeps failing past the reconnects; a 404 ends at once
+    line = one_line(console(project, "klogs", run.slug, "--follow"))
+    assert f"following the log of {run.slug} v1: Kaggle's log stream failed" in line and says in line
+    assert "download" not in line and "not found or not yours" not in line
+
+
+def test_a_log_stream_that_fails_once_is_opened_again(kaggle):
+    emu, project = kaggle
+    assert console(project, "kpush", "train", "--arch", "resnet18", *TINY, "--wait").returncode == 0
+    emu.fail("logstream", "500")
+    followed = console(project, "klogs", "resnet18", "--follow")
+    assert followed.returncode == 0, followed.stderr
+    assert "scripted session" in followed.stdout and len(emu.calls("logstream")) == 2
+
+
 @pytest.mark.parametrize("where", ["local", "kaggle"])
 def test_an_inference_server_competition_is_said_before_anything_is_submitted(where, kaggle, tmp_path):
     from toolkit.competitions.demo import build_competition

@@ -90,5 +90,9 @@ class NotebookNotFound(BackendError):
     empty kernel a refused first push left behind (see schedule.push_run)."""
 
 
+class LogStreamFailed(HttpError):
+    """Kaggle's log stream of a kernel version answered an HTTP error: the log, not the run, failed."""
+
+
 class DownloadFailed(BackendError):
     """A file of a kernel's outputs could not be downloaded (its signed link refused or expired)."""

@@ -43,6 +43,15 @@ CLIENT_RETRIES = 5
 FOLLOW_RECONNECTS = 5  # connections to the log stream that bring nothing new before a follow gives up
 
 
+def _passing(exc: BaseException) -> bool:
+    """A failure of the log stream worth opening it again for: a dropped connection, 429 or 5xx."""
+    import requests
+
+    if isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        return True
+    return isinstance(exc, requests.HTTPError) and (http_code(exc) == 429 or http_code(exc) >= 500)
+
+
 class KaggleBackend:
     name = "kaggle"
     queues = False  # Kaggle refuses pushes past its session limit; schedule.push_waiting holds runs back instead
@@ -278,10 +287,9 @@ class KaggleBackend:
 
     def follow(self, slug: str, version: int) -> Iterator[str]:
         """The log through Kaggle's log stream (kaggle 2.2.5 kernels_logs_stream: server-sent events while the
-        session runs, the stored log once it has ended). A dropped connection is opened again; the server
-        replays the stream from its start, so the events already passed on are skipped, as its CLI does."""
-        import requests
-
+        session runs, the stored log once it has ended). A dropped connection, a 429 or a 5xx opens it again; the
+        server replays the stream from its start, so the events already passed on are skipped, as its CLI does.
+        A stream that keeps failing is a LogStreamFailed naming this version (errors.translate)."""
         what, seen, idle = f"following the log of {slug} v{version}", 0, 0
         while True:
             before = seen
@@ -292,13 +300,11 @@ class KaggleBackend:
                         if event.get("data"):
                             yield str(event["data"])
                 return
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            except Exception as exc:
                 idle = 0 if seen > before else idle + 1
-                if idle >= FOLLOW_RECONNECTS:
+                if not _passing(exc) or idle >= FOLLOW_RECONNECTS:
                     raise translate(exc, what, self._ref(slug)) from None
                 time.sleep(1)
-            except Exception as exc:
-                raise translate(exc, what, self._ref(slug)) from None
 
     def stop(self, slug: str, version: int) -> KernelState:
         raise BackendError("Kaggle has no cancel call: stop running kernels in its web UI",
