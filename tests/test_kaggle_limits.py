@@ -253,6 +253,33 @@ def test_no_credentials_point_to_a_generated_token(kaggle, monkeypatch):
     assert "KAGGLE_API_TOKEN" in line and "~/.kaggle/access_token" in line and "kaggle auth login" in line
 
 
+@pytest.mark.parametrize("key", [False, True])
+def test_a_refused_token_is_named_with_how_to_make_a_new_one(kaggle, monkeypatch, key):
+    """An expired token falls through quietly in the client (kaggle 2.2.5 authenticate): alone it reads as no
+    credentials, beside a key it is still sent with every call (kagglesdk _try_fill_auth). Either way: which one."""
+    emu, project = kaggle
+    emu.token = "kgat_current0123456789"
+    if not key:
+        monkeypatch.delenv("KAGGLE_USERNAME")
+        monkeypatch.delenv("KAGGLE_KEY")
+    result = console(project, "kpush", "train", "--arch", "resnet18", *TINY, KAGGLE_API_TOKEN="kgat_expired00000")
+    line = one_line(result)
+    assert result.returncode == 2 and "Kaggle refused the access token in KAGGLE_API_TOKEN" in line
+    assert "Generate New Token" in line and "kgat_expired" not in line and "no Kaggle credentials" not in line
+    assert ("to use your key" in line) == key
+    assert emu.calls("IntrospectToken") and not emu.calls("SaveKernel")
+
+
+def test_a_refused_token_file_is_named_by_its_place(kaggle, monkeypatch, tmp_path):
+    emu, project = kaggle
+    monkeypatch.delenv("KAGGLE_USERNAME")
+    monkeypatch.delenv("KAGGLE_KEY")
+    (tmp_path / "home" / ".kaggle").mkdir(parents=True)
+    (tmp_path / "home" / ".kaggle" / "access_token").write_text("kgat_expired00000\n")
+    line = one_line(console(project, "kpush", "train", "--arch", "resnet18", *TINY))
+    assert "Kaggle refused the access token in ~/.kaggle/access_token (invalid or expired)" in line
+
+
 # -- 4. what a new user trips on ------------------------------------------------------------------------------
 
 def test_kstatus_no_refresh_never_calls_kaggle_even_with_kernels_but_no_registry(kaggle, monkeypatch):

@@ -120,7 +120,10 @@ class KaggleEmulator(Kernels, Submissions):
 
     def introspect_token(self, body: dict) -> tuple[int, dict]:
         """security.OAuthService/IntrospectToken, which kaggle 2.2.5's authenticate() calls for a token: the client
-        takes it only when `active` is true and `username` set; 400/403/404 make it try the next method."""
+        takes it only when `active` is true and `username` set; 400/403/404 make it try the next method. A token
+        this server does not hold (invalid, expired) is not active, as OAuth 2.0 token introspection answers
+        (RFC 7662, 2.2: "active": false for a token that is not active or does not exist); a call that sends it
+        as its Bearer token is refused with a 401 (`authorized`)."""
         if not self.token or body.get("token") != self.token:
             return 200, {"active": False}
         return 200, {"active": True, "username": self.username, "scope": "resources.admin:*"}
