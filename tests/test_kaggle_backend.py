@@ -11,7 +11,7 @@ from emulator import KEY, USER, build_tiny_competition, prepare_client, write_ke
 from toolkit.backends.kaggle.backend import KaggleBackend
 from toolkit.core.config import load_config
 from toolkit.core.errors import (BackendError, KernelNotFound, NotConfigured, NotebookNotFound, QuotaExhausted,
-                                 SlotsFull, UnsafeOutput)
+                                 SlotsFull, SubmissionLimitReached, UnsafeOutput)
 from toolkit.core.status import Status
 
 CONFIG_DIR = prepare_client()  # the client's config directory (conftest set it up before kaggle was imported)
@@ -275,6 +275,29 @@ def test_submission_upload_failure_is_clear(backend, emulator, tmp_path):
     with pytest.raises(BackendError, match="HTTP 500"):
         backend.submit(COMP, file, "x")
     assert backend.submit(COMP, file, "again").status == "PENDING"  # a rerun goes through
+
+
+def test_the_daily_allowance_is_read_and_a_submission_past_it_named(backend, emulator, tmp_path):
+    """GetSubmissionLimits counts valid submissions since 00:00 UTC; Kaggle refuses one past the allowance with a
+    bare 400 (its reason only in the body): named from the limits, in Kaggle's words."""
+    emulator.daily_submissions = 0
+    assert backend.allowance(COMP) is None  # all zeros: "not on a team yet" (kagglesdk), not a limit
+    emulator.daily_submissions = 2
+    good, bad = tmp_path / "submission.csv", tmp_path / "bad.csv"
+    good.write_bytes(OUTPUTS["submission.csv"])
+    bad.write_text("image_id,label\nnope.png,a\n")
+    assert backend.allowance(COMP).left == 2
+    backend.submit(COMP, good, "one")
+    backend.submission(COMP, backend.submit(COMP, bad, "an error does not count").ref)
+    assert backend.allowance(COMP).left == 1
+    backend.submit(COMP, good, "two")
+    allowance = backend.allowance(COMP)
+    assert (allowance.left, allowance.today, allowance.total) == (0, 2, 2)
+    with pytest.raises(SubmissionLimitReached) as info:
+        backend.submit(COMP, good, "three")
+    assert "daily Submission allowance (2) today, 0 submissions remaining today" in str(info.value)
+    assert "00:00 UTC" in str(info.value) and "\n" not in str(info.value)
+    assert len(emulator.calls("CreateSubmission")) == 4  # the refused one reached Kaggle: it was Kaggle's refusal
 
 
 def test_code_submission_names_kernel_version(backend, emulator, tmp_path):

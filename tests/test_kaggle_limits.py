@@ -205,6 +205,22 @@ def test_a_log_stream_that_fails_once_is_opened_again(kaggle):
     assert "scripted session" in followed.stdout and len(emu.calls("logstream")) == 2
 
 
+def test_ksubmit_past_the_daily_allowance_is_refused_before_the_ensemble_kernel_is_pushed(kaggle, kaggle_backend,
+                                                                                          tmp_path):
+    emu, project = kaggle
+    emu.daily_submissions = 1
+    assert console(project, "kpush", "train", "--arch", "resnet18", *TINY, "--wait").returncode == 0
+    earlier = tmp_path / "earlier.csv"
+    earlier.write_text("image_id,label\n" + "".join(f"{i}.png,a\n" for i in range(4)))
+    kaggle_backend().submit(COMP, earlier, "made by hand today")
+    pushes = len(emu.calls("SaveKernel"))
+    result = console(project, "ksubmit", "ensemble")
+    line = one_line(result)
+    assert result.returncode == 2 and "tiny-comp takes no more submissions today" in line
+    assert "daily Submission allowance (1)" in line and "00:00 UTC" in line
+    assert len(emu.calls("SaveKernel")) == pushes and len(emu.calls("CreateSubmission")) == 1
+
+
 @pytest.mark.parametrize("where", ["local", "kaggle"])
 def test_an_inference_server_competition_is_said_before_anything_is_submitted(where, kaggle, tmp_path):
     from toolkit.competitions.demo import build_competition

@@ -24,11 +24,43 @@ class Submissions:
         self.uploads[token] = {"competition": competition, "name": body.get("fileName"), "data": None}
         return 200, {"token": token, "createUrl": f"http://127.0.0.1:{self.port}/upload/{token}"}
 
+    # -- the daily allowance ------------------------------------------------------------------------
+
+    def _counts(self, competition: str) -> tuple[int, int]:
+        """Valid submissions to `competition` since 00:00 UTC, and in all: one that ended in ERROR does not count
+        (kagglesdk 0.1.38 ApiSubmissionLimits counts "valid submissions"; a public 2026 log saw a submission
+        accepted the same UTC day as an ERROR one under a daily allowance of 1)."""
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        valid = [e for e in self.submissions.values() if e["competition"] == competition and e["status"] != "ERROR"]
+        return sum(e["date"].startswith(day) for e in valid), len(valid)
+
+    def submission_limits(self, body: dict) -> tuple[int, dict]:
+        """GetSubmissionLimits (kaggle 2.2.5 competition_get_submission_limits): ApiSubmissionLimits' fields."""
+        today, total = self._counts(body.get("competitionName", ""))
+        return 200, {"numToday": today, "numTotal": total, "numAllowedNow": max(0, self.daily_submissions - today)}
+
+    def _over_allowance(self, competition: str) -> tuple[int, dict] | None:
+        """The refusal of a submission past the daily allowance, as public 2026 scripts quote Kaggle's: HTTP 400
+        with a Google-style {"error": {...}} body (the client's raise_for_status shows only "400 Client Error")
+        whose message reads "Submission not allowed: Your team has used its daily Submission allowance (N)
+        today" and says when to try again."""
+        if self._counts(competition)[0] < self.daily_submissions:
+            return None
+        hours = (86400 - time.time() % 86400) / 3600
+        return 400, {"error": {"code": 400, "message": (
+            f"Submission not allowed: Your team has used its daily Submission allowance ({self.daily_submissions}) "
+            f"today, please try again tomorrow UTC ({hours:.1f} hours from now).")}}
+
+    # -- submissions ---------------------------------------------------------------------------------
+
     def create_submission(self, body: dict) -> tuple[int, dict]:
         competition = body.get("competitionName", "")
         upload = self.uploads.get(body.get("blobFileTokens", ""))
         if upload is None or upload["data"] is None or upload["competition"] != competition:
             return 400, {"code": 400, "message": "Invalid blob file token"}
+        refused = self._over_allowance(competition)
+        if refused is not None:
+            return refused
         if (self.competitions_root / competition / "hidden_test").is_dir():
             # A code competition takes notebooks only: a CSV upload gets a bare 400 (Kaggle/kaggle-cli#400).
             return 400, {"code": 400, "message": "Bad Request"}
@@ -46,6 +78,9 @@ class Submissions:
             return 400, {"code": 400, "message": "The notebook must have the competition as a data source"}
         if version.meta.get("enableInternet", True):
             return 400, {"code": 400, "message": "Internet must be disabled for code competition submissions"}
+        refused = self._over_allowance(competition)
+        if refused is not None:
+            return refused
         if (self.competitions_root / competition / "hidden_test").is_dir():
             return self._start_rerun(competition, slug, version, body)
         data = self.output_files(slug, version).get(body.get("fileName", ""))

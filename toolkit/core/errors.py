@@ -81,6 +81,10 @@ class QuotaExhausted(BackendError):
     """Kaggle refused a push because the weekly GPU quota is used up: final until the quota refreshes."""
 
 
+class SubmissionLimitReached(BackendError):
+    """The competition takes no more submissions today (its daily limit, UTC) or at all (its lifetime cap)."""
+
+
 class KernelNotFound(BackendError):
     """Kaggle has no such kernel for this account (it answers 403 alike for missing and foreign kernels)."""
 

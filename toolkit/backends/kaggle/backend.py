@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from toolkit.backends.base import KernelState, PushResult, Quota, SubmissionResult
+from toolkit.backends.base import Allowance, KernelState, PushResult, Quota, SubmissionResult
 from toolkit.backends.kaggle.credentials import authenticate, offline_username
 from toolkit.backends.kaggle.errors import calling, http_code, translate
 from toolkit.backends.kaggle.replies import epoch_seconds, hours, log_text, names_pattern, submission_result, within
@@ -314,18 +314,45 @@ class KaggleBackend:
 
     def submit(self, competition: str, file: Path, message: str,
                slug: str | None = None, version: int | None = None) -> SubmissionResult:
-        with calling(f"submitting to {competition}"), contextlib.redirect_stdout(io.StringIO()):
-            limit, what = self.config.api_timeout_s, f"submitting to {competition}"
-            if slug and version:
-                resp = within(limit, what, self.api.competition_submit_code, file_name=Path(file).name,
-                              message=message, competition=competition, kernel=self._ref(slug),
-                              kernel_version=version, quiet=True)
-            else:
-                resp = within(limit, what, self.api.competition_submit, str(file), message, competition, quiet=True)
+        """Submit once. A refusal is put down to the daily limit when the limits then say none are left: how
+        Kaggle refuses one past it is not documented (a limit-reached submit once read as a success,
+        Kaggle/kaggle-cli#148; a bare 400 in floydwch/kaggle-cli#61, 2017)."""
+        try:
+            with calling(f"submitting to {competition}"), contextlib.redirect_stdout(io.StringIO()):
+                limit, what = self.config.api_timeout_s, f"submitting to {competition}"
+                if slug and version:
+                    resp = within(limit, what, self.api.competition_submit_code, file_name=Path(file).name,
+                                  message=message, competition=competition, kernel=self._ref(slug),
+                                  kernel_version=version, quiet=True)
+                else:
+                    resp = within(limit, what, self.api.competition_submit, str(file), message, competition,
+                                  quiet=True)
+        except HttpError:
+            self._check_allowance(competition)
+            raise
         if not resp.ref:
+            self._check_allowance(competition)
             raise BackendError(f"Kaggle did not accept the submission to {competition}: "
                                f"{resp.message or 'no reason given'}", "run ksubmit ensemble again")
         return SubmissionResult(ref=str(resp.ref), status=SubmissionStatus.PENDING)
+
+    def allowance(self, competition: str) -> Allowance | None:
+        """GetSubmissionLimits (kaggle 2.2.5 competition_get_submission_limits). All zeros is "not on a team
+        yet" (kagglesdk 0.1.38's docstring), not a limit: None then, and when the call fails (the client's own
+        submit never fails over it either)."""
+        try:
+            got = self._read(f"the submission limits of {competition}", self.api.competition_get_submission_limits,
+                             competition)
+        except ToolkitError:
+            return None
+        if not (got.num_allowed_now or got.num_today or got.num_total or got.limited_by_total):
+            return None
+        return Allowance(got.num_allowed_now, got.num_today, got.num_total, bool(got.limited_by_total))
+
+    def _check_allowance(self, competition: str) -> None:
+        allowance = self.allowance(competition)
+        if allowance is not None and allowance.left == 0:
+            raise allowance.refusal(competition) from None
 
     def submission(self, competition: str, ref: str) -> SubmissionResult:
         try:
