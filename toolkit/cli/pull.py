@@ -28,6 +28,7 @@ def pull_outputs(
     from toolkit.reports import build, page
     from toolkit.runs import outputs, results
     from toolkit.runs.lookup import competitions
+    from toolkit.runs.failures import failed
     from toolkit.runs.wait import check_finished
 
     if fmt not in FORMATS:
@@ -40,7 +41,7 @@ def pull_outputs(
     if not runs:
         note(f"no runs recorded for {label} on {project.config.backend} yet (kpush train --arch NAME starts one)")
     for run in runs:
-        if run.status.value == "ERROR":
+        if failed(run):  # ERROR, or ran past the session limit
             show_failure(run, outputs.log_tail(project, run))
     tables, per_class = [], {}
     for comp in comps:

@@ -69,6 +69,16 @@ def show_failure(run, log_tail: str) -> None:
         errors.print(log_tail, markup=False, highlight=False)
 
 
+def show_timeouts(runs) -> None:
+    """The runs that ran past the session limit, and what to change (the table's cause says which limit)."""
+    from toolkit.runs.lookup import listed
+    from toolkit.runs.timeouts import ADVICE, timed_out
+
+    slow = [run.slug for run in runs if timed_out(run) and not run.aside]
+    if slow:
+        note(f"{listed(slow)} ran past the session limit (a session stopped there keeps no outputs): {ADVICE}")
+
+
 def show_results(tables: list[tuple[str, list, Optional[Path], Path]], fmt: str, project_dir: Path,
                  extra: dict | None = None) -> None:
     """Per competition (name, result rows, plot written or None, report written): a table, or every row

@@ -24,7 +24,7 @@ def status(
     every: bool = typer.Option(False, "--all", "-a", help="List the runs set aside (kpush aside) too."),
 ):
     """Show runs (queued, running, done) with links and times, and the submissions."""
-    from toolkit.cli.report import show_quota
+    from toolkit.cli.report import show_quota, show_timeouts
     from toolkit.cli.tables import status_table, submission_table
     from toolkit.runs.wait import check_finished, wait_for
 
@@ -39,6 +39,7 @@ def status(
     config = project.config
     if runs:
         console.print(status_table(runs, title=f"Runs ({config.store_path.relative_to(config.project_dir)})"))
+        show_timeouts(runs)
     aside = sum(r.aside for r in project.store.runs(competition=competition, aside=True))
     if aside and not every:
         note(f"{aside} run{'s' if aside > 1 else ''} set aside (kstatus --all lists them; kpush aside --undo RUN "

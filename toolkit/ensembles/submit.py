@@ -106,7 +106,7 @@ def _ensemble_run(project: Project, competition: str, members: list[Run], weight
     """Reuse the stored ensemble run for the same members, or render and record a new one."""
     slug = ensemble_slug(competition, members, weights, predict, recipe)
     existing = project.store.latest(slug, project.config.backend)
-    if existing and existing.status != Status.ERROR:
+    if existing and existing.status not in (Status.ERROR, Status.CANCEL_ACKNOWLEDGED):  # else rendered and run again
         return existing
     user = project.username
     # The documented kernel source form is owner/slug (Kaggle attaches its latest version), so the kernel
