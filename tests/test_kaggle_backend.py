@@ -312,6 +312,17 @@ def test_code_submission_names_kernel_version(backend, emulator, tmp_path):
     assert backend.submission(COMP, sub.ref).score == pytest.approx(0.75)
 
 
+def test_kaggle_evaluation_past_the_first_page_of_the_root_is_found(backend, emulator, tmp_path):
+    root = tmp_path / "competitions" / COMP
+    for i in range(250):  # the emulator pages files first: the folder comes on the second page of 200
+        (root / f"extra-{i:03d}.csv").write_text("x\n")
+    assert backend.scored_by_server(COMP) is False
+    (root / "kaggle_evaluation").mkdir()
+    assert backend.scored_by_server(COMP) is True
+    tokens = [call.body.get("pageToken", "") for call in emulator.calls("ListDataTreeFiles")]
+    assert tokens == ["", "200", "", "200"]
+
+
 def test_quota(backend, emulator):
     emulator.gpu_seconds_used = 9 * 3600
     quota = backend.quota()

@@ -249,6 +249,16 @@ def test_a_log_stream_that_fails_is_named_as_the_runs_log_stream_not_a_download(
     assert "download" not in line and "not found or not yours" not in line
 
 
+def test_the_clients_own_retry_notices_stay_out_of_the_output(kaggle):
+    """kaggle 2.2.5's with_retry prints "Request failed ... Will retry" to stderr (~1395) on a 429 it retries."""
+    emu, project = kaggle
+    assert console(project, "kpush", "train", "--arch", "resnet18", *TINY).returncode == 0
+    emu.fail("GetKernelSessionStatus", "429")
+    shown = console(project, "kstatus")
+    assert shown.returncode == 0 and shown.stderr == "", shown.stderr
+    assert len(emu.calls("GetKernelSessionStatus")) == 2  # retried, after the Retry-After second
+
+
 def test_a_log_stream_that_fails_once_is_opened_again(kaggle):
     emu, project = kaggle
     assert console(project, "kpush", "train", "--arch", "resnet18", *TINY, "--wait").returncode == 0

@@ -194,18 +194,23 @@ class Submissions:
 
     def list_data_tree(self, body: dict) -> tuple[int, dict]:
         """ListDataTreeFiles (kagglesdk ApiListDataTreeFilesRequest -> ApiDirectoryContent): the folders and
-        files at `path` in the competition's public data (one page; these competitions are small)."""
+        files at `path` in the competition's public data, `pageSize` entries a page (files first: in what order
+        Kaggle pages them is not said) with a nextPageToken while more follow."""
         competition, path = body.get("competitionName", ""), body.get("path", "").strip("/")
         folder = self.competitions_root / competition / path
         if not COMPETITION_RE.match(competition) or ".." in path.split("/") or not folder.is_dir():
             return 404, {"code": 404, "message": f"Competition '{competition}' has no folder '{path}'"}
-        shown = [p for p in sorted(folder.iterdir()) if not p.name.startswith(".")
-                 and (path or p.name not in ("solution.csv", "hidden_test"))]
+        shown = sorted((p for p in folder.iterdir() if not p.name.startswith(".")
+                        and (path or p.name not in ("solution.csv", "hidden_test"))),
+                       key=lambda p: (p.is_dir(), p.name))
+        start, size = int(body.get("pageToken") or 0), int(body.get("pageSize") or 20)
+        page = shown[start:start + size]
         directories = [{"name": p.name, "totalFiles": sum(1 for f in p.rglob("*") if f.is_file())}
-                       for p in shown if p.is_dir()]
-        files = [{"name": p.name, "totalBytes": p.stat().st_size} for p in shown if p.is_file()]
-        return 200, {"directories": directories, "files": files, "totalDirectories": len(directories),
-                     "totalFiles": len(files), "totalChildren": len(shown), "nextPageToken": ""}
+                       for p in page if p.is_dir()]
+        files = [{"name": p.name, "totalBytes": p.stat().st_size} for p in page if p.is_file()]
+        return 200, {"directories": directories, "files": files, "totalDirectories": sum(p.is_dir() for p in shown),
+                     "totalFiles": sum(p.is_file() for p in shown), "totalChildren": len(shown),
+                     "nextPageToken": str(start + size) if start + size < len(shown) else ""}
 
     def competition_zip(self, path: str) -> bytes | None:
         """The competition's public files as one zip: never solution.csv or hidden_test/ (kept from entrants).

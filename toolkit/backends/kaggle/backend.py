@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 from toolkit.backends.base import Allowance, KernelState, PushResult, Quota, SubmissionResult
 from toolkit.backends.kaggle.credentials import authenticate, offline_username
-from toolkit.backends.kaggle.errors import calling, http_code, translate
+from toolkit.backends.kaggle.errors import calling, http_code, passing, translate
 from toolkit.backends.kaggle.replies import epoch_seconds, hours, log_text, names_pattern, submission_result, within
 from toolkit.core.config import Config
 from toolkit.core.errors import (BackendError, DownloadFailed, HttpError, KernelNotFound, NotConfigured,
@@ -41,15 +41,7 @@ NOT_FOUND = "Notebook not found"
 READ_ATTEMPTS = 3  # idempotent reads also survive a 5xx (the client only retries 429 and dropped connections)
 CLIENT_RETRIES = 5
 FOLLOW_RECONNECTS = 5  # connections to the log stream that bring nothing new before a follow gives up
-
-
-def _passing(exc: BaseException) -> bool:
-    """A failure of the log stream worth opening it again for: a dropped connection, 429 or 5xx."""
-    import requests
-
-    if isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
-        return True
-    return isinstance(exc, requests.HTTPError) and (http_code(exc) == 429 or http_code(exc) >= 500)
+MAX_PAGES = 50  # pages of a competition's root listing read at most (200 entries each)
 
 
 class KaggleBackend:
@@ -204,20 +196,28 @@ class KaggleBackend:
         return not (reply is not None and reply.error_message)
 
     def scored_by_server(self, competition: str) -> bool:
-        """Whether the competition's files hold a `kaggle_evaluation/` folder at their root: one listing of the
+        """Whether the competition's files hold a `kaggle_evaluation/` folder at their root: the listing of the
         root (ListDataTreeFiles, a kagglesdk call the kaggle 2.2.5 client does not wrap; ListDataFiles lists
-        every file, page by page, and public reports say it can stop short: Kaggle/kaggle-cli#511)."""
+        every file, page by page, and public reports say it can stop short: Kaggle/kaggle-cli#511), page after
+        page while it has a next_page_token (kagglesdk 0.1.38 ApiDirectoryContent; in what order is not said)."""
         from kagglesdk.competitions.types.competition_api_service import ApiListDataTreeFilesRequest
 
-        request = ApiListDataTreeFilesRequest()
-        request.competition_name, request.path, request.page_size = competition, "", 200
-
-        def listing() -> Any:
+        def listing(token: str) -> Any:
+            request = ApiListDataTreeFilesRequest()
+            request.competition_name, request.path, request.page_size = competition, "", 200
+            request.page_token = token
             with self.api.build_kaggle_client() as kaggle:
                 return kaggle.competitions.competition_api_client.list_data_tree_files(request)
 
-        content = self._read(f"the files of {competition}", listing)
-        return any(d.name == "kaggle_evaluation" for d in content.directories or [])
+        token = ""
+        for _ in range(MAX_PAGES):
+            content = self._read(f"the files of {competition}", listing, token)
+            if any(d.name == "kaggle_evaluation" for d in content.directories or []):
+                return True
+            token = content.next_page_token
+            if not token:
+                return False
+        return False
 
     def _get_kernel(self, slug: str) -> Any:
         """GetKernel for this user's `slug`; None when Kaggle has no such kernel: 404, or 403 (Permission
@@ -302,7 +302,7 @@ class KaggleBackend:
                 return
             except Exception as exc:
                 idle = 0 if seen > before else idle + 1
-                if not _passing(exc) or idle >= FOLLOW_RECONNECTS:
+                if not passing(exc) or idle >= FOLLOW_RECONNECTS:
                     raise translate(exc, what, self._ref(slug)) from None
                 time.sleep(1)
 

@@ -4,6 +4,7 @@ user can act on, never a traceback, never a secret. The client's own exceptions 
 from __future__ import annotations
 
 import contextlib
+import io
 from typing import Any, Iterator
 
 from toolkit.core.errors import (BackendError, DownloadFailed, HttpError, KernelNotFound, LogStreamFailed, NotConfigured,
@@ -30,9 +31,13 @@ OUTSIDE_DEST = "Refusing to download"
 
 @contextlib.contextmanager
 def calling(what: str, kernel: str | None = None) -> Iterator[None]:
-    """Any failure of the client calls inside becomes the typed error `translate` makes of it."""
+    """Any failure of the client calls inside becomes the typed error `translate` makes of it. The client's own
+    notices of its retries ("Request failed: ... Will retry in 1.0 seconds", which with_retry prints to stderr:
+    kaggle_api_extended.py ~1395) are not let through: they would break a live table and a one-line error, and
+    the toolkit says what finally failed."""
     try:
-        yield
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
     except (BackendError, UnsafeOutput):
         raise
     except Exception as exc:
@@ -95,6 +100,15 @@ def _http_error(exc: Any, what: str) -> HttpError:
                          status=code)
     return HttpError(f"{what} failed on Kaggle (HTTP {code}): {first_line}",
                      "Kaggle may be having trouble; run the command again later", status=code or 0)
+
+
+def passing(exc: BaseException) -> bool:
+    """A failure of the log stream worth opening it again for: a dropped connection, 429 or 5xx."""
+    import requests
+
+    if isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        return True
+    return isinstance(exc, requests.HTTPError) and (http_code(exc) == 429 or http_code(exc) >= 500)
 
 
 def _is_download(exc: BaseException) -> bool:
