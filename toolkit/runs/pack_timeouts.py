@@ -24,20 +24,22 @@ REQUEUED = "requeued to run alone"  # the note a requeued member carries until i
 
 def retry_members(project: Project) -> list[Run]:
     """Requeue, or tell, each member of a pack that ran past its limit and was not yet seen to; returns them."""
-    store, logs, decided = project.store, {}, []
-    for run in store.runs(backend=project.config.backend, kind="train"):
-        if not (timed_out(run) and run.host and TOO_LONG not in run.failure_message):
-            continue
-        key = (run.kernel, run.version)
-        if key not in logs:
-            logs[key] = read_log(project, run)
-        minutes = alone_minutes(project, run, logs[key])
-        if minutes is None or minutes <= plan_limit_min(project.config.session_timeout_s):
-            decided.append(store.requeue(run.id, f"{REQUEUED}: {run.failure_message}"))
-        else:
-            decided.append(store.observe(run.id, Status.CANCEL_ACKNOWLEDGED,
-                                         f"{run.failure_message}; {TOO_LONG} {span(minutes * 60)}"))
+    logs, decided = {}, []  # each pack's log read once
+    for run in project.store.runs(backend=project.config.backend, kind="train"):
+        if timed_out(run) and run.host and TOO_LONG not in run.failure_message:
+            key = (run.kernel, run.version)
+            if key not in logs:
+                logs[key] = read_log(project, run)
+            decided.append(_decide(project, run, alone_minutes(project, run, logs[key])))
     return decided
+
+
+def _decide(project: Project, run: Run, minutes: float | None) -> Run:
+    """Requeued when it fits a session alone (or how long it takes is not known), else told how long it needs."""
+    if minutes is None or minutes <= plan_limit_min(project.config.session_timeout_s):
+        return project.store.requeue(run.id, f"{REQUEUED}: {run.failure_message}")
+    return project.store.observe(run.id, Status.CANCEL_ACKNOWLEDGED,
+                                 f"{run.failure_message}; {TOO_LONG} {span(minutes * 60)}")
 
 
 def alone_minutes(project: Project, run: Run, log: str) -> float | None:

@@ -25,7 +25,7 @@ CELL_TIMEOUT = re.compile(r"CellTimeoutError\b.*\bafter (\d+) seconds")
 TAIL_LINES = 5  # the log's last lines that may hold the CellTimeoutError (a traceback's end may follow it)
 # What to change, for a run that ran past the limit: kstatus and a wait's last line say it.
 ADVICE = ("train fewer epochs or at a smaller image size, push it without --pack, or raise session_timeout_s "
-          "(below Kaggle's 12 h maximum) if your sessions may run that long")
+          "(below Kaggle's 12 h maximum) before pushing it again, if your sessions may run that long")
 
 
 def timed_out(run: Run) -> bool:
