@@ -27,8 +27,8 @@ def pull_outputs(
     from toolkit.cli.report import show_failure, show_results
     from toolkit.reports import build, page
     from toolkit.runs import outputs, results
-    from toolkit.runs.lookup import competitions
     from toolkit.runs.failures import failed
+    from toolkit.runs.lookup import competitions
     from toolkit.runs.wait import check_finished
 
     if fmt not in FORMATS:
