@@ -20,7 +20,7 @@ def _norm(name: str) -> str:
 @lru_cache(maxsize=1)
 def kaggle_modules() -> frozenset[str]:
     """Top-level module names a kernel can import on Kaggle."""
-    image = {_norm(line.split("==")[0]) for line in IMAGE_LIST.read_text().splitlines()
+    image = {_norm(re.match(r"[A-Za-z0-9._-]+", line).group(0)) for line in IMAGE_LIST.read_text().splitlines()
              if line.strip() and not line.startswith("#")}
     provided = {module for module, dists in metadata.packages_distributions().items()
                 if any(_norm(d) in image for d in dists)}

@@ -9,16 +9,9 @@ import pytest
 from emulator import KEY, USER, build_tiny_competition, prepare_client, write_kernel
 
 from toolkit.backends.kaggle.backend import KaggleBackend
-from toolkit.core.config import KAGGLE_GPU_SESSION_S, load_config
-from toolkit.core.errors import (
-    BackendError,
-    KernelNotFound,
-    NotConfigured,
-    NotebookNotFound,
-    QuotaExhausted,
-    SlotsFull,
-    UnsafeOutput,
-)
+from toolkit.core.config import load_config
+from toolkit.core.errors import (BackendError, KernelNotFound, NotConfigured, NotebookNotFound, QuotaExhausted,
+                                 SlotsFull, SubmissionLimitReached, UnsafeOutput)
 from toolkit.core.status import Status
 
 CONFIG_DIR = prepare_client()  # the client's config directory (conftest set it up before kaggle was imported)
@@ -90,7 +83,7 @@ def test_push_status_output_logs(backend, emulator, tmp_path):
     assert sent["slug"] == f"{USER}/resnet18-abcdef12" and sent["newTitle"] == "resnet18 abcdef12"
     assert sent["machineShape"] == "NvidiaTeslaT4" and sent["enableGpu"] is True
     assert sent["isPrivate"] is True and sent["enableInternet"] is True
-    assert sent["competitionDataSources"] == [COMP] and sent["sessionTimeoutSeconds"] == KAGGLE_GPU_SESSION_S - 300
+    assert sent["competitionDataSources"] == [COMP] and sent["sessionTimeoutSeconds"] == 9 * 3600 - 300
     assert json.loads(sent["text"])["metadata"]["kernelspec"]["name"] == "python3"
     assert emulator.calls("SaveKernel")[0].headers["Authorization"].startswith("Basic ")
 
@@ -284,6 +277,29 @@ def test_submission_upload_failure_is_clear(backend, emulator, tmp_path):
     assert backend.submit(COMP, file, "again").status == "PENDING"  # a rerun goes through
 
 
+def test_the_daily_allowance_is_read_and_a_submission_past_it_named(backend, emulator, tmp_path):
+    """GetSubmissionLimits counts valid submissions since 00:00 UTC; Kaggle refuses one past the allowance with a
+    bare 400 (its reason only in the body): named from the limits, in Kaggle's words."""
+    emulator.daily_submissions = 0
+    assert backend.allowance(COMP) is None  # all zeros: "not on a team yet" (kagglesdk), not a limit
+    emulator.daily_submissions = 2
+    good, bad = tmp_path / "submission.csv", tmp_path / "bad.csv"
+    good.write_bytes(OUTPUTS["submission.csv"])
+    bad.write_text("image_id,label\nnope.png,a\n")
+    assert backend.allowance(COMP).left == 2
+    backend.submit(COMP, good, "one")
+    backend.submission(COMP, backend.submit(COMP, bad, "an error does not count").ref)
+    assert backend.allowance(COMP).left == 1
+    backend.submit(COMP, good, "two")
+    allowance = backend.allowance(COMP)
+    assert (allowance.left, allowance.today, allowance.total) == (0, 2, 2)
+    with pytest.raises(SubmissionLimitReached) as info:
+        backend.submit(COMP, good, "three")
+    assert "daily Submission allowance (2) today, 0 submissions remaining today" in str(info.value)
+    assert "00:00 UTC" in str(info.value) and "\n" not in str(info.value)
+    assert len(emulator.calls("CreateSubmission")) == 4  # the refused one reached Kaggle: it was Kaggle's refusal
+
+
 def test_code_submission_names_kernel_version(backend, emulator, tmp_path):
     backend.push(write_kernel(tmp_path, "ensemble-code-01", gpu=False, internet=False))
     while backend.status("ensemble-code-01", 1).status != Status.COMPLETE:
@@ -294,6 +310,17 @@ def test_code_submission_names_kernel_version(backend, emulator, tmp_path):
                     "kernelVersion": 1, "fileName": "submission.csv", "submissionDescription": "code"}
     backend.submission(COMP, sub.ref)
     assert backend.submission(COMP, sub.ref).score == pytest.approx(0.75)
+
+
+def test_kaggle_evaluation_past_the_first_page_of_the_root_is_found(backend, emulator, tmp_path):
+    root = tmp_path / "competitions" / COMP
+    for i in range(250):  # the emulator pages files first: the folder comes on the second page of 200
+        (root / f"extra-{i:03d}.csv").write_text("x\n")
+    assert backend.scored_by_server(COMP) is False
+    (root / "kaggle_evaluation").mkdir()
+    assert backend.scored_by_server(COMP) is True
+    tokens = [call.body.get("pageToken", "") for call in emulator.calls("ListDataTreeFiles")]
+    assert tokens == ["", "200", "", "200"]
 
 
 def test_quota(backend, emulator):

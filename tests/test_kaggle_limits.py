@@ -1,7 +1,8 @@
 """Kaggle as it behaves, through the real console scripts over the emulator (and the local backend where
 Kaggle's limit is modelled there): the empty kernel a refused first push leaves, names Kaggle refuses, the
-session limit, a cancel that stays requested, expired download links, inference-server competitions,
-mixed-case slugs, token credentials, and what a new user meets first."""
+session limit (a session past it, a pack past it), a cancel that stays requested, expired download links, a
+failing log stream, the daily submission allowance, inference-server competitions, mixed-case slugs, token
+credentials (a refused one too), and what a new user meets first."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import pytest
 from console import console, one_line
 from emulator import build_tiny_competition, wait_until_done, write_kernel
 
-from toolkit.backends.local.limits import SESSION_TIMEOUT
+from toolkit.backends.local.limits import timeout_line
 from toolkit.core.config import load_config
 from toolkit.core.status import Status
+from toolkit.kernel.contract import progress_line, progress_record
 from toolkit.project import Project
+from toolkit.runs.timeouts import TIMED_OUT
 
 COMP = "tiny-comp"
 TINY = ["--item", "Resize(16)", "--batch", "aug_transforms(size=16, do_flip=False)", "--epochs", "1", "--bs", "16",
@@ -117,39 +120,89 @@ def test_a_run_too_long_for_a_session_is_refused_before_anything_is_recorded(kag
     assert "fewer epochs" in pushed.stderr and runs(project) == []
 
 
-def test_a_session_is_ended_after_its_limit_in_all_in_kaggles_words(local_backend, tmp_path):
-    """nbclient limits each cell; Kaggle limits the session: three cells of two seconds overrun four."""
+def test_a_session_past_its_limit_ends_as_kaggle_ends_it(local_backend, tmp_path):
+    """nbclient limits each cell; Kaggle limits the session: three cells of two seconds overrun four. Kaggle then
+    reports CANCEL_ACKNOWLEDGED with no message and keeps no outputs, its log ending in CellTimeoutError."""
     backend = local_backend()
-    folder = write_kernel(tmp_path / "kernels", "slow-abcdef12", *["import time; time.sleep(2)"] * 3,
-                          competition="digits-demo", username="local")
+    folder = write_kernel(tmp_path / "kernels", "slow-abcdef12", "open('early.txt', 'w').write('x')",
+                          *["import time; time.sleep(2)"] * 3, competition="digits-demo", username="local")
     pushed = backend.push(folder, session_timeout_s=4)
     state = wait_until_done(backend, "slow-abcdef12", pushed.version, timeout=60)
-    assert (state.status, state.failure_message) == (Status.ERROR, SESSION_TIMEOUT)
-    assert "the session limit is 4 s" in backend.logs("slow-abcdef12", pushed.version)
+    assert (state.status, state.failure_message) == (Status.CANCEL_ACKNOWLEDGED, "")
+    assert backend.logs("slow-abcdef12", pushed.version).rstrip().endswith(timeout_line(4))
+    assert backend.output("slow-abcdef12", pushed.version, tmp_path / "got", ("early.txt",)) == []
 
 
-def test_kpush_wait_on_a_run_past_its_session_limit_exits_3_with_kaggles_words(tmp_path):
+def test_kpush_wait_on_a_run_past_its_session_limit_names_it_and_what_to_change(tmp_path):
     from toolkit.competitions.demo import build_competition
 
     build_competition(tmp_path / "competitions", limit=40)
     result = console(tmp_path, "kpush", "train", "--arch", "resnet18", *TINY, "--wait", TOOLKIT_SESSION_TIMEOUT_S="3",
                      TOOLKIT_POLL_INITIAL_S="0.3", TOOLKIT_POLL_MAX_S="0.5")
     assert result.returncode == 3, result.stderr
-    assert "exceeded the max allowed execution duration" in result.stdout
-    assert [r.failure_message for r in runs(tmp_path)] == [SESSION_TIMEOUT]
+    assert "ran past the session limit (3 s)" in result.stdout and "CANCEL_ACKNOWLEDGED" in result.stdout
+    assert "ran past the session limit: train fewer epochs" in result.stderr and "kpush retry" not in result.stderr
+    (run,) = runs(tmp_path)
+    assert run.status == Status.CANCEL_ACKNOWLEDGED and run.failure_message.startswith(TIMED_OUT)
+    shown = console(tmp_path, "kstatus", "--no-refresh")
+    assert "ran past the session limit (a session stopped there keeps no outputs)" in shown.stderr
+    assert "session_timeout_s" in shown.stderr
 
 
-def test_the_emulator_ends_a_pushed_session_at_its_limit(start_emulator, kaggle_backend, tmp_path):
+@pytest.mark.e2e
+def test_a_local_pack_past_its_limit_runs_each_member_alone_once(tmp_path):
+    """Its members run again in kernels of their own, once: past the limit alone too, each is then told."""
     from toolkit.competitions.demo import build_competition
 
     build_competition(tmp_path / "competitions", limit=40)
-    start_emulator(run_kernels=True)
+    result = console(tmp_path, "kpush", "train", "--arch", "resnet18", "--arch", "resnet34", *TINY, "--pack", "2",
+                     "--wait", TOOLKIT_SESSION_TIMEOUT_S="3", TOOLKIT_POLL_INITIAL_S="0.3", TOOLKIT_POLL_MAX_S="0.5")
+    assert result.returncode == 3, result.stderr
+    recorded = runs(tmp_path)
+    assert len(recorded) == 2 and all(r.kernel == r.slug and r.version == 1 for r in recorded)
+    assert all(r.failure_message == "ran past the session limit (3 s), with no outputs" for r in recorded)
+    kernels = {d.name: sorted(v.name for v in d.iterdir()) for d in (tmp_path / ".toolkit/local/kernels").iterdir()}
+    assert len(kernels) == 3 and all(kernels[r.slug] == ["v1"] for r in recorded)  # the pack, then each alone
+    assert "ran past the session limit: train fewer epochs" in result.stderr
+
+
+def test_the_emulator_ends_a_pushed_session_at_its_limit_as_kaggle_does(start_emulator, kaggle_backend, tmp_path):
+    from toolkit.competitions.demo import build_competition
+
+    build_competition(tmp_path / "competitions", limit=40)
+    emu = start_emulator(run_kernels=True)
     backend = kaggle_backend()
-    folder = write_kernel(tmp_path / "kernels", "slow-abcdef12", *["import time; time.sleep(2)"] * 3,
-                          competition="digits-demo")
+    folder = write_kernel(tmp_path / "kernels", "slow-abcdef12", "open('early.txt', 'w').write('x')",
+                          *["import time; time.sleep(2)"] * 3, competition="digits-demo")
     pushed = backend.push(folder, session_timeout_s=4)
     state = wait_until_done(backend, "slow-abcdef12", pushed.version, timeout=60)
-    assert (state.status, state.failure_message) == (Status.ERROR, SESSION_TIMEOUT)
+    assert (state.status, state.failure_message) == (Status.CANCEL_ACKNOWLEDGED, "")
+    assert backend.logs("slow-abcdef12", pushed.version).rstrip().endswith(timeout_line(4))
+    assert backend.output("slow-abcdef12", pushed.version, tmp_path / "got", ("early.txt",)) == []
+    assert emu.output_files("slow-abcdef12", emu.version("slow-abcdef12")) == {}  # none listed, none downloadable
+
+
+def test_a_pack_past_its_limit_requeues_the_members_that_fit_alone_and_tells_the_others(kaggle, tmp_path):
+    """Kaggle kept none of the pack's outputs: a member whose own epochs in the pack's log fit a session alone
+    runs again in a kernel of its own, once; one that needs longer than a session alone is told so."""
+    emu, project = kaggle
+    (tmp_path / "sweep.toml").write_text(SWEEP.replace(
+        "".join(f'\n[[run]]\nname = "tiny-{i}"\nseed = {i}\n' for i in range(2, 4)), ""))
+    emu.fail("SaveKernel", "timeout_session")
+    assert console(project, "kpush", "sweep", str(tmp_path / "sweep.toml"), "--pack", "2").returncode == 0
+    quick, slow = sorted(runs(project), key=lambda r: r.spec["seed"])
+    assert quick.host == slow.host and quick.host
+    emu.version(quick.host).times_out = "".join(
+        f"[{run.slug}] {progress_line(progress_record('training', epoch=0, epochs=1, error_rate=0.5, seconds=s))}\n"
+        for run, s in ((quick, 30), (slow, 20000)))
+    pulled = console(project, "kpull", "outputs", "--format", "json")
+    assert pulled.returncode == 3, pulled.stderr
+    quick, slow = sorted(runs(project), key=lambda r: r.spec["seed"])
+    assert (quick.status, quick.kernel, quick.version, quick.host) == (Status.COMPLETE, quick.slug, 1, "")
+    assert slow.status == Status.CANCEL_ACKNOWLEDGED and slow.host and "alone it needs about 11.2 h" in slow.failure_message
+    assert slow.failure_message.startswith(f"ran past the session limit (8.9 h) in pack {slow.host}")
+    assert "ran past the session limit: train fewer epochs" in pulled.stderr and "kpush retry" not in pulled.stderr
+    assert len(emu.kernels[quick.slug]["versions"]) == 1 and slow.slug not in emu.kernels  # requeued once, alone
 
 
 def test_a_cancel_that_stays_requested_is_shown_stopping_and_not_waited_for(kaggle):
@@ -182,6 +235,53 @@ def test_download_links_refused_twice_are_a_failed_download_not_a_missing_kernel
     line = one_line(pulled)
     assert pulled.returncode == 2 and "failed twice" in line and "HTTP 403" in line
     assert "not found or not yours" not in line
+
+
+@pytest.mark.parametrize("code, says", [(500, "HTTP 500"), (404, "has no log of it yet")])
+def test_a_log_stream_that_fails_is_named_as_the_runs_log_stream_not_a_download(kaggle, code, says):
+    """kernels_logs_stream is a GET (kaggle 2.2.5, ~7749) as signed downloads are: its failure is the log's."""
+    emu, project = kaggle
+    assert console(project, "kpush", "train", "--arch", "resnet18", *TINY, "--wait").returncode == 0
+    (run,) = runs(project)
+    emu.fail("logstream", str(code), times=10)  # a 5xx keeps failing past the reconnects; a 404 ends at once
+    line = one_line(console(project, "klogs", run.slug, "--follow"))
+    assert f"following the log of {run.slug} v1: Kaggle's log stream failed" in line and says in line
+    assert "download" not in line and "not found or not yours" not in line
+
+
+def test_the_clients_own_retry_notices_stay_out_of_the_output(kaggle):
+    """kaggle 2.2.5's with_retry prints "Request failed ... Will retry" to stderr (~1395) on a 429 it retries."""
+    emu, project = kaggle
+    assert console(project, "kpush", "train", "--arch", "resnet18", *TINY).returncode == 0
+    emu.fail("GetKernelSessionStatus", "429")
+    shown = console(project, "kstatus")
+    assert shown.returncode == 0 and shown.stderr == "", shown.stderr
+    assert len(emu.calls("GetKernelSessionStatus")) == 2  # retried, after the Retry-After second
+
+
+def test_a_log_stream_that_fails_once_is_opened_again(kaggle):
+    emu, project = kaggle
+    assert console(project, "kpush", "train", "--arch", "resnet18", *TINY, "--wait").returncode == 0
+    emu.fail("logstream", "500")
+    followed = console(project, "klogs", "resnet18", "--follow")
+    assert followed.returncode == 0, followed.stderr
+    assert "scripted session" in followed.stdout and len(emu.calls("logstream")) == 2
+
+
+def test_ksubmit_past_the_daily_allowance_is_refused_before_the_ensemble_kernel_is_pushed(kaggle, kaggle_backend,
+                                                                                          tmp_path):
+    emu, project = kaggle
+    emu.daily_submissions = 1
+    assert console(project, "kpush", "train", "--arch", "resnet18", *TINY, "--wait").returncode == 0
+    earlier = tmp_path / "earlier.csv"
+    earlier.write_text("image_id,label\n" + "".join(f"{i}.png,a\n" for i in range(4)))
+    kaggle_backend().submit(COMP, earlier, "made by hand today")
+    pushes = len(emu.calls("SaveKernel"))
+    result = console(project, "ksubmit", "ensemble")
+    line = one_line(result)
+    assert result.returncode == 2 and "tiny-comp takes no more submissions today" in line
+    assert "daily Submission allowance (1)" in line and "00:00 UTC" in line
+    assert len(emu.calls("SaveKernel")) == pushes and len(emu.calls("CreateSubmission")) == 1
 
 
 @pytest.mark.parametrize("where", ["local", "kaggle"])
@@ -230,6 +330,33 @@ def test_no_credentials_point_to_a_generated_token(kaggle, monkeypatch):
     line = one_line(console(project, "kpush", "train", "--arch", "resnet18", *TINY))
     assert "no Kaggle credentials found" in line and "Generate New Token" in line
     assert "KAGGLE_API_TOKEN" in line and "~/.kaggle/access_token" in line and "kaggle auth login" in line
+
+
+@pytest.mark.parametrize("key", [False, True])
+def test_a_refused_token_is_named_with_how_to_make_a_new_one(kaggle, monkeypatch, key):
+    """An expired token falls through quietly in the client (kaggle 2.2.5 authenticate): alone it reads as no
+    credentials, beside a key it is still sent with every call (kagglesdk _try_fill_auth). Either way: which one."""
+    emu, project = kaggle
+    emu.token = "kgat_current0123456789"
+    if not key:
+        monkeypatch.delenv("KAGGLE_USERNAME")
+        monkeypatch.delenv("KAGGLE_KEY")
+    result = console(project, "kpush", "train", "--arch", "resnet18", *TINY, KAGGLE_API_TOKEN="kgat_expired00000")
+    line = one_line(result)
+    assert result.returncode == 2 and "Kaggle refused the access token in KAGGLE_API_TOKEN" in line
+    assert "Generate New Token" in line and "kgat_expired" not in line and "no Kaggle credentials" not in line
+    assert ("to use your key" in line) == key
+    assert emu.calls("IntrospectToken") and not emu.calls("SaveKernel")
+
+
+def test_a_refused_token_file_is_named_by_its_place(kaggle, monkeypatch, tmp_path):
+    emu, project = kaggle
+    monkeypatch.delenv("KAGGLE_USERNAME")
+    monkeypatch.delenv("KAGGLE_KEY")
+    (tmp_path / "home" / ".kaggle").mkdir(parents=True)
+    (tmp_path / "home" / ".kaggle" / "access_token").write_text("kgat_expired00000\n")
+    line = one_line(console(project, "kpush", "train", "--arch", "resnet18", *TINY))
+    assert "Kaggle refused the access token in ~/.kaggle/access_token (invalid or expired)" in line
 
 
 # -- 4. what a new user trips on ------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def test_a_package_missing_from_kaggles_image_fails_as_it_would_there(backend, t
                       "import fastkaggle")
     assert state.status == Status.ERROR and "In [2]: ModuleNotFoundError" in state.failure_message, state
     assert "No module named 'fastkaggle'" in log
-    assert "2.8.7 1.0.26 1.12.36" in log  # fastai, timm, fastcore as in Kaggle's image
+    assert "2.8.7 1.0.26 1.14.5" in log  # fastai, timm, fastcore as in Kaggle's image
 
 
 def test_inputs_are_read_only_to_a_kernel(backend, tmp_path):

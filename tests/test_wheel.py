@@ -67,6 +67,21 @@ def test_light_commands_import_nothing_heavy(tmp_path, command, unwanted):
     assert imported(done.stderr).isdisjoint(HEAVY + unwanted)
 
 
+# Pinned exactly in pyproject.toml, as the lock pins them: kaggle 2.2.4 lacks get_submission, the backend builds
+# kagglesdk 0.1.38's requests itself, and fastai breaks on fastcore 2 (fastai/fastai#4154).
+EXACT = ("kaggle", "kagglesdk", "fastai", "fastcore")
+
+
+def test_the_kaggle_client_its_sdk_and_fastcore_are_pinned_as_locked():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = [*project["dependencies"], *project["optional-dependencies"]["local"]]
+    locked = dict(line.split("==", 1) for line in LOCK.read_text().splitlines() if "==" in line)
+    for name in EXACT:
+        assert f"{name}=={locked[name]}" in declared, name
+
+
 def build_wheel(tmp_path: Path) -> Path:
     """From a copy of the sources, so the build leaves nothing in the checkout."""
     source = tmp_path / "source"

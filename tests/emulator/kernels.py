@@ -93,6 +93,8 @@ class Kernels:
         if fault and fault.kind == "error_session":
             version.status, version.failure = "ERROR", fault.options.get("message", "Kernel failed")
             return
+        if fault and fault.kind == "timeout_session":
+            version.times_out = fault.options.get("log", f"starting {slug}\n")
         if body.get("kernelType") == "notebook":
             try:
                 kernelspec = json.loads(body.get("text", "")).get("metadata", {}).get("kernelspec")
@@ -131,9 +133,20 @@ class Kernels:
         elif not self.run_kernels:
             step = version.polls
             version.status = "COMPLETE" if step >= self.polls_to_complete else ("RUNNING" if step else "QUEUED")
-            if version.status == "COMPLETE":
+            if version.status == "COMPLETE" and version.times_out is not None:
+                self._time_out(version)
+            elif version.status == "COMPLETE":
                 version.outputs = dict(self.scripted_outputs)
         return version
+
+    def _time_out(self, version: Version) -> None:
+        """A scripted session past its limit, as Kaggle ends one (backends/local/limits.py says where from):
+        CANCEL_ACKNOWLEDGED, no failureMessage, no outputs, its log ending with nbclient's CellTimeoutError."""
+        from toolkit.backends.local.limits import timeout_line
+
+        seconds = int(version.meta.get("sessionTimeoutSeconds") or MAX_TIMEOUT_S)
+        version.status, version.failure = "CANCEL_ACKNOWLEDGED", ""
+        version.log = f"{version.times_out}{timeout_line(seconds)}\n"
 
     def _find(self, body: dict) -> tuple[str, Version] | None:
         slug = body.get("kernelSlug", "")

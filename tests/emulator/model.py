@@ -43,7 +43,9 @@ class Recorded:
 class Fault:
     target: str  # RPC method name, "download" or "upload"
     kind: str  # 429 | 500 | 403 | drop | drop_after | truncate | slots_full | weekly_quota | error_session | expired
-    # drop: hang up before acting; drop_after: act (a SaveKernel makes its version), then hang up unanswered
+    #            | timeout_session
+    # drop: hang up before acting; drop_after: act (a SaveKernel makes its version), then hang up unanswered;
+    # timeout_session: a scripted session that runs past its limit (options: log, what it printed before)
     times: int = 1
     options: dict = field(default_factory=dict)
 
@@ -58,6 +60,7 @@ class Version:
     local: int | None = None  # version in the local runner, when it runs for real
     outputs: dict[str, bytes] = field(default_factory=dict)  # scripted outputs
     log: str | None = None  # a scripted session's log so far (None: a fixed line or two)
+    times_out: str | None = None  # a scripted session that runs past its limit: its log before the timeout line
     created: float = field(default_factory=time.time)
 
 

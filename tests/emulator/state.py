@@ -20,7 +20,8 @@ class KaggleEmulator(Kernels, Submissions):
 
     def __init__(self, workdir: Path, competitions_root: Path, username: str = "testuser", key: str = "",
                  run_kernels: bool = False, gpu_slots: int = 2, polls_to_complete: int = 2, input_layout: str = "current",
-                 scripted_outputs: dict[str, bytes] | None = None, shells: bool = True, token: str = ""):
+                 scripted_outputs: dict[str, bytes] | None = None, shells: bool = True, token: str = "",
+                 daily_submissions: int = 5):
         self.workdir = Path(workdir)
         self.competitions_root = Path(competitions_root)
         self.username, self.key = username, key
@@ -35,6 +36,9 @@ class KaggleEmulator(Kernels, Submissions):
         self.kernels: dict[str, dict] = {}  # slug -> {"id", "title", "versions": {n: Version}}
         self.uploads: dict[str, dict] = {}
         self.submissions: dict[int, dict] = {}
+        # Valid submissions a team may make per competition and UTC day (5 in a public 2026 quote of Kaggle's
+        # refusal; 1, 10 and 20 in others: each competition sets its own).
+        self.daily_submissions = daily_submissions
         self.gpu_seconds_used = 3600
         # GetAcceleratorQuotaStatistics' gpuQuota (kaggle 2.2.5 quota_view, kagglesdk 0.1.38 ApiAcceleratorQuota):
         # timeReserved is "Quota reserved by currently-running sessions".
@@ -120,7 +124,10 @@ class KaggleEmulator(Kernels, Submissions):
 
     def introspect_token(self, body: dict) -> tuple[int, dict]:
         """security.OAuthService/IntrospectToken, which kaggle 2.2.5's authenticate() calls for a token: the client
-        takes it only when `active` is true and `username` set; 400/403/404 make it try the next method."""
+        takes it only when `active` is true and `username` set; 400/403/404 make it try the next method. A token
+        this server does not hold (invalid, expired) is not active, as OAuth 2.0 token introspection answers
+        (RFC 7662, 2.2: "active": false for a token that is not active or does not exist); a call that sends it
+        as its Bearer token is refused with a 401 (`authorized`)."""
         if not self.token or body.get("token") != self.token:
             return 200, {"active": False}
         return 200, {"active": True, "username": self.username, "scope": "resources.admin:*"}
@@ -131,13 +138,12 @@ class KaggleEmulator(Kernels, Submissions):
                   "IntrospectToken": self.introspect_token, "ListDataTreeFiles": self.list_data_tree,
                   "StartSubmissionUpload": self.start_upload, "CreateSubmission": self.create_submission,
                   "CreateCodeSubmission": self.create_code_submission, "GetSubmission": self.get_submission,
-                  "ListSubmissions": self.list_submissions, "DownloadDataFiles": self.download_data_files}
+                  "ListSubmissions": self.list_submissions, "DownloadDataFiles": self.download_data_files,
+                  "GetSubmissionLimits": self.submission_limits}
         if method == "SaveKernel":
             return 200, self.save_kernel(body, fault)
         if method in simple:
             return simple[method](body)
         if method == "GetAcceleratorQuotaStatistics":
             return 200, self.quota()
-        if method == "GetSubmissionLimits":
-            return 200, {"numToday": 1, "numAllowedNow": 4, "numTotal": len(self.submissions)}
         return 404, {"code": 404, "message": f"method {method} is not emulated"}

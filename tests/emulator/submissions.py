@@ -24,11 +24,43 @@ class Submissions:
         self.uploads[token] = {"competition": competition, "name": body.get("fileName"), "data": None}
         return 200, {"token": token, "createUrl": f"http://127.0.0.1:{self.port}/upload/{token}"}
 
+    # -- the daily allowance ------------------------------------------------------------------------
+
+    def _counts(self, competition: str) -> tuple[int, int]:
+        """Valid submissions to `competition` since 00:00 UTC, and in all: one that ended in ERROR does not count
+        (kagglesdk 0.1.38 ApiSubmissionLimits counts "valid submissions"; a public 2026 log saw a submission
+        accepted the same UTC day as an ERROR one under a daily allowance of 1)."""
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        valid = [e for e in self.submissions.values() if e["competition"] == competition and e["status"] != "ERROR"]
+        return sum(e["date"].startswith(day) for e in valid), len(valid)
+
+    def submission_limits(self, body: dict) -> tuple[int, dict]:
+        """GetSubmissionLimits (kaggle 2.2.5 competition_get_submission_limits): ApiSubmissionLimits' fields."""
+        today, total = self._counts(body.get("competitionName", ""))
+        return 200, {"numToday": today, "numTotal": total, "numAllowedNow": max(0, self.daily_submissions - today)}
+
+    def _over_allowance(self, competition: str) -> tuple[int, dict] | None:
+        """The refusal of a submission past the daily allowance, as public 2026 scripts quote Kaggle's: HTTP 400
+        with a Google-style {"error": {...}} body (the client's raise_for_status shows only "400 Client Error")
+        whose message reads "Submission not allowed: Your team has used its daily Submission allowance (N)
+        today" and says when to try again."""
+        if self._counts(competition)[0] < self.daily_submissions:
+            return None
+        hours = (86400 - time.time() % 86400) / 3600
+        return 400, {"error": {"code": 400, "message": (
+            f"Submission not allowed: Your team has used its daily Submission allowance ({self.daily_submissions}) "
+            f"today, please try again tomorrow UTC ({hours:.1f} hours from now).")}}
+
+    # -- submissions ---------------------------------------------------------------------------------
+
     def create_submission(self, body: dict) -> tuple[int, dict]:
         competition = body.get("competitionName", "")
         upload = self.uploads.get(body.get("blobFileTokens", ""))
         if upload is None or upload["data"] is None or upload["competition"] != competition:
             return 400, {"code": 400, "message": "Invalid blob file token"}
+        refused = self._over_allowance(competition)
+        if refused is not None:
+            return refused
         if (self.competitions_root / competition / "hidden_test").is_dir():
             # A code competition takes notebooks only: a CSV upload gets a bare 400 (Kaggle/kaggle-cli#400).
             return 400, {"code": 400, "message": "Bad Request"}
@@ -46,6 +78,9 @@ class Submissions:
             return 400, {"code": 400, "message": "The notebook must have the competition as a data source"}
         if version.meta.get("enableInternet", True):
             return 400, {"code": 400, "message": "Internet must be disabled for code competition submissions"}
+        refused = self._over_allowance(competition)
+        if refused is not None:
+            return refused
         if (self.competitions_root / competition / "hidden_test").is_dir():
             return self._start_rerun(competition, slug, version, body)
         data = self.output_files(slug, version).get(body.get("fileName", ""))
@@ -159,18 +194,23 @@ class Submissions:
 
     def list_data_tree(self, body: dict) -> tuple[int, dict]:
         """ListDataTreeFiles (kagglesdk ApiListDataTreeFilesRequest -> ApiDirectoryContent): the folders and
-        files at `path` in the competition's public data (one page; these competitions are small)."""
+        files at `path` in the competition's public data, `pageSize` entries a page (files first: in what order
+        Kaggle pages them is not said) with a nextPageToken while more follow."""
         competition, path = body.get("competitionName", ""), body.get("path", "").strip("/")
         folder = self.competitions_root / competition / path
         if not COMPETITION_RE.match(competition) or ".." in path.split("/") or not folder.is_dir():
             return 404, {"code": 404, "message": f"Competition '{competition}' has no folder '{path}'"}
-        shown = [p for p in sorted(folder.iterdir()) if not p.name.startswith(".")
-                 and (path or p.name not in ("solution.csv", "hidden_test"))]
+        shown = sorted((p for p in folder.iterdir() if not p.name.startswith(".")
+                        and (path or p.name not in ("solution.csv", "hidden_test"))),
+                       key=lambda p: (p.is_dir(), p.name))
+        start, size = int(body.get("pageToken") or 0), int(body.get("pageSize") or 20)
+        page = shown[start:start + size]
         directories = [{"name": p.name, "totalFiles": sum(1 for f in p.rglob("*") if f.is_file())}
-                       for p in shown if p.is_dir()]
-        files = [{"name": p.name, "totalBytes": p.stat().st_size} for p in shown if p.is_file()]
-        return 200, {"directories": directories, "files": files, "totalDirectories": len(directories),
-                     "totalFiles": len(files), "totalChildren": len(shown), "nextPageToken": ""}
+                       for p in page if p.is_dir()]
+        files = [{"name": p.name, "totalBytes": p.stat().st_size} for p in page if p.is_file()]
+        return 200, {"directories": directories, "files": files, "totalDirectories": sum(p.is_dir() for p in shown),
+                     "totalFiles": sum(p.is_file() for p in shown), "totalChildren": len(shown),
+                     "nextPageToken": str(start + size) if start + size < len(shown) else ""}
 
     def competition_zip(self, path: str) -> bytes | None:
         """The competition's public files as one zip: never solution.csv or hidden_test/ (kept from entrants).

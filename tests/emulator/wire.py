@@ -44,8 +44,8 @@ def handler(emulator: KaggleEmulator) -> type[BaseHTTPRequestHandler]:
 
         def _generic_fault(self, fault: Fault | None) -> bool:
             """Apply a transport-level fault; True when the request was answered (or dropped)."""
-            if fault is None or fault.kind in ("slots_full", "weekly_quota", "error_session", "truncate",
-                                               "drop_after"):
+            if fault is None or fault.kind in ("slots_full", "weekly_quota", "error_session", "timeout_session",
+                                               "truncate", "drop_after"):
                 return False
             if fault.kind == "drop":
                 self._hang_up()

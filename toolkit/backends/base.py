@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar, Iterator, Protocol, runtime_checkable
 
 from toolkit.core.config import Config
+from toolkit.core.errors import SubmissionLimitReached
 from toolkit.core.status import Status, SubmissionStatus
 
 
@@ -34,6 +35,31 @@ class SubmissionResult:
     status: SubmissionStatus
     score: float | None = None
     error: str = ""
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """A competition's submissions left to this account, as Kaggle's GetSubmissionLimits counts them (kagglesdk
+    0.1.38 ApiSubmissionLimits: valid submissions since 00:00 UTC, in all, and how many more today)."""
+
+    left: int  # more submissions allowed today (UTC)
+    today: int
+    total: int
+    lifetime_cap: bool = False  # `left` was cut by the competition's cap on all submissions, not the daily one
+
+    def refusal(self, competition: str) -> SubmissionLimitReached:
+        """The one line for a submission past the limit, in Kaggle's words: its refusal as public 2026 scripts
+        quote it ("Your team has used its daily Submission allowance (N) today"), and what kaggle 2.2.5 prints
+        after a submit ("N submissions remaining today.", Kaggle/kaggle-cli#1144)."""
+        if self.lifetime_cap:
+            return SubmissionLimitReached(f"{competition} takes no more submissions from your team: its cap on all "
+                                          f"submissions is reached ({self.total} made)",
+                                          "compare runs with kpull outputs; the submissions made still count")
+        midnight = (time.time() // 86400 + 1) * 86400
+        return SubmissionLimitReached(f"{competition} takes no more submissions today: your team has used its daily "
+                                      f"Submission allowance ({self.today}) today, 0 submissions remaining today",
+                                      f"it resets at 00:00 UTC ({utc_minute(midnight)}): run ksubmit ensemble again "
+                                      "then (an ensemble kernel that already ran is not run again)")
 
 
 @dataclass(frozen=True)
@@ -131,6 +157,9 @@ class Backend(Protocol):
     def find_submission(self, competition: str, message: str, since: float) -> SubmissionResult | None:
         """A submission with this exact description made at or after `since`: a submit cut off before the
         registry recorded it may have reached the backend."""
+
+    def allowance(self, competition: str) -> Allowance | None:
+        """The competition's submissions left today, where the backend limits them (None: no limit, or none known)."""
 
     def quota(self) -> Quota | None:
         """GPU hours used, reserved and allowed, where the backend has a quota."""

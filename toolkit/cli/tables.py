@@ -12,6 +12,7 @@ from toolkit.core.status import Status
 from toolkit.kernel.runtime.failures import cause
 from toolkit.registry.records import Run, Submission
 from toolkit.runs.results import HEADERS, NUMERIC, ResultRow, fmt_value, shown_columns
+from toolkit.runs.timeouts import timed_out
 
 STYLES = {Status.COMPLETE: "green", Status.ERROR: "red", Status.RUNNING: "cyan", Status.QUEUED: "yellow",
           Status.NEW: "dim", Status.CANCEL_REQUESTED: "magenta"}
@@ -39,7 +40,7 @@ def status_table(runs: list[Run], title: str = "Runs", progress: dict | None = N
                    "message / link"):
         table.add_column(column, no_wrap=column == "progress")  # a bar is read whole
     for run in runs:
-        style = STYLES.get(run.status, "")
+        style = "red" if timed_out(run) else STYLES.get(run.status, "")
         note = cause(run.failure_message, 120) or _held(run) or WAITING.get(run.status) or run.url
         status = run.status.value + (" (set aside)" if run.aside else "")
         cells = [str(run.id), run.slug, run.kind, str(run.version or "-"),

@@ -81,6 +81,10 @@ class QuotaExhausted(BackendError):
     """Kaggle refused a push because the weekly GPU quota is used up: final until the quota refreshes."""
 
 
+class SubmissionLimitReached(BackendError):
+    """The competition takes no more submissions today (its daily limit, UTC) or at all (its lifetime cap)."""
+
+
 class KernelNotFound(BackendError):
     """Kaggle has no such kernel for this account (it answers 403 alike for missing and foreign kernels)."""
 
@@ -88,6 +92,10 @@ class KernelNotFound(BackendError):
 class NotebookNotFound(BackendError):
     """Kaggle refused a push with "Notebook not found": for a slug this account never got a version of, the
     empty kernel a refused first push left behind (see schedule.push_run)."""
+
+
+class LogStreamFailed(HttpError):
+    """Kaggle's log stream of a kernel version answered an HTTP error: the log, not the run, failed."""
 
 
 class DownloadFailed(BackendError):

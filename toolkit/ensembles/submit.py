@@ -96,7 +96,8 @@ def run_ensemble(project: Project, competition: str, members: list[Run], weights
         raise EnsembleError(f"{len(weights)} weights for {len(members)} members", "give one weight per member")
     run = _ensemble_run(project, competition, members, weights, predict or project.config.code_competition, recipe,
                         outputs)
-    if run.status == Status.NEW:
+    if run.status == Status.NEW:  # a new ensemble will be submitted: not when the competition takes none today
+        check_allowance(project, competition)
         push_run(project, run)
     run = next(r for r in wait_for(project, competition, on_update, slugs={run.slug}) if r.id == run.id)
     if run.status != Status.COMPLETE:
@@ -111,7 +112,7 @@ def _ensemble_run(project: Project, competition: str, members: list[Run], weight
     """Reuse the stored ensemble run for the same members, or render and record a new one."""
     slug = ensemble_slug(competition, members, weights, predict, recipe)
     existing = project.store.latest(slug, project.config.backend)
-    if existing and existing.status != Status.ERROR:
+    if existing and existing.status not in (Status.ERROR, Status.CANCEL_ACKNOWLEDGED):  # else rendered and run again
         return existing
     user = project.username
     # The documented kernel source form is owner/slug (Kaggle attaches its latest version), so the kernel
@@ -129,6 +130,14 @@ def _ensemble_run(project: Project, competition: str, members: list[Run], weight
     spec = {"competition": competition, "members": [f"{m.slug}/{m.version}" for m in members], "weights": weights,
             "predict": predict, "template": recipe.name if recipe else ""}
     return project.store.add_run(slug, "ensemble", project.config.backend, competition, slug.rsplit("-", 1)[1], spec)
+
+
+def check_allowance(project: Project, competition: str) -> None:
+    """Refuse, in one line, a submission the competition would not take today (its daily limit, read before
+    anything is pushed or sent: one call)."""
+    allowance = project.backend.allowance(competition)
+    if allowance is not None and allowance.left == 0:
+        raise allowance.refusal(competition)
 
 
 def ensemble_member(user: str, run: Run, outputs: RunOutputs) -> dict:
@@ -164,7 +173,9 @@ def _submit(project: Project, competition: str, run: Run, members: list[Run], we
     found = None
     if sub is not None:  # an earlier submit was cut off: it may have reached the backend
         found = backend.find_submission(competition, description, sub.created_at)
-    else:
+    if found is None:
+        check_allowance(project, competition)
+    if sub is None:
         sub = store.add_submission(project.config.backend, competition, run.id, [m.slug for m in members], weights)
     file = project.run_folder(run) / "submission.csv"
     if found is None and project.config.code_competition:

@@ -23,6 +23,7 @@ def outputs(project: Project, wait: bool = True, fmt: str = "table", emit: Emit 
     """kpull outputs: every training run of the competitions in question, waited for (unless not `wait`), their
     outputs downloaded and read once each; one table and one report per competition."""
     from toolkit.runs import loaded
+    from toolkit.runs.failures import failed
     from toolkit.runs.lookup import competitions
     from toolkit.runs.outputs import log_tail, pull_outputs
 
@@ -39,7 +40,7 @@ def outputs(project: Project, wait: bool = True, fmt: str = "table", emit: Emit 
         emit(Note(f"no runs recorded for {label} on {project.config.backend} yet (kpush train --arch NAME starts one)"))
     tables, per_class = _tables(project, comps, runs, read)
     for run in (read.current(r) for r in runs):
-        if run.status.value == "ERROR":
+        if failed(run):  # ERROR, or ran past the session limit
             emit(Failed(run, "" if run.slug in read.refused else log_tail(project, run)))
     emit(Results(tables, fmt, project.config.project_dir, per_class))
     return Pulled([read.current(r) for r in runs])

@@ -30,6 +30,7 @@ def status(project: Project, competition: str | None, refresh: bool = True, watc
     runs = store.runs(competition=competition, aside=every)
     if runs:
         emit(RunsShown(runs, f"Runs ({config.store_path.relative_to(config.project_dir)})"))
+        _timeouts(runs, emit)
     aside = sum(r.aside for r in store.runs(competition=competition, aside=True))
     if aside and not every:
         emit(Note(f"{aside} run{'s' if aside > 1 else ''} set aside (kstatus --all lists them; kpush aside --undo "
@@ -44,6 +45,13 @@ def status(project: Project, competition: str | None, refresh: bool = True, watc
         from toolkit.runs.quota import current
         emit(Quota(current(project)))
     return Shown(runs, watch)
+
+
+def _timeouts(runs: list[Run], emit: Emit) -> None:
+    from toolkit.runs.timeouts import timeout_note
+
+    if timeout_note(runs):
+        emit(Note(timeout_note(runs)))
 
 
 def stop(project: Project, names: list[str] | None, every: bool, emit: Emit = ignore) -> list[Run]:

@@ -55,6 +55,7 @@ class Run:
     kernel_slug: str = ""
     not_before: float | None = None  # a waiting run held for a later week's GPU quota is not pushed before this
     set_aside_at: float | None = None  # when the user set it aside (kpush aside); None: it counts
+    session_limit_s: float | None = None  # the session limit its version was pushed with (None: not known)
 
     @property
     def held(self) -> bool:

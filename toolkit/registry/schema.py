@@ -143,7 +143,13 @@ def _v6(db: sqlite3.Connection) -> None:
             db.execute("UPDATE submissions SET file = ? WHERE id = ?", (file[at + 1:], sub_id))
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+def _v7(db: sqlite3.Connection) -> None:
+    # The session limit (seconds) a run's version was pushed with: a version Kaggle ends CANCEL_ACKNOWLEDGED after
+    # running that long ran past it (runs/timeouts.py). NULL: not known (pushed before this, or rebuilt).
+    db.execute("ALTER TABLE runs ADD COLUMN session_limit_s REAL")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
 LATEST = len(MIGRATIONS)
 
 

@@ -240,11 +240,13 @@ class Store:
             _move(db, run_id, status, failure_message, version, url)
         return self.get(run_id)
 
-    def record_push(self, run_ids: list[int], version: int, url: str) -> None:
-        """Runs pushed together (one kernel) become QUEUED with its version, in one transaction."""
+    def record_push(self, run_ids: list[int], version: int, url: str, session_limit_s: float | None = None) -> None:
+        """Runs pushed together (one kernel) become QUEUED with its version (and the session limit it was pushed
+        with, when known), in one transaction."""
         with self._transaction() as db:
             for run_id in run_ids:
                 _move(db, run_id, Status.QUEUED, None, version, url)
+                db.execute("UPDATE runs SET session_limit_s = ? WHERE id = ?", (session_limit_s, run_id))
 
     def refuse_outputs(self, run_id: int, message: str) -> Run:
         """A COMPLETE run whose outputs break the contract becomes ERROR with `message`: the one move out of a
@@ -287,8 +289,9 @@ class Store:
                 return run
             raise
 
-    def requeue(self, run_id: int) -> Run:
-        """Back to NEW for a retry or a forced new version; the old version's outputs are kept on disk."""
+    def requeue(self, run_id: int, note: str = "") -> Run:
+        """Back to NEW for a retry or a forced new version; the old version's outputs are kept on disk. `note`
+        says why, where the toolkit requeued it itself (kept until its new version ends)."""
         now = time.time()
         with self._transaction() as db:
             row = db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -300,10 +303,10 @@ class Store:
             if not current.terminal:
                 raise StoreError(f"run {run_id} is still {current.value}", "wait for it to finish first")
             # A retry runs in a kernel of its own: a pack's slug (or the one it was pushed under) is left behind.
-            db.execute("UPDATE runs SET status = ?, failure_message = '', output_dir = '', metrics_json = '{}',"
+            db.execute("UPDATE runs SET status = ?, failure_message = ?, output_dir = '', metrics_json = '{}',"
                        " updated_at = ?, finished_at = NULL, not_before = NULL, set_aside_at = NULL,"
                        " kernel_slug = CASE WHEN host = '' THEN kernel_slug ELSE '' END, host = '' WHERE id = ?",
-                       (Status.NEW.value, now, run_id))
+                       (Status.NEW.value, note, now, run_id))
             db.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
         return self.get(run_id)
 

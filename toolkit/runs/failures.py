@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import re
 
+from toolkit.core.status import Status
+from toolkit.registry.records import Run
+from toolkit.runs.timeouts import ADVICE, TIMED_OUT, timed_out
+
 # The names a notebook's injected cell defines (kernel/notebooks.py): used before it, they do not exist yet.
 HELPERS = ("find_input", "input_file", "save_learner", "setup_comp", "use_pretrained", "tta_predictions",
            "write_outputs", "make_learner", "image_dataloaders", "EpochLog")
@@ -32,11 +36,21 @@ def advice(line: str) -> str:
                 "downloads as a dataset, or push with --internet")
     if "does not contain any batches" in line:
         return "a loader has fewer items than one batch: lower its batch size (bs) or give it more images"
+    if line.startswith(TIMED_OUT):
+        return ADVICE
     return ""
+
+
+def failed(run: Run) -> bool:
+    """Ended in ERROR, or ran past its session limit (Kaggle reports that CANCEL_ACKNOWLEDGED: timeouts.py)."""
+    return run.status == Status.ERROR or timed_out(run)
 
 
 def retry_helps(message: str) -> bool:
     """Whether pushing the same kernel again may succeed: not when its own code raised, nor when its outputs
-    break the contract (OutputsBroken's line); yes for a lost or stopped session."""
-    return not (CODE_ERROR.search(message or "") or (message or "").startswith(("outputs break the contract",
-                                                                                 "outputs refused")))
+    break the contract or were refused, nor when it ran past the session limit (the same run takes as long
+    again: a pack's members, for which running alone is a change, are requeued by pack_timeouts.py); yes for a
+    lost or stopped session."""
+    message = message or ""
+    return not (CODE_ERROR.search(message) or message.startswith(("outputs break the contract", "outputs refused",
+                                                                  TIMED_OUT)))

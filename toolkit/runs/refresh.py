@@ -7,18 +7,28 @@ from toolkit.backends.base import KernelState
 from toolkit.core.status import Status
 from toolkit.project import Project
 from toolkit.registry.records import Run
+from toolkit.runs.timeouts import explain
 
 
 def refresh(project: Project, competition: str | None = None) -> list[Run]:
-    """Record the backend's state of every pushed, unfinished run (of `competition`, or all); returns them all."""
+    """Record the backend's state of every pushed, unfinished run (of `competition`, or all), a version that ran
+    past its session limit with its cause (timeouts.py); returns them all."""
     store = project.store
     states: dict = {}  # one status call per kernel version, however many runs it trains
+    logs: dict = {}  # and one log read, where a cancel needs explaining
     for run in store.runs(backend=project.config.backend, competition=competition):
         if run.version is not None and not run.status.terminal and run.status != Status.NEW:
-            state = _run_state(project, run, states)
-            if state.status != run.status or state.failure_message != run.failure_message:
-                store.observe(run.id, state.status, state.failure_message)
+            state = explain(project, run, _run_state(project, run, states), logs)
+            message = _message(run, state)
+            if state.status != run.status or message != run.failure_message:
+                store.observe(run.id, state.status, message)
     return store.runs(backend=project.config.backend, competition=competition)
+
+
+def _message(run: Run, state: KernelState) -> str:
+    """What the run's message becomes: the backend's, or while it has not ended, the toolkit's note on it (why
+    it was requeued), which a running version's empty message does not erase."""
+    return state.failure_message or ("" if state.status.terminal else run.failure_message)
 
 
 def _run_state(project: Project, run: Run, cache: dict) -> KernelState:

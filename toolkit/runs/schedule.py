@@ -11,6 +11,7 @@ from toolkit.core.errors import BackendError, NotebookNotFound, SlotsFull
 from toolkit.core.status import Status
 from toolkit.project import Project
 from toolkit.registry.records import Run
+from toolkit.runs.pack_timeouts import retry_members
 from toolkit.runs.refresh import refresh
 from toolkit.specs.spec import renamed_slug
 
@@ -68,8 +69,10 @@ def retry(project: Project, runs: list[Run]) -> list[Run]:
 
 
 def refresh_and_push(project: Project, competition: str | None = None) -> list[Run]:
-    """One poll of a command that waits: refresh the runs' states, then push waiting runs into freed slots."""
+    """One poll of a command that waits: refresh the runs' states, requeue the members of a pack that ran past
+    its session limit (pack_timeouts.py), then push waiting runs into freed slots."""
     refresh(project, competition)
+    retry_members(project)
     push_waiting(project, competition)
     return project.store.runs(backend=project.config.backend, competition=competition)
 
@@ -113,7 +116,7 @@ def push_run(project: Project, run: Run) -> Run | None:
     except SlotsFull:
         store.release(leader)
         return None
-    store.record_push(together, result.version, result.url)
+    store.record_push(together, result.version, result.url, project.config.session_timeout_s)
     return store.get(run.id)
 
 
@@ -122,9 +125,9 @@ def _push(project: Project, run: Run, together: list[int], known: int | None) ->
     an empty kernel (public push logs, 2026): when the registry never recorded a version of it, that empty
     kernel is deleted and the push sent again, or, if it cannot be deleted, the kernel is pushed under a
     fresh slug, recorded with its runs. Either way the new push is the kernel's first version."""
-    folder = project.config.kernels_dir / run.kernel
+    folder, limit = project.config.kernels_dir / run.kernel, project.config.session_timeout_s
     try:
-        return project.backend.push(folder)
+        return project.backend.push(folder, limit)
     except NotebookNotFound:
         if known is not None:  # a kernel with versions on record: not an empty one, and never deleted
             raise
@@ -133,10 +136,10 @@ def _push(project: Project, run: Run, together: list[int], known: int | None) ->
     except BackendError:
         removed = False
     if removed:
-        return project.backend.push(folder)
+        return project.backend.push(folder, limit)
     from toolkit.kernel.folders import copy_kernel_folder  # (rendering stays out of commands that never hit this)
 
     fresh = renamed_slug(run.host or run.slug, run.kernel)
     copy_kernel_folder(folder, fresh)
     project.store.rename_kernel(together, fresh)
-    return project.backend.push(project.config.kernels_dir / fresh)
+    return project.backend.push(project.config.kernels_dir / fresh, limit)

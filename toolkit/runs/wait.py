@@ -8,13 +8,13 @@ from typing import Callable
 
 from toolkit.core.errors import ToolkitError
 from toolkit.core.poll import wait
-from toolkit.core.status import Status
 from toolkit.project import Project
 from toolkit.registry.records import Run
-from toolkit.runs.failures import retry_helps
+from toolkit.runs.failures import failed, retry_helps
 from toolkit.runs.lookup import listed
 from toolkit.runs.progress import Progress, Watch
 from toolkit.runs.schedule import refresh_and_push
+from toolkit.runs.timeouts import ADVICE, timed_out
 
 RUNS_FAILED_EXIT = 3  # a command that waited for runs, when any of them ended in ERROR
 
@@ -26,18 +26,28 @@ class RunsFailed(ToolkitError):
 
 
 def check_finished(runs: list[Run]) -> None:
-    """Raise RunsFailed naming the runs that ended in ERROR (the last step of a command that waited), with
-    `kpush retry` advised only for those a retry can help (not when their own code failed)."""
-    failed = [r for r in runs if r.status == Status.ERROR and not r.aside]
-    if not failed:
-        return
-    again = [r.slug for r in failed if retry_helps(r.failure_message)]
-    fix = [r.slug for r in failed if r.slug not in again]
-    hints = ([f"kpush retry {' '.join(again) if fix else ''}".rstrip() + " pushes them again"] if again else []) \
-        + ([f"{'their' if not again else listed(fix) + ':'} own code failed: fix it and push again, or set "
-            "them aside (kpush aside RUN) so they no longer count"] if fix else [])
-    raise RunsFailed(f"{len(failed)} of {len([r for r in runs if not r.aside])} runs failed: "
-                     f"{listed([r.slug for r in failed])}", "the causes are above; " + "; ".join(hints))
+    """Raise RunsFailed naming the runs that failed (ended in ERROR or ran past the session limit: the last step
+    of a command that waited), with what to do about each kind."""
+    failing = [r for r in runs if failed(r) and not r.aside]
+    if failing:
+        raise RunsFailed(f"{len(failing)} of {len([r for r in runs if not r.aside])} runs failed: "
+                         f"{listed([r.slug for r in failing])}", "the causes are above; " + "; ".join(_hints(failing)))
+
+
+def _hints(failing: list[Run]) -> list[str]:
+    """`kpush retry` only for the runs a retry can help; shorter runs for those past the session limit (the same
+    run takes as long again); a fix for those whose own code failed. Runs are named where kinds are mixed."""
+    again = [r.slug for r in failing if retry_helps(r.failure_message)]
+    slow = [r.slug for r in failing if timed_out(r)]
+    fix = [r.slug for r in failing if r.slug not in again + slow]
+    alone = sum(bool(kind) for kind in (again, slow, fix)) == 1
+    hints = [f"kpush retry{'' if alone else ' ' + ' '.join(again)} pushes them again"] if again else []
+    if slow:
+        hints.append(f"{'they' if alone else listed(slow)} ran past the session limit: {ADVICE}")
+    if fix:
+        hints.append(f"{'their' if alone else listed(fix) + ':'} own code failed: fix it and push again, or set "
+                     "them aside (kpush aside RUN) so they no longer count")
+    return hints
 
 
 Update = Callable[[list[Run], dict[str, Progress]], None]  # each poll's runs, and the running ones' progress

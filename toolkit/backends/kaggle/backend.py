@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from toolkit.backends.base import KernelState, PushResult, Quota, SubmissionResult
+from toolkit.backends.base import Allowance, KernelState, PushResult, Quota, SubmissionResult
 from toolkit.backends.kaggle.credentials import authenticate, offline_username
-from toolkit.backends.kaggle.errors import calling, http_code, translate
+from toolkit.backends.kaggle.errors import calling, http_code, passing, translate
 from toolkit.backends.kaggle.replies import epoch_seconds, hours, log_text, names_pattern, submission_result, within
 from toolkit.core.config import Config
 from toolkit.core.errors import (BackendError, DownloadFailed, HttpError, KernelNotFound, NotConfigured,
@@ -41,6 +41,7 @@ NOT_FOUND = "Notebook not found"
 READ_ATTEMPTS = 3  # idempotent reads also survive a 5xx (the client only retries 429 and dropped connections)
 CLIENT_RETRIES = 5
 FOLLOW_RECONNECTS = 5  # connections to the log stream that bring nothing new before a follow gives up
+MAX_PAGES = 50  # pages of a competition's root listing read at most (200 entries each)
 
 
 class KaggleBackend:
@@ -195,20 +196,28 @@ class KaggleBackend:
         return not (reply is not None and reply.error_message)
 
     def scored_by_server(self, competition: str) -> bool:
-        """Whether the competition's files hold a `kaggle_evaluation/` folder at their root: one listing of the
+        """Whether the competition's files hold a `kaggle_evaluation/` folder at their root: the listing of the
         root (ListDataTreeFiles, a kagglesdk call the kaggle 2.2.5 client does not wrap; ListDataFiles lists
-        every file, page by page, and public reports say it can stop short: Kaggle/kaggle-cli#511)."""
+        every file, page by page, and public reports say it can stop short: Kaggle/kaggle-cli#511), page after
+        page while it has a next_page_token (kagglesdk 0.1.38 ApiDirectoryContent; in what order is not said)."""
         from kagglesdk.competitions.types.competition_api_service import ApiListDataTreeFilesRequest
 
-        request = ApiListDataTreeFilesRequest()
-        request.competition_name, request.path, request.page_size = competition, "", 200
-
-        def listing() -> Any:
+        def listing(token: str) -> Any:
+            request = ApiListDataTreeFilesRequest()
+            request.competition_name, request.path, request.page_size = competition, "", 200
+            request.page_token = token
             with self.api.build_kaggle_client() as kaggle:
                 return kaggle.competitions.competition_api_client.list_data_tree_files(request)
 
-        content = self._read(f"the files of {competition}", listing)
-        return any(d.name == "kaggle_evaluation" for d in content.directories or [])
+        token = ""
+        for _ in range(MAX_PAGES):
+            content = self._read(f"the files of {competition}", listing, token)
+            if any(d.name == "kaggle_evaluation" for d in content.directories or []):
+                return True
+            token = content.next_page_token
+            if not token:
+                return False
+        return False
 
     def _get_kernel(self, slug: str) -> Any:
         """GetKernel for this user's `slug`; None when Kaggle has no such kernel: 404, or 403 (Permission
@@ -278,10 +287,9 @@ class KaggleBackend:
 
     def follow(self, slug: str, version: int) -> Iterator[str]:
         """The log through Kaggle's log stream (kaggle 2.2.5 kernels_logs_stream: server-sent events while the
-        session runs, the stored log once it has ended). A dropped connection is opened again; the server
-        replays the stream from its start, so the events already passed on are skipped, as its CLI does."""
-        import requests
-
+        session runs, the stored log once it has ended). A dropped connection, a 429 or a 5xx opens it again; the
+        server replays the stream from its start, so the events already passed on are skipped, as its CLI does.
+        A stream that keeps failing is a LogStreamFailed naming this version (errors.translate)."""
         what, seen, idle = f"following the log of {slug} v{version}", 0, 0
         while True:
             before = seen
@@ -292,13 +300,11 @@ class KaggleBackend:
                         if event.get("data"):
                             yield str(event["data"])
                 return
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            except Exception as exc:
                 idle = 0 if seen > before else idle + 1
-                if idle >= FOLLOW_RECONNECTS:
+                if not passing(exc) or idle >= FOLLOW_RECONNECTS:
                     raise translate(exc, what, self._ref(slug)) from None
                 time.sleep(1)
-            except Exception as exc:
-                raise translate(exc, what, self._ref(slug)) from None
 
     def stop(self, slug: str, version: int) -> KernelState:
         raise BackendError("Kaggle has no cancel call: stop running kernels in its web UI",
@@ -308,18 +314,45 @@ class KaggleBackend:
 
     def submit(self, competition: str, file: Path, message: str,
                slug: str | None = None, version: int | None = None) -> SubmissionResult:
-        with calling(f"submitting to {competition}"), contextlib.redirect_stdout(io.StringIO()):
-            limit, what = self.config.api_timeout_s, f"submitting to {competition}"
-            if slug and version:
-                resp = within(limit, what, self.api.competition_submit_code, file_name=Path(file).name,
-                              message=message, competition=competition, kernel=self._ref(slug),
-                              kernel_version=version, quiet=True)
-            else:
-                resp = within(limit, what, self.api.competition_submit, str(file), message, competition, quiet=True)
+        """Submit once. A refusal is put down to the daily limit when the limits then say none are left: how
+        Kaggle refuses one past it is not documented (a limit-reached submit once read as a success,
+        Kaggle/kaggle-cli#148; a bare 400 in floydwch/kaggle-cli#61, 2017)."""
+        try:
+            with calling(f"submitting to {competition}"), contextlib.redirect_stdout(io.StringIO()):
+                limit, what = self.config.api_timeout_s, f"submitting to {competition}"
+                if slug and version:
+                    resp = within(limit, what, self.api.competition_submit_code, file_name=Path(file).name,
+                                  message=message, competition=competition, kernel=self._ref(slug),
+                                  kernel_version=version, quiet=True)
+                else:
+                    resp = within(limit, what, self.api.competition_submit, str(file), message, competition,
+                                  quiet=True)
+        except HttpError:
+            self._check_allowance(competition)
+            raise
         if not resp.ref:
+            self._check_allowance(competition)
             raise BackendError(f"Kaggle did not accept the submission to {competition}: "
                                f"{resp.message or 'no reason given'}", "run ksubmit ensemble again")
         return SubmissionResult(ref=str(resp.ref), status=SubmissionStatus.PENDING)
+
+    def allowance(self, competition: str) -> Allowance | None:
+        """GetSubmissionLimits (kaggle 2.2.5 competition_get_submission_limits). All zeros is "not on a team
+        yet" (kagglesdk 0.1.38's docstring), not a limit: None then, and when the call fails (the client's own
+        submit never fails over it either)."""
+        try:
+            got = self._read(f"the submission limits of {competition}", self.api.competition_get_submission_limits,
+                             competition)
+        except ToolkitError:
+            return None
+        if not (got.num_allowed_now or got.num_today or got.num_total or got.limited_by_total):
+            return None
+        return Allowance(got.num_allowed_now, got.num_today, got.num_total, bool(got.limited_by_total))
+
+    def _check_allowance(self, competition: str) -> None:
+        allowance = self.allowance(competition)
+        if allowance is not None and allowance.left == 0:
+            raise allowance.refusal(competition) from None
 
     def submission(self, competition: str, ref: str) -> SubmissionResult:
         try:

@@ -4,9 +4,11 @@ user can act on, never a traceback, never a secret. The client's own exceptions 
 from __future__ import annotations
 
 import contextlib
+import io
 from typing import Any, Iterator
 
-from toolkit.core.errors import BackendError, DownloadFailed, HttpError, KernelNotFound, NotConfigured, UnsafeOutput
+from toolkit.core.errors import (BackendError, DownloadFailed, HttpError, KernelNotFound, LogStreamFailed, NotConfigured,
+                                 UnsafeOutput)
 
 # As kaggle 2.2.5's own help (print_auth_help) puts it: a token from the settings page, or `kaggle auth login`.
 TOKEN_HINT = ("on kaggle.com -> Settings -> API click Generate New Token, then export KAGGLE_API_TOKEN=<token> or save "
@@ -15,6 +17,13 @@ TOKEN_HINT = ("on kaggle.com -> Settings -> API click Generate New Token, then e
 # "403 can in some cases also mean 'not found'" (a maintainer, Kaggle/kaggle-cli#548); kaggle 2.2.5's own
 # kernels_status / kernels_output / kernels_logs put that 403 down to "a wrong kernel slug" first.
 KERNEL_DENIED = "Permission 'kernels.get' was denied"
+# kaggle 2.2.5's kernels_logs_stream is a GET too (kaggle_api_extended.py ~7749), of this path, not a signed link.
+LOG_STREAM = "/v1/kernels/logs/stream/"
+# What to do about a log stream that failed, by its HTTP status.
+STREAM_HINTS = {404: "Kaggle has no log of it yet (a version still queued has none): follow it again once it runs",
+                429: "Kaggle rate-limited the stream: wait a minute and follow it again"}
+STREAM_HINT = ("the run itself goes on: klogs RUN (without --follow) prints its log as far as it has got, and "
+               "--follow again later streams the rest")
 # kaggle 2.2.5's kernels_output raises a plain ValueError for an output name that would land outside the
 # destination ("Refusing to download '../x': resolves outside destination ...").
 OUTSIDE_DEST = "Refusing to download"
@@ -22,9 +31,13 @@ OUTSIDE_DEST = "Refusing to download"
 
 @contextlib.contextmanager
 def calling(what: str, kernel: str | None = None) -> Iterator[None]:
-    """Any failure of the client calls inside becomes the typed error `translate` makes of it."""
+    """Any failure of the client calls inside becomes the typed error `translate` makes of it. The client's own
+    notices of its retries ("Request failed: ... Will retry in 1.0 seconds", which with_retry prints to stderr:
+    kaggle_api_extended.py ~1395) are not let through: they would break a live table and a one-line error, and
+    the toolkit says what finally failed."""
     try:
-        yield
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
     except (BackendError, UnsafeOutput):
         raise
     except Exception as exc:
@@ -36,6 +49,10 @@ def translate(exc: BaseException, what: str, kernel: str | None = None) -> Excep
     names the kernel a call was about, so that a 403 says the kernel is missing."""
     import requests
 
+    if _failed_get(exc, LOG_STREAM):  # the log, not the run: a stream that fails says nothing of the kernel
+        code = exc.response.status_code
+        return LogStreamFailed(f"{what}: Kaggle's log stream failed (HTTP {code})",
+                               STREAM_HINTS.get(code, STREAM_HINT), status=code)
     if _is_download(exc):  # a file's signed link, not the API: a refused link is no news about the kernel
         code = exc.response.status_code
         return DownloadFailed(f"{what}: a file download was refused (HTTP {code}"
@@ -85,14 +102,29 @@ def _http_error(exc: Any, what: str) -> HttpError:
                      "Kaggle may be having trouble; run the command again later", status=code or 0)
 
 
+def passing(exc: BaseException) -> bool:
+    """A failure of the log stream worth opening it again for: a dropped connection, 429 or 5xx."""
+    import requests
+
+    if isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+        return True
+    return isinstance(exc, requests.HTTPError) and (http_code(exc) == 429 or http_code(exc) >= 500)
+
+
 def _is_download(exc: BaseException) -> bool:
     """An HTTP error of a file download: the client GETs signed links (kernels_output), while every API call
-    is a POST (kagglesdk's KaggleHttpClient)."""
+    is a POST (kagglesdk's KaggleHttpClient); the log stream is told apart first."""
+    return _failed_get(exc, "")
+
+
+def _failed_get(exc: BaseException, path: str) -> bool:
+    """An HTTP error answering a GET whose URL holds `path`."""
     import requests
 
     response = getattr(exc, "response", None) if isinstance(exc, requests.HTTPError) else None
     request = getattr(response, "request", None)
-    return request is not None and request.method == "GET" and response.status_code >= 400
+    return (request is not None and request.method == "GET" and response.status_code >= 400
+            and path in (request.url or ""))
 
 
 def _denied_code(exc: BaseException) -> int:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from toolkit.backends.base import KernelState, PushResult, Quota, SubmissionResult
+from toolkit.backends.base import Allowance, KernelState, PushResult, Quota, SubmissionResult
 from toolkit.backends.local import leaderboard, paths, queue, sandbox
 from toolkit.backends.local.inputs import resolve_sources
 from toolkit.backends.local.queue import CREDENTIAL_VARS, finish
@@ -159,6 +159,9 @@ class LocalBackend:
         """A submission with this description made at or after `since` (for a submit that was cut off)."""
         ref = leaderboard.find_ref(self.root, competition, message, since)
         return self.submission(competition, ref) if ref is not None else None
+
+    def allowance(self, competition: str) -> Allowance | None:
+        return None  # the local leaderboard scores every submission
 
     def quota(self) -> Quota | None:
         return None

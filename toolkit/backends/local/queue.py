@@ -136,9 +136,9 @@ def stop_processes(run_dir: Path, runner_pid: object) -> None:
             pass
 
 
-def finish(run_dir: Path, status: Status, failure_message: str = "") -> None:
-    """Called by the runner process when its kernel ends."""
+def finish(run_dir: Path, status: Status, failure_message: str = "", **marks: object) -> None:
+    """Called by the runner process when its kernel ends; `marks` are recorded too (limits.TIMED_OUT)."""
     with locked(paths.root_of(run_dir)):
         state = read_state(run_dir)
-        state.update(status=status.value, failure_message=failure_message, finished_at=time.time())
+        state.update(status=status.value, failure_message=failure_message, finished_at=time.time(), **marks)
         write_state(run_dir, state)

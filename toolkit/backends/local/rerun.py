@@ -20,7 +20,7 @@ from pathlib import Path
 
 from toolkit.backends.local import paths
 from toolkit.backends.local.inputs import resolve_sources
-from toolkit.backends.local.limits import SESSION_TIMEOUT
+from toolkit.backends.local.limits import TIMED_OUT
 from toolkit.backends.local.queue import current_state
 from toolkit.backends.local.sandbox import internet_enabled, lay_out
 from toolkit.competitions.files import sample_ids
@@ -78,8 +78,9 @@ def result(run_dir: Path, state: dict, file_name: str, hidden: Path) -> dict:
     https://www.currypurin.com/entry/error) and go on with what the local run knows."""
     status, failure = state.get("status"), state.get("failure_message", "")
     if status != Status.COMPLETE.value:
-        kind = "Notebook Timeout" if failure.startswith(SESSION_TIMEOUT) else "Notebook Threw Exception"
-        why = failure or (f"it ended {status}" if status else "its sandbox is gone")
+        kind = "Notebook Timeout" if state.get(TIMED_OUT) else "Notebook Threw Exception"
+        why = failure or ("it ran past the session limit" if state.get(TIMED_OUT) else
+                          f"it ended {status}" if status else "its sandbox is gone")
         return _error(f"{kind}: the rerun failed: {why} (its log: {run_dir / 'log.txt'})")
     written = run_dir / "working" / file_name
     if not written.is_file():

@@ -2,7 +2,8 @@
 
 It runs the sandbox's notebook with nbclient in `working/`, in a Python environment of the session's own with
 Kaggle's packages (session.py), streams each cell's output to `log.txt`, keeps the executed notebook, records
-COMPLETE or ERROR in the queue, removes the session's environment, then starts the next queued sandbox.
+COMPLETE or ERROR in the queue (or, past the session limit, what Kaggle reports: limits.py), removes the session's
+environment, then starts the next queued sandbox.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import signal
 import sys
 import time
 import traceback
@@ -20,7 +23,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from toolkit.backends.local import paths, session
-from toolkit.backends.local.limits import SESSION_TIMEOUT
+from toolkit.backends.local.limits import TIMED_OUT, timeout_line
 from toolkit.backends.local.queue import KERNEL_PID, dispatch, finish
 from toolkit.backends.local.sandbox import KAGGLE_IMAGE
 from toolkit.core.config import load_config
@@ -59,7 +62,8 @@ def _log_outputs(log, cell, index: int) -> None:
 
 def run(run_dir: Path, timeout_s: int) -> tuple[Status, str]:
     """Execute the version's notebook. Kaggle ends a session `timeout_s` after it starts, however its time is
-    spread over cells, so each cell may run only for what is left of that (nbclient's limit is per cell)."""
+    spread over cells, so each cell may run only for what is left of that (nbclient's limit is per cell). Such a
+    session ends as Kaggle's do: CANCEL_ACKNOWLEDGED, no message, no outputs (`_timed_out`)."""
     state = json.loads((run_dir / "state.json").read_text())
     notebook = nbformat.read(run_dir / "kernel" / state["code_file"], as_version=4)
     working = run_dir / "working"
@@ -81,8 +85,7 @@ def run(run_dir: Path, timeout_s: int) -> tuple[Status, str]:
             status, message = Status.ERROR, _failure(notebook, exc)
             log.write(f"\n{message}\n")
         except CellTimeoutError:
-            status, message = Status.ERROR, SESSION_TIMEOUT
-            log.write(f"\n{message} (the session limit is {timeout_s} s)\n")
+            status, message = _timed_out(run_dir, working, log, timeout_s)
         except DeadKernelError as exc:
             status, message = Status.ERROR, cause(f"{type(exc).__name__}: {str(exc).strip()}")
             log.write(f"\n{message}\n")
@@ -90,6 +93,28 @@ def run(run_dir: Path, timeout_s: int) -> tuple[Status, str]:
             nbformat.write(notebook, run_dir / "executed.ipynb")
             session.remove(run_dir)
     return status, message
+
+
+def _timed_out(run_dir: Path, working: Path, log, timeout_s: int) -> tuple[Status, str]:
+    """A session past its limit, as Kaggle ends one: its log's last line nbclient's error, its working folder
+    not kept (no output files), CANCEL_ACKNOWLEDGED with no failure message (limits.py says where from)."""
+    log.write(f"\n{timeout_line(timeout_s)}\n")
+    _end_kernel_group(run_dir)
+    for entry in working.iterdir():  # emptied, not removed: it is this process's working directory
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    return Status.CANCEL_ACKNOWLEDGED, ""
+
+
+def _end_kernel_group(run_dir: Path) -> None:
+    """What the kernel started (a pack's runs, DataLoader workers) ends with the session, as on Kaggle: the
+    kernel's process group (it leads one: queue.stop_processes), which outlives the kernel nbclient shut down."""
+    try:
+        os.killpg(int((run_dir / KERNEL_PID).read_text()), signal.SIGKILL)
+    except (OSError, ValueError):  # none left, or no pid recorded
+        pass
 
 
 def _failure(notebook, exc: CellExecutionError) -> str:
@@ -116,7 +141,7 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # the runner itself failed: the kernel must still end in ERROR
         traceback.print_exc()
         status, message = Status.ERROR, f"local runner failed: {type(exc).__name__}: {exc}"[:1000]
-    finish(run_dir, status, message)
+    finish(run_dir, status, message, **({TIMED_OUT: True} if status == Status.CANCEL_ACKNOWLEDGED else {}))
     time.sleep(0.1)
     dispatch(load_config(project))  # its slot is free: start the next queued sandbox
     return 0

@@ -42,8 +42,9 @@ def _site_packages(prefix: str) -> Path:
 
 
 def image_names(package_list: Path) -> set[str]:
-    """The distribution names in Kaggle's package list (`name==version` lines)."""
-    return {_norm(line.split("==")[0]) for line in package_list.read_text().splitlines()
+    """The distribution names in Kaggle's package list (`name==version` lines, or `name>=...` where only a bound
+    is known)."""
+    return {_norm(re.match(r"[A-Za-z0-9._-]+", line).group(0)) for line in package_list.read_text().splitlines()
             if line.strip() and not line.startswith("#")}
 
 
