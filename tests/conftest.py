@@ -1,4 +1,5 @@
-"""Set-up the tests share: the real kaggle client pointed at the emulator, emulators, and the two backends."""
+"""Set-up the tests share: the real kaggle client pointed at the emulator, emulators, the backends, and a real Ray
+cluster on this machine for the ray backend."""
 
 from __future__ import annotations
 
@@ -51,3 +52,24 @@ def local_backend(tmp_path):
         return LocalBackend(load_config(tmp_path, **{"concurrency": 1, **settings}))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real two-node Ray cluster on this machine (ray_cluster.py), one logical GPU each, token authentication
+    on; stopped with `ray stop --force` after the session whatever happens, a failed start included."""
+    import ray_cluster as cluster
+
+    cluster.stop_on_exit()
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def ray_env(ray_cluster, monkeypatch):
+    """The cluster's address and token, for a client in this process."""
+    for key, value in ray_cluster.env.items():
+        monkeypatch.setenv(key, value)
+    return ray_cluster
