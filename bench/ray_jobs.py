@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -42,13 +43,17 @@ def one(backend, root: Path, slug: str) -> tuple[float, float]:
 
 def ray_side(root: Path, jobs: int) -> dict:
     begun = time.monotonic()
-    cluster = ray_cluster.start()
+    cluster = ray_cluster.start()  # (stopped by itself if it fails to start)
     started = time.monotonic() - begun
     os.environ.update(cluster.env)
     from toolkit.backends.ray.backend import RayBackend
 
-    backend = RayBackend(load_config(root, backend="ray", username="bench"))
-    runs = [one(backend, root, f"bench-ray{i}-abc12345") for i in range(jobs)]
+    try:
+        backend = RayBackend(load_config(root, backend="ray", username="bench"))
+        runs = [one(backend, root, f"bench-ray{i}-abc12345") for i in range(jobs)]
+    finally:
+        ray_cluster.stop()
+        shutil.rmtree(cluster.temp, ignore_errors=True)
     states = [json.loads(p.read_text()) for p in root.glob(".toolkit/ray/kernels/*/v1/state.json")]
     return {"cluster_start_s": started, "push_s": [p for p, _ in runs], "complete_s": [t for _, t in runs],
             "queued_to_runner_s": [s["started_at"] - s["queued_at"] for s in states]}
@@ -60,10 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="ray-bench-"))
     build_competition(root / "competitions", limit=40)
-    try:
-        result = ray_side(root, args.jobs)
-    finally:
-        ray_cluster.stop()
+    result = ray_side(root, args.jobs)
     from toolkit.backends.local.backend import LocalBackend
 
     local = LocalBackend(load_config(root, backend="local", username="bench", concurrency=1))
@@ -73,6 +75,7 @@ def main() -> None:
         values = result[key]
         print(f"{key}: median {statistics.median(values):.2f} s, " + ", ".join(f"{v:.2f}" for v in values))
     (ROOT / "bench" / "results" / "ray_jobs.json").write_text(json.dumps(result, indent=2) + "\n")
+    shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

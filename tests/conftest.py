@@ -3,6 +3,8 @@ cluster on this machine for the ray backend."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from emulator import KEY, USER, KaggleEmulator, prepare_client, use_emulator
 
@@ -61,10 +63,14 @@ def ray_cluster():
     import ray_cluster as cluster
 
     cluster.stop_on_exit()
+    started = None
     try:
-        yield cluster.start()
+        started = cluster.start()
+        yield started
     finally:
         cluster.stop()
+        if started is not None:  # its logs and sockets
+            shutil.rmtree(started.temp, ignore_errors=True)
 
 
 @pytest.fixture

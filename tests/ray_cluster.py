@@ -8,6 +8,7 @@ from __future__ import annotations
 import atexit
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -83,6 +84,15 @@ def start() -> RayCluster:
     token = temp / "token"
     token.write_text(secrets.token_hex(32))
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), "RAY_USAGE_STATS_ENABLED": "0"}
+    try:
+        return _start_nodes(temp, env)
+    except BaseException:
+        stop()
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+
+
+def _start_nodes(temp: Path, env: dict[str, str]) -> RayCluster:
     gcs, dashboard, client, *ports = free_ports(3 + 2 * len(PORT_FLAGS))
     base = worker_ports(200)  # two blocks of 100, below the range the ports above come from
     head, worker = NODES
@@ -91,6 +101,7 @@ def start() -> RayCluster:
          f"--temp-dir={temp}", "--disable-usage-stats", *_node_flags(ports[:6], (base, base + 99)), env=env)
     _ray("start", f"--address=127.0.0.1:{gcs}", f"--num-cpus={worker['cpus']}", f"--num-gpus={worker['gpus']}",
          "--disable-usage-stats", *_node_flags(ports[6:], (base + 100, base + 199)), env=env)
+    token = temp / "token"
     cluster = RayCluster(f"http://127.0.0.1:{dashboard}", token, temp,
                          {"RAY_ADDRESS": f"http://127.0.0.1:{dashboard}", "RAY_AUTH_TOKEN_PATH": str(token)})
     _wait_for_nodes(cluster, len(NODES))
