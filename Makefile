@@ -1,5 +1,5 @@
 # `make demo` and `make test` work from a fresh clone: the first run creates .venv from requirements.lock
-# (everything, the `[local]` extra's packages included) and installs the toolkit editable.
+# (everything, the `[local]` and `[ray]` extras' packages included) and installs the toolkit editable.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -17,7 +17,7 @@ venv: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e ".[local]"
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e ".[local,ray]"
 	touch $(STAMP)
 
 demo-data: $(STAMP)
@@ -42,7 +42,8 @@ demo-code: $(STAMP)
 	$(BIN)/ksubmit ensemble $(CODE) --code-competition --run resnet18 --message "member alone"
 
 # The everyday suite: unit tests plus one real end-to-end loop of each kind (local, Kaggle over the emulator,
-# code competition). test-all adds every other end-to-end variant; CI runs test-all.
+# code competition). test-all adds every other end-to-end variant, the ray backend's on a Ray cluster the tests
+# start on this machine and stop (`ray stop --force`) whatever happens; CI runs test-all.
 test: $(STAMP) lint browser
 	$(PY) -m pytest -q -m "not slow"
 

@@ -1,6 +1,9 @@
-"""Set-up the tests share: the real kaggle client pointed at the emulator, emulators, and the two backends."""
+"""Set-up the tests share: the real kaggle client pointed at the emulator, emulators, the backends, and a real Ray
+cluster on this machine for the ray backend."""
 
 from __future__ import annotations
+
+import shutil
 
 import pytest
 from emulator import KEY, USER, KaggleEmulator, prepare_client, use_emulator
@@ -51,3 +54,28 @@ def local_backend(tmp_path):
         return LocalBackend(load_config(tmp_path, **{"concurrency": 1, **settings}))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real two-node Ray cluster on this machine (ray_cluster.py), one logical GPU each, token authentication
+    on; stopped with `ray stop --force` after the session whatever happens, a failed start included."""
+    import ray_cluster as cluster
+
+    cluster.stop_on_exit()
+    started = None
+    try:
+        started = cluster.start()
+        yield started
+    finally:
+        cluster.stop()
+        if started is not None:  # its logs and sockets
+            shutil.rmtree(started.temp, ignore_errors=True)
+
+
+@pytest.fixture
+def ray_env(ray_cluster, monkeypatch):
+    """The cluster's address and token, for a client in this process."""
+    for key, value in ray_cluster.env.items():
+        monkeypatch.setenv(key, value)
+    return ray_cluster

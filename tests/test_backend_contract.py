@@ -1,5 +1,6 @@
-"""One contract, every backend: the same cases run against the local backend and against the Kaggle backend
-(the real kaggle client over the emulator, which runs the pushed notebook through its local runner)."""
+"""One contract, every backend: the same cases run against the local backend, against the Kaggle backend (the
+real kaggle client over the emulator, which runs the pushed notebook through its local runner) and against the
+ray backend (a real two-node Ray cluster started on this machine: the slow tier)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ MESSAGE = "contract: the sample submission"
 CELLS = (f"import shutil\nshutil.copy('../input/competitions/{COMP}/sample_submission.csv', 'submission.csv')",
          "open('extra.txt', 'w').write('not asked for')\nprint('contract says hello')")
 KINDS = tuple(REGISTRY)  # every backend there is
+# Connected: a Ray cluster takes seconds to start, so the ray backend's cases run with the end-to-end variants.
+CONNECTED = [pytest.param(kind, marks=(pytest.mark.e2e, pytest.mark.slow)) if kind == "ray" else kind
+             for kind in KINDS]
 
 
 @dataclass
@@ -37,23 +41,27 @@ class Pushed:
     root: Path
 
 
-def _connect(kind: str, root: Path, patch: pytest.MonkeyPatch):
+def _connect(kind: str, root: Path, patch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
     """The backend of that kind on a project in `root`, and what to stop afterwards."""
     if kind == "local":
         return backend_class(kind)(load_config(root, backend="local", username=USER)), None
+    if kind == "ray":  # the session's cluster, stopped after the session
+        for key, value in request.getfixturevalue("ray_cluster").env.items():
+            patch.setenv(key, value)
+        return backend_class(kind)(load_config(root, backend="ray", username=USER)), None
     assert kind == "kaggle", f"the contract does not know how to connect the {kind} backend yet"
     emulator = KaggleEmulator(root / "emu", root / "competitions", USER, KEY, run_kernels=True).start()
     use_emulator(emulator, patch, root, USER, KEY)
     return backend_class(kind)(load_config(root / "project", backend="kaggle")), emulator
 
 
-@pytest.fixture(scope="module", params=KINDS)
+@pytest.fixture(scope="module", params=CONNECTED)
 def pushed(request, tmp_path_factory):
     """The tiny notebook pushed once per backend and followed until it ended."""
     root = tmp_path_factory.mktemp(request.param)
     build_competition(root / "competitions", limit=40)
     with pytest.MonkeyPatch.context() as patch:
-        backend, emulator = _connect(request.param, root, patch)
+        backend, emulator = _connect(request.param, root, patch, request)
         try:
             since = time.time()
             folder = write_kernel(root / "kernels", SLUG, *CELLS, competition=COMP, gpu=False, internet=False)

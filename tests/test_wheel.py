@@ -1,5 +1,6 @@
 """An install outside a checkout: the wheel carries its templates and data, and the base install (no
-`[local]` extra) renders, dry-runs a Kaggle push and shows status without torch, fastai or timm."""
+`[local]` extra) renders, dry-runs a Kaggle push and shows status without torch, fastai or timm; the ray backend
+without the `[ray]` extra says which extra it needs."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def test_light_commands_import_nothing_heavy(tmp_path, command, unwanted):
     done = run([sys.executable, "-X", "importtime", "-m", "toolkit.cli", *command], project,
                clean_env(tmp_path / "home"))
     assert "toolkit" in imported(done.stderr)  # the check sees the toolkit's own imports
-    assert imported(done.stderr).isdisjoint(HEAVY + unwanted)
+    assert imported(done.stderr).isdisjoint(HEAVY + unwanted + ("ray",))
 
 
 # Pinned exactly in pyproject.toml, as the lock pins them: kaggle 2.2.4 lacks get_submission, the backend builds
@@ -133,6 +134,17 @@ def test_the_wheel_renders_pushes_and_shows_status_without_torch(tmp_path, start
     assert pulled.returncode == 2 and pulled.stderr.count("\n") == 1, pulled.stderr
     assert "error: this needs " in pulled.stderr and "kaggle-kernel-toolkit[local]" in pulled.stderr
     assert len(emu.calls("SaveKernel")) == 1
+    # The ray backend needs the [ray] extra: without it, one line naming it.
+    from toolkit.competitions.demo import build_competition
+
+    build_competition(tmp_path / "ray-competitions", limit=40)
+    env.update(RAY_ADDRESS="http://127.0.0.1:9", TOOLKIT_COMPETITIONS_ROOT=str(tmp_path / "ray-competitions"))
+    rayed = subprocess.run([venv / "bin" / "kpush", "train", "--arch", "resnet18", "--backend", "ray",
+                            "--competition", "digits-demo"], cwd=project, env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert rayed.returncode == 2 and rayed.stderr.strip().splitlines()[-1] == (
+        "error: the ray backend needs Ray, which the toolkit's [ray] extra installs (pip install "
+        "'kaggle-kernel-toolkit[ray]')"), rayed.stderr
     # The installed package is the wheel's, not this checkout's.
     where = run([python, "-c", "import toolkit; print(toolkit.__file__)"], project, env).stdout
     assert str(venv) in where and str(ROOT) not in where

@@ -22,6 +22,9 @@ class PushResult:
 class KernelState:
     status: Status
     failure_message: str = ""
+    # The version that carries on where this one was lost, when the backend resubmitted it itself (Ray: a job
+    # its cluster lost, once); `failure_message` then says so. None: this version stands on its own.
+    moved_to: PushResult | None = None
 
 
 def utc_minute(seconds: float) -> str:
@@ -132,7 +135,7 @@ class Backend(Protocol):
         inference server the notebook must serve, not by a submission.csv."""
 
     def status(self, slug: str, version: int) -> KernelState:
-        """State of that exact version."""
+        """State of that exact version (and the version it was resubmitted as, where the backend did that)."""
 
     def output(self, slug: str, version: int, dest: Path, names: tuple[str, ...]) -> list[Path]:
         """Download the named output files of that version into `dest`."""

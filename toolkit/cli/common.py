@@ -18,7 +18,7 @@ def app(help: str, group: bool = True) -> typer.Typer:
 
 
 # Options several commands take, defined once.
-BackendOpt = typer.Option(None, "--backend", "-b", help="local (default) or kaggle.")
+BackendOpt = typer.Option(None, "--backend", "-b", help="local (default), kaggle or ray.")
 CompetitionOpt = typer.Option(None, "--competition", "-c", help="Competition slug (default from toolkit.toml).")
 AcceleratorOpt = typer.Option(None, "--accelerator", help="Kaggle machine_shape (default NvidiaTeslaT4 = T4 x2).")
 PublicOpt = typer.Option(None, "--public/--private", help="Kernel visibility (default private).")

@@ -16,7 +16,7 @@ from typing import Any
 from toolkit.core.errors import ConfigError
 
 CONFIG_FILE = "toolkit.toml"
-BACKENDS = ("local", "kaggle")
+BACKENDS = ("local", "kaggle", "ray")
 # How the local backend mounts a kernel's inputs: Kaggle's layout today (input/competitions/<slug>,
 # input/notebooks/<owner>/<slug>, input/datasets/<owner>/<slug>) or the older flat one (input/<slug>).
 INPUT_LAYOUTS = ("current", "flat")
@@ -27,6 +27,22 @@ KAGGLE_MAX_SESSION_S = 12 * 3600
 # default limit a push sends stays under it, and kpush plans each session to end well inside that limit
 # (runs/sessions.PLAN_SHARE). Where sessions are known to run longer, raise session_timeout_s (below 12 h).
 KAGGLE_GPU_SESSION_S = 9 * 3600
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """toolkit.toml's [ray] table: which cluster, and the paths its nodes share (backends/ray)."""
+
+    address: str = ""  # its job server, http://HOST:8265 (RAY_ADDRESS, Ray's own variable, overrides it)
+    data: Path | None = None  # competitions as every node reads them (None: competitions_root)
+    shared: Path | None = None  # sandboxes and outputs: a path every node reads and writes (None: .toolkit/ray)
+    python: str = ""  # the interpreter nodes run kernels with ("": this one, at the same path)
+    cpus_per_gpu: float = 2.0  # CPUs asked with each GPU (Kaggle's T4 x2: 4 cores, 2 GPUs); a CPU kernel asks this
+    autoscaling: bool = False  # nodes start on demand: a request no node meets now is queued, not refused
+
+
+_RAY_TYPES: dict[str, type | tuple[type, ...]] = {"address": str, "data": str, "shared": str, "python": str,
+                                                  "cpus_per_gpu": (int, float), "autoscaling": bool}
 
 
 @dataclass(frozen=True)
@@ -59,6 +75,7 @@ class Config:
     id_column: str = ""
     label_column: str = ""
     train: dict[str, Any] = field(default_factory=dict)
+    ray: RaySettings = field(default_factory=RaySettings)
     given: frozenset[str] = frozenset()  # keys set by a flag, the environment or toolkit.toml
 
     @property
@@ -107,7 +124,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "username": str, "concurrency": int, "poll_initial_s": (int, float), "poll_max_s": (int, float),
     "wait_timeout_s": (int, float), "max_output_mb": int, "accelerator": str, "internet": bool,
     "private": bool, "session_timeout_s": int, "api_timeout_s": (int, float), "code_competition": bool,
-    "input_layout": str, "rerun_limit_h": (int, float), "train": dict,
+    "input_layout": str, "rerun_limit_h": (int, float), "train": dict, "ray": dict,
     "stall_factor": (int, float), "stall_min_s": (int, float),
     "labels_csv": str, "id_column": str, "label_column": str,
 }
@@ -126,7 +143,9 @@ def load_config(project_dir: Path | None = None, **flags: Any) -> Config:
     values.update({k: v for k, v in flags.items() if v is not None})
     for key in _PATHS & values.keys():
         values[key] = Path(values[key])
-    config = Config(project_dir=project, given=frozenset(values), **values)
+    given = frozenset(values)
+    values["ray"] = _ray_settings(values.get("ray", {}))
+    config = Config(project_dir=project, given=given, **values)
     _validate(config)
     return config
 
@@ -160,6 +179,20 @@ def _read_file(path: Path) -> dict[str, Any]:
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise ConfigError(f"{path.name}: '{key}' must be {_type_name(expected)}, not {value!r}")
     return data
+
+
+def _ray_settings(table: dict[str, Any]) -> RaySettings:
+    """[ray], checked key by key; Ray's own RAY_ADDRESS overrides its address."""
+    for key, value in table.items():
+        if key not in _RAY_TYPES:
+            raise ConfigError(f"{CONFIG_FILE}: unknown key '{key}' in [ray]", f"known keys: {', '.join(_RAY_TYPES)}")
+        expected = _RAY_TYPES[key]
+        if not isinstance(value, expected) or (expected != bool and isinstance(value, bool)):
+            raise ConfigError(f"{CONFIG_FILE}: [ray] '{key}' must be {_type_name(expected)}, not {value!r}")
+    values = {**table, **({"address": os.environ["RAY_ADDRESS"]} if os.environ.get("RAY_ADDRESS") else {})}
+    for key in ("data", "shared"):
+        values[key] = Path(values[key]) if values.get(key) else None
+    return RaySettings(**values)
 
 
 def _read_env() -> dict[str, Any]:
@@ -215,6 +248,9 @@ def _validate(config: Config) -> None:
     if config.max_output_mb < 1:
         raise ConfigError(f"max_output_mb must be at least 1, not {config.max_output_mb}")
     _validate_labels(config)
+    if not (math.isfinite(config.ray.cpus_per_gpu) and config.ray.cpus_per_gpu > 0):
+        raise ConfigError(f"[ray] cpus_per_gpu must be a positive number, not {config.ray.cpus_per_gpu}",
+                          f"e.g. {RaySettings.cpus_per_gpu:g}: the CPUs a kernel asks for with each GPU")
 
 
 def _validate_labels(config: Config) -> None:

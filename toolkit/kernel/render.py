@@ -244,7 +244,9 @@ def run_identity(slug: str, spec_hash: str) -> dict[str, str]:
 def render_pack_notebook(slug: str, members: dict[str, str]) -> Node:
     """A kernel that runs each member's training code (slug -> code) as its own process."""
     text = _environment().get_template("pack.py.j2").render(members=members, title=title_for(slug))
-    return percent_to_notebook(text)
+    notebook = percent_to_notebook(text)
+    notebook.metadata["toolkit"] = {"gpus": len(members)}  # it trains on one per run (what a Ray job asks for)
+    return notebook
 
 
 def notebook_code(notebook: Node) -> str:

@@ -289,6 +289,19 @@ class Store:
                 return run
             raise
 
+    def move_on(self, run_id: int, moved_to: int, url: str, note: str) -> Run:
+        """A run whose version the backend lost and resubmitted itself (Ray) goes on as version `moved_to`: QUEUED,
+        `note` saying why (the one move back from RUNNING); a run that ended, or moved on already, is left."""
+        with self._transaction() as db:
+            run = _run_in(db, run_id)
+            if run.status.terminal or run.status == Status.NEW or (run.version or 0) >= moved_to:
+                return run
+            now = time.time()
+            db.execute("UPDATE runs SET status = ?, failure_message = ?, version = ?, url = ?, updated_at = ?,"
+                       " pushed_at = ? WHERE id = ?", (Status.QUEUED.value, note, moved_to, url, now, now, run_id))
+            _remember_version(db, run_id, moved_to)
+        return self.get(run_id)
+
     def requeue(self, run_id: int, note: str = "") -> Run:
         """Back to NEW for a retry or a forced new version; the old version's outputs are kept on disk. `note`
         says why, where the toolkit requeued it itself (kept until its new version ends)."""

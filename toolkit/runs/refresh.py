@@ -20,7 +20,9 @@ def refresh(project: Project, competition: str | None = None) -> list[Run]:
         if run.version is not None and not run.status.terminal and run.status != Status.NEW:
             state = explain(project, run, _run_state(project, run, states), logs)
             message = _message(run, state)
-            if state.status != run.status or message != run.failure_message:
+            if state.moved_to is not None:  # lost and resubmitted by the backend: the run goes on as that version
+                store.move_on(run.id, state.moved_to.version, state.moved_to.url, state.failure_message)
+            elif state.status != run.status or message != run.failure_message:
                 store.observe(run.id, state.status, message)
     return store.runs(backend=project.config.backend, competition=competition)
 
@@ -37,7 +39,7 @@ def _run_state(project: Project, run: Run, cache: dict) -> KernelState:
     if key not in cache:
         state = project.backend.status(run.kernel, run.version)
         members = {}
-        if run.host:
+        if run.host and state.moved_to is None:
             from toolkit.runs.pack_results import member_states
             members = member_states(project, run.kernel, run.version, state)
         cache[key] = (state, members)

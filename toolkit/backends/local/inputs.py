@@ -25,8 +25,9 @@ def hidden_test(competition_dir: Path) -> Path | None:
     return folder if folder.is_dir() else None
 
 
-def resolve_sources(config: Config, meta: dict) -> dict[str, Path]:
-    """Map each input's mount point (relative to input/) to what it links to; refuse unknown sources."""
+def resolve_sources(config: Config, meta: dict, kernels_root: Path | None = None) -> dict[str, Path]:
+    """Map each input's mount point (relative to input/) to what it links to; refuse unknown sources. Kernel
+    sources are versions under `kernels_root`, the backend's that ran them (default: this one's)."""
     inputs: dict[str, Path] = {}
     root = config.resolve(config.competitions_root)
     for name in meta.get("competition_sources", []):
@@ -41,7 +42,8 @@ def resolve_sources(config: Config, meta: dict) -> dict[str, Path]:
     for ref in meta.get("kernel_sources", []):
         parts = ref.split("/")
         owner, slug, version = parts[0], parts[1], (int(parts[2]) if len(parts) > 2 else None)
-        inputs[mount(config, "notebooks", f"{owner}/{slug}")] = _completed_working_dir(config, slug, version, ref)
+        inputs[mount(config, "notebooks", f"{owner}/{slug}")] = _completed_working_dir(
+            kernels_root or paths.root(config), slug, version, ref)
     return inputs
 
 
@@ -52,13 +54,12 @@ def mount(config: Config, kind: str, ref: str) -> str:
     return f"{kind}/{ref}" if config.input_layout == "current" else ref.rsplit("/", 1)[-1]
 
 
-def _completed_working_dir(config: Config, slug: str, version: int | None, ref: str) -> Path:
-    root = paths.root(config)
+def _completed_working_dir(root: Path, slug: str, version: int | None, ref: str) -> Path:
     versions = paths.versions(root, slug)
     if version is None and versions:
         version = versions[-1]
     if version not in versions:
-        raise BackendError(f"kernel source '{ref}' not found on the local backend")
+        raise BackendError(f"kernel source '{ref}' not found in {root / 'kernels'}")
     run_dir = paths.version_dir(root, slug, version)
     if read_state(run_dir).get("status") != Status.COMPLETE.value:
         raise BackendError(f"kernel source '{ref}' has not completed", "wait for it with kpull outputs")

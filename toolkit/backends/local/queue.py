@@ -86,10 +86,16 @@ def _still_running(run_dir: Path, state: dict) -> bool:
     return False
 
 
+def runner_env(environ: dict[str, str], hidden: tuple[str, ...] = CREDENTIAL_VARS) -> dict[str, str]:
+    """What a runner starts with: `environ` without credentials, and what Kaggle sets in a batch session."""
+    env = {k: v for k, v in environ.items() if k not in hidden}
+    env.update(KAGGLE_KERNEL_RUN_TYPE="Batch", MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+    return env
+
+
 def start(run_dir: Path, config: Config) -> None:
     """Start the sandbox's runner, detached and without Kaggle credentials (the caller holds the lock)."""
-    env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}
-    env.update(KAGGLE_KERNEL_RUN_TYPE="Batch", MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+    env = runner_env(os.environ)
     timeout_s = read_state(run_dir).get("session_timeout_s") or config.session_timeout_s
     with open(run_dir / "runner.log", "ab") as log:
         process = subprocess.Popen(
@@ -137,8 +143,11 @@ def stop_processes(run_dir: Path, runner_pid: object) -> None:
 
 
 def finish(run_dir: Path, status: Status, failure_message: str = "", **marks: object) -> None:
-    """Called by the runner process when its kernel ends; `marks` are recorded too (limits.TIMED_OUT)."""
+    """Called by the runner process when its kernel ends; `marks` are recorded too (limits.TIMED_OUT). An end
+    recorded first (a stop that reached the state before the runner's end, as a Ray job's can) is kept."""
     with locked(paths.root_of(run_dir)):
         state = read_state(run_dir)
+        if Status(state.get("status", Status.RUNNING.value)).terminal:
+            return
         state.update(status=status.value, failure_message=failure_message, finished_at=time.time(), **marks)
         write_state(run_dir, state)

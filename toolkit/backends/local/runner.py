@@ -60,10 +60,26 @@ def _log_outputs(log, cell, index: int) -> None:
     log.flush()
 
 
-def run(run_dir: Path, timeout_s: int) -> tuple[Status, str]:
+class Echo:
+    """log.txt, with every line also written to `echo` (a Ray job's log is what its entrypoint prints)."""
+
+    def __init__(self, log, echo):
+        self.log, self.echo = log, echo
+
+    def write(self, text: str) -> None:
+        self.log.write(text)
+        self.echo.write(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+        self.echo.flush()
+
+
+def run(run_dir: Path, timeout_s: int, echo=None) -> tuple[Status, str]:
     """Execute the version's notebook. Kaggle ends a session `timeout_s` after it starts, however its time is
     spread over cells, so each cell may run only for what is left of that (nbclient's limit is per cell). Such a
-    session ends as Kaggle's do: CANCEL_ACKNOWLEDGED, no message, no outputs (`_timed_out`)."""
+    session ends as Kaggle's do: CANCEL_ACKNOWLEDGED, no message, no outputs (`_timed_out`). `echo`: a stream
+    that gets every line of the log too."""
     state = json.loads((run_dir / "state.json").read_text())
     notebook = nbformat.read(run_dir / "kernel" / state["code_file"], as_version=4)
     working = run_dir / "working"
@@ -71,7 +87,8 @@ def run(run_dir: Path, timeout_s: int) -> tuple[Status, str]:
            **session.create(run_dir, session.image_site(paths.root_of(run_dir) / "image", KAGGLE_IMAGE))}
     os.environ["JUPYTER_PATH"] = env["JUPYTER_PATH"]  # where nbclient finds the session's kernel
     deadline = time.monotonic() + timeout_s
-    with open(run_dir / "log.txt", "a") as log:
+    with open(run_dir / "log.txt", "a") as file:
+        log = file if echo is None else Echo(file, echo)
         client = LoggingClient(notebook, kernel_name="python3", resources={"metadata": {"path": str(working)}},
                                timeout_func=lambda cell: max(1, math.ceil(deadline - time.monotonic())))
         client.log_file = log
