@@ -32,6 +32,7 @@ CASES = {
 
 def project() -> Path:
     from kernel_throughput import build_competition as paddy_like
+
     from toolkit.competitions.demo import build_competition
 
     root = Path(tempfile.mkdtemp(prefix="check-bench-"))

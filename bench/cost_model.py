@@ -1,4 +1,4 @@
-"""How well the cost model (toolkit/runs/cost_model.py) prices runs it has not seen, and what it says of Part 3.
+"""How well the cost model (toolkit/runs/costs/cost_model.py) prices runs it has not seen, and what it says of Part 3.
 
 Leave-one-out on the seed's 13 measured runs: each run is predicted by constants fitted on the other 12, with the
 toolkit's own fitting code, by the model alone (`timm`) and by the arch's other seed rows scaled by the model
@@ -19,8 +19,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from toolkit.runs import benchmarks, cost_model, priors
-from toolkit.runs.estimate import DEFAULT_MIN_PER_EPOCH, Estimate
+from toolkit.runs.costs import benchmarks, cost_model, priors
+from toolkit.runs.costs.estimate import DEFAULT_MIN_PER_EPOCH, Estimate
 from toolkit.specs.spec import build_spec
 from toolkit.specs.sweep_file import load_sweep
 from toolkit.specs.transforms import image_size

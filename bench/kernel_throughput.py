@@ -141,8 +141,7 @@ def kernel_spec(arch: str, cfg: dict, pipeline: str, epochs: int | None = None):
 def seed_learner(comp: Path, arch: str, cfg: dict):
     """The seed's train() (paddy-doctor-part-3): from_folder + vision_learner(...).to_fp16()."""
     import fastai.vision.all as fv
-    from fastai.vision.all import (ImageDataLoaders, ProgressCallback, Resize, ResizeMethod, aug_transforms,
-                                   error_rate, noop, vision_learner)
+    from fastai.vision.all import ImageDataLoaders, ProgressCallback, error_rate, noop, vision_learner
 
     item, batch = eval(cfg["item"], vars(fv)), eval(cfg["batch"], vars(fv))
     dls = ImageDataLoaders.from_folder(comp / "train_images", seed=42, valid_pct=0.2, item_tfms=item,

@@ -57,8 +57,8 @@ def synthetic_project(root: Path, runs: int, classes: int, valid: int):
 
 def measure(runs: int = 20, classes: int = 100, valid: int = 2000) -> dict:
     from toolkit.reports import build, page
-    from toolkit.runs.loaded import Outputs
-    from toolkit.runs.results import result_rows
+    from toolkit.runs.outputs.loaded import Outputs
+    from toolkit.runs.outputs.results import result_rows
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

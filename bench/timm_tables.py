@@ -1,4 +1,4 @@
-"""Refresh toolkit/data's trimmed copies of timm's benchmark tables, which runs/benchmarks.py prices archs from.
+"""Refresh toolkit/data's trimmed copies of timm's benchmark tables, which runs/costs/benchmarks.py prices archs from.
 
 Reads a git checkout of github.com/huggingface/pytorch-image-models at its HEAD (nothing is downloaded here):
 

@@ -39,7 +39,7 @@ def test_the_file_names_are_defined_once():
     assert contract.TRAIN_OUTPUTS == ("tta.pkl", "metrics.json")
     assert contract.MODEL_OUTPUTS == ("model.pth", "model.json")
     assert contract.PACK_FILE == "pack.json"
-    from toolkit.runs.outputs import TRAIN_OUTPUTS
+    from toolkit.runs.outputs.fetch import TRAIN_OUTPUTS
     assert TRAIN_OUTPUTS is contract.TRAIN_OUTPUTS
 
 

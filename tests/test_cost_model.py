@@ -11,8 +11,8 @@ from console import console
 
 from toolkit.core.config import load_config
 from toolkit.project import Project
-from toolkit.runs import benchmarks, cost_model, priors
-from toolkit.runs.estimate import estimate
+from toolkit.runs.costs import benchmarks, cost_model, priors
+from toolkit.runs.costs.estimate import estimate
 from toolkit.specs.spec import build_spec, known_archs
 from toolkit.specs.sweep_file import load_sweep
 from toolkit.specs.transforms import image_size

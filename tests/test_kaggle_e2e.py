@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from pathlib import Path
 
 import pytest
 from emulator import KEY, USER, build_tiny_competition, write_kernel
@@ -18,7 +17,8 @@ from toolkit.core.errors import BackendError
 from toolkit.core.status import Status
 from toolkit.project import Project
 from toolkit.runs.plan import plan_train
-from toolkit.runs.schedule import push_run, record, refresh_and_push
+from toolkit.runs.schedule import push_run, record
+from toolkit.runs.watch.wait import refresh_and_push
 
 TINY = ["--item", "Resize(16)", "--batch", "aug_transforms(size=16, do_flip=False)", "--epochs", "1",
         "--bs", "16", "--scratch"]

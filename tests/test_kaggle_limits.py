@@ -19,7 +19,7 @@ from toolkit.core.config import load_config
 from toolkit.core.status import Status
 from toolkit.kernel.contract import progress_line, progress_record
 from toolkit.project import Project
-from toolkit.runs.timeouts import TIMED_OUT
+from toolkit.runs.watch.timeouts import TIMED_OUT
 
 COMP = "tiny-comp"
 TINY = ["--item", "Resize(16)", "--batch", "aug_transforms(size=16, do_flip=False)", "--epochs", "1", "--bs", "16",

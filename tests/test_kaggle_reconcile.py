@@ -1,5 +1,5 @@
 """A push whose reply was lost: KaggleBackend.find_pushed over the real kaggle 2.2.5 client and the emulator,
-and schedule.refresh_and_push recording the version Kaggle already made instead of pushing a second one."""
+and watch.wait.refresh_and_push recording the version Kaggle already made instead of pushing a second one."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from toolkit.core.status import Status
 from toolkit.project import Project
 from toolkit.registry.store import owner_id
 from toolkit.runs.plan import plan_train
-from toolkit.runs.schedule import record, refresh_and_push
+from toolkit.runs.schedule import record
+from toolkit.runs.watch.wait import refresh_and_push
 
 COMP = "tiny-comp"
 

@@ -11,9 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import browser
+import pytest
 
 BIN = Path(sys.executable).parent
 TINY = ["--item", "Resize(24)", "--batch", "aug_transforms(size=24, do_flip=False)", "--epochs", "1", "--bs", "16"]

@@ -20,9 +20,9 @@ from toolkit.core.status import Status
 from toolkit.kernel.contract import progress_line, progress_record
 from toolkit.project import Project
 from toolkit.registry.records import Run
-from toolkit.runs.estimate import DEFAULT_MIN_PER_EPOCH, SESSION_OVERHEAD_MIN, estimate
-from toolkit.runs.logs import own_lines
-from toolkit.runs.progress import Progress, Watch, progress_of, records
+from toolkit.runs.costs.estimate import DEFAULT_MIN_PER_EPOCH, SESSION_OVERHEAD_MIN, estimate
+from toolkit.runs.watch.logs import own_lines
+from toolkit.runs.watch.progress import Progress, Watch, progress_of, records
 from toolkit.specs.spec import RunSpec
 
 POLL = {"TOOLKIT_POLL_INITIAL_S": "0.3", "TOOLKIT_POLL_MAX_S": "1"}

@@ -17,10 +17,10 @@ from toolkit.core.errors import UnsafeOutput
 from toolkit.core.status import Status
 from toolkit.kernel import contract
 from toolkit.project import Project
-from toolkit.runs import outputs as collect
-from toolkit.runs.pack_results import member_states
-from toolkit.runs.loaded import Outputs
-from toolkit.runs.results import result_rows
+from toolkit.runs.outputs.fetch import fetch as collect
+from toolkit.runs.outputs.loaded import Outputs
+from toolkit.runs.outputs.results import result_rows
+from toolkit.runs.watch.pack_results import member_states
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,7 +120,7 @@ def _metric_calls() -> list[tuple[str, str, str]]:
 def test_readers_ask_only_for_metrics_the_contract_defines():
     calls = _metric_calls()
     readers = {module for module, _, _ in calls}
-    assert {"toolkit/runs/results.py", "toolkit/runs/estimate.py", "toolkit/ensembles/submit.py",
+    assert {"toolkit/runs/outputs/results.py", "toolkit/runs/costs/estimate.py", "toolkit/ensembles/submit.py",
             "toolkit/ensembles/members.py"} <= readers
     for module, name, keys in calls:
         assert name in getattr(contract, keys), (module, name)

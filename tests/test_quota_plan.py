@@ -13,11 +13,11 @@ from toolkit.backends.base import Quota
 from toolkit.competitions.demo import build_competition
 from toolkit.core.config import load_config
 from toolkit.project import Project
-from toolkit.runs import benchmarks, priors
-from toolkit.runs import estimate as estimates
-from toolkit.runs.quota import plan, too_long
-from toolkit.runs.sessions import (PLAN_SHARE, WEEK_S, Session, fit_weeks, gpus_for, over_limit, plan_limit_min,
-                                   plan_sessions, week_start)
+from toolkit.runs.costs import benchmarks, priors
+from toolkit.runs.costs import estimate as estimates
+from toolkit.runs.costs.quota import plan, too_long
+from toolkit.runs.costs.sessions import (PLAN_SHARE, WEEK_S, Session, fit_weeks, gpus_for, over_limit, plan_limit_min,
+                                         plan_sessions, week_start)
 from toolkit.specs.spec import build_spec
 
 OVERHEAD = estimates.SESSION_OVERHEAD_MIN

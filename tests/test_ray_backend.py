@@ -25,7 +25,7 @@ from toolkit.core.errors import BackendError, ConfigError, NotConfigured
 from toolkit.core.status import Status
 from toolkit.kernel.render import render_pack_notebook
 from toolkit.project import Project
-from toolkit.runs.refresh import refresh
+from toolkit.runs.watch.refresh import refresh
 
 COMP = "tiny-comp"  # the Kaggle emulator's
 SLUG = "ray-abc12345"

@@ -22,8 +22,8 @@ from toolkit.core.config import load_config
 from toolkit.core.procs import pid_alive
 from toolkit.core.status import Status
 from toolkit.project import Project
-from toolkit.runs.estimate import RECORDED, estimate
-from toolkit.runs.progress import records
+from toolkit.runs.costs.estimate import RECORDED, estimate
+from toolkit.runs.watch.progress import records
 from toolkit.specs.spec import RunSpec
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 
 from toolkit.reports import build, page
-from toolkit.runs.loaded import Outputs
-from toolkit.runs.results import result_rows
+from toolkit.runs.outputs.loaded import Outputs
+from toolkit.runs.outputs.results import result_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import report_size  # noqa: E402

@@ -16,7 +16,7 @@ from toolkit.core.status import Status
 from toolkit.ensembles import members as select
 from toolkit.project import Project
 from toolkit.runs import schedule
-from toolkit.runs.loaded import Outputs
+from toolkit.runs.outputs.loaded import Outputs
 from toolkit.runs.plan import plan_sweep
 from toolkit.specs import sweep_file as sweep
 from toolkit.specs.spec import build_spec
@@ -77,7 +77,7 @@ def test_small_sweep_is_the_seeds_table():
 
 def test_priors_are_the_seeds_minutes_per_epoch_for_its_runs():
     """Each row of paddy-small.toml (the seed's runs) is estimated at the seed's own figure, read from its table."""
-    from toolkit.runs import priors
+    from toolkit.runs.costs import priors
 
     clock = {}
     for line in SEED_TABLE.strip().splitlines()[1:]:

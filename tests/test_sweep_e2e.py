@@ -16,7 +16,7 @@ from toolkit import cli
 from toolkit.core.config import load_config
 from toolkit.core.status import Status
 from toolkit.project import Project
-from toolkit.runs.loaded import Outputs
+from toolkit.runs.outputs.loaded import Outputs
 
 TINY = '''
 [defaults]

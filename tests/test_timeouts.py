@@ -10,9 +10,9 @@ import pytest
 from toolkit.backends.local.limits import timeout_line
 from toolkit.core.status import Status
 from toolkit.registry.records import Run
-from toolkit.runs.failures import advice, retry_helps
-from toolkit.runs.timeouts import TIMED_OUT, cause, ran_past, span, timed_out
-from toolkit.runs.wait import RunsFailed, check_finished
+from toolkit.runs.watch.failures import advice, retry_helps
+from toolkit.runs.watch.timeouts import TIMED_OUT, cause, ran_past, span, timed_out
+from toolkit.runs.watch.wait import RunsFailed, check_finished
 
 HOUR = 3600.0
 

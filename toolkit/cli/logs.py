@@ -21,7 +21,7 @@ def show_log(
 ):
     """Print a run's log (a packed run's own lines); --follow streams it until the run ends."""
     from toolkit.flows.logs import logs
-    from toolkit.runs.wait import check_finished
+    from toolkit.runs.watch.wait import check_finished
 
     with Show() as show:
         ended = logs(open_project(backend=backend), run, follow, show)

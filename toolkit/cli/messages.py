@@ -21,7 +21,7 @@ def checked(kernels: int, seconds: float) -> None:
 def durations(durations: list, long_min: float) -> None:
     """Before runs start on this machine: how long each will take here (a total for many), and the ways out
     when one is long."""
-    from toolkit.runs.local_duration import describe, total_line
+    from toolkit.runs.costs.local_duration import describe, total_line
 
     if len(durations) <= 3:
         for slug, duration in durations:
@@ -45,7 +45,7 @@ def results(tables: list[tuple[str, list, Optional[Path], Path]], fmt: str, proj
     """Per competition (name, result rows, plot written or None, report written): a table, or every row
     exported as `fmt` (`extra`: more keys per run for json, such as its per-class errors)."""
     from toolkit.cli.tables import results_table
-    from toolkit.runs.results import export
+    from toolkit.runs.outputs.results import export
 
     for comp, rows, plot, report in tables:
         if fmt == "table":

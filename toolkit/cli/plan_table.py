@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from toolkit.backends.base import utc_minute
-from toolkit.runs.results import fmt_value
+from toolkit.runs.outputs.results import fmt_value
 
 PLAN_ACTIONS = {"push": "push", "skip": "skip (pushed)", "active": "refused (not finished)"}
 
@@ -64,9 +64,9 @@ def plan_table(loaded, planned, actions, quota_plan) -> Table:
 
 def _plan_notes(quota_plan) -> list[str]:
     """The plan's caption: what each `from` label in it means, the session length planned, idle GPU hours."""
-    from toolkit.runs.estimate import DEFAULT_MIN_PER_EPOCH
-    from toolkit.runs.priors import SOURCE
-    from toolkit.runs.sessions import PLAN_SHARE
+    from toolkit.runs.costs.estimate import DEFAULT_MIN_PER_EPOCH
+    from toolkit.runs.costs.priors import SOURCE
+    from toolkit.runs.costs.sessions import PLAN_SHARE
 
     sources = {SOURCE_LABELS[est.source] for est in quota_plan.estimates}
     notes = []

@@ -23,7 +23,7 @@ def pull_outputs(
 ):
     """Wait for kernels, download their TTA outputs, print the results table (one per competition)."""
     from toolkit.flows.pull import FORMATS, outputs
-    from toolkit.runs.wait import check_finished
+    from toolkit.runs.watch.wait import check_finished
 
     if fmt not in FORMATS:  # before the project is opened: a typo costs nothing
         from toolkit.core.errors import ToolkitError

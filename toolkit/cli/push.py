@@ -9,19 +9,8 @@ from typing import Optional
 
 import typer
 
-from toolkit.cli.common import (
-    AcceleratorOpt,
-    BackendOpt,
-    CheckOpt,
-    CompetitionOpt,
-    InternetOpt,
-    PackOpt,
-    PublicOpt,
-    TemplateOpt,
-    WaitOpt,
-    app,
-    open_project,
-)
+from toolkit.cli.common import (AcceleratorOpt, BackendOpt, CheckOpt, CompetitionOpt, InternetOpt, PackOpt, PublicOpt,
+                                TemplateOpt, WaitOpt, app, open_project)
 from toolkit.cli.console import console
 from toolkit.cli.show import Show
 
@@ -134,7 +123,7 @@ def _end(pushed) -> None:
     if pushed is None:
         return
     from toolkit.cli.tables import status_table
-    from toolkit.runs.wait import check_finished
+    from toolkit.runs.watch.wait import check_finished
 
     console.print(status_table(pushed.runs, title=pushed.title))
     if pushed.waited:

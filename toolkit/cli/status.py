@@ -26,7 +26,7 @@ def status(
 ):
     """Show runs (queued, running, done) with links and times, and the submissions."""
     from toolkit.flows.status import status as show_status
-    from toolkit.runs.wait import check_finished
+    from toolkit.runs.watch.wait import check_finished
 
     project = open_project(competition=competition, backend=backend, offline=not (refresh or watch))
     with Show() as show:

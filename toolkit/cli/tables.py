@@ -11,8 +11,8 @@ from toolkit.backends.base import utc_minute
 from toolkit.core.status import Status
 from toolkit.kernel.runtime.failures import cause
 from toolkit.registry.records import Run, Submission
-from toolkit.runs.results import HEADERS, NUMERIC, ResultRow, fmt_value, shown_columns
-from toolkit.runs.timeouts import timed_out
+from toolkit.runs.outputs.results import HEADERS, NUMERIC, ResultRow, fmt_value, shown_columns
+from toolkit.runs.watch.timeouts import timed_out
 
 STYLES = {Status.COMPLETE: "green", Status.ERROR: "red", Status.RUNNING: "cyan", Status.QUEUED: "yellow",
           Status.NEW: "dim", Status.CANCEL_REQUESTED: "magenta"}

@@ -14,7 +14,7 @@ import math
 from toolkit.core.errors import EnsembleError
 from toolkit.kernel.contract import TTA_FILE, metric
 from toolkit.registry.records import Run
-from toolkit.runs.loaded import Outputs, RunOutputs
+from toolkit.runs.outputs.loaded import Outputs, RunOutputs
 
 
 def choose(runs: list[Run], top: int | None, select: str | None, weights: list[float] | None,

@@ -16,10 +16,10 @@ from toolkit.kernel.render import KernelOptions, kernel_metadata, render_ensembl
 from toolkit.project import Project
 from toolkit.registry.records import Run, Submission
 from toolkit.runs.lookup import competitions, match_runs
-from toolkit.runs.loaded import Outputs, RunOutputs
-from toolkit.runs.outputs import ENSEMBLE_OUTPUTS, fetch_missing
+from toolkit.runs.outputs.fetch import ENSEMBLE_OUTPUTS, fetch_missing
+from toolkit.runs.outputs.loaded import Outputs, RunOutputs
 from toolkit.runs.schedule import push_run
-from toolkit.runs.wait import wait_for
+from toolkit.runs.watch.wait import wait_for
 from toolkit.specs.spec import make_slug
 
 

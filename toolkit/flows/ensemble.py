@@ -31,8 +31,8 @@ def ensemble(project: Project, choice: Choice, emit: Emit = ignore):
     from toolkit.ensembles.members import choose, parse_weights
     from toolkit.flows.pull import report
     from toolkit.kernel import recipes
-    from toolkit.runs.loaded import Outputs
-    from toolkit.runs.results import result_rows
+    from toolkit.runs.outputs.loaded import Outputs
+    from toolkit.runs.outputs.results import result_rows
     from toolkit.specs.spec import check_template_name
 
     comp = submit.choose_competition(project)

@@ -10,7 +10,7 @@ from toolkit.registry.records import Run
 def logs(project: Project, name: str, follow: bool = False, emit: Emit = ignore) -> Run | None:
     """The log of the run `name` picks, as LogText events (ending with a newline); with `follow`, the run as it
     ended (None without)."""
-    from toolkit.runs import logs as reading
+    from toolkit.runs.watch import logs as reading
 
     chosen = reading.pick(project, name)
     if not follow:

@@ -22,10 +22,9 @@ class Pulled:
 def outputs(project: Project, wait: bool = True, fmt: str = "table", emit: Emit = ignore) -> Pulled:
     """kpull outputs: every training run of the competitions in question, waited for (unless not `wait`), their
     outputs downloaded and read once each; one table and one report per competition."""
-    from toolkit.runs import loaded
-    from toolkit.runs.failures import failed
     from toolkit.runs.lookup import competitions
-    from toolkit.runs.outputs import log_tail, pull_outputs
+    from toolkit.runs.outputs.fetch import loaded, log_tail
+    from toolkit.runs.watch.failures import failed
 
     if fmt not in FORMATS:
         raise ToolkitError(f"unknown format '{fmt}'", "use table, csv, json or md")
@@ -33,9 +32,9 @@ def outputs(project: Project, wait: bool = True, fmt: str = "table", emit: Emit 
     label = comps[0] if len(comps) == 1 else f"{len(comps)} competitions ({', '.join(comps)})"
     read = loaded.Outputs(project)
     shown = wait and fmt == "table"
-    runs = pull_outputs(project, comps[0] if len(comps) == 1 else None, read,
-                        (lambda polled, progress: emit(Waiting(f"Waiting for {label} kernels", polled, progress)))
-                        if shown else None, do_wait=wait)
+    runs = _pulled(project, comps[0] if len(comps) == 1 else None, read, wait,
+                   (lambda polled, progress: emit(Waiting(f"Waiting for {label} kernels", polled, progress)))
+                   if shown else None)
     if not runs:
         emit(Note(f"no runs recorded for {label} on {project.config.backend} yet (kpush train --arch NAME starts one)"))
     tables, per_class = _tables(project, comps, runs, read)
@@ -46,10 +45,20 @@ def outputs(project: Project, wait: bool = True, fmt: str = "table", emit: Emit 
     return Pulled([read.current(r) for r in runs])
 
 
+def _pulled(project: Project, competition: str | None, read, wait: bool, on_update) -> list[Run]:
+    """The training runs of `competition` (None: every competition), waited for when asked, each finished one's
+    outputs on disk (downloaded when never downloaded, or deleted since)."""
+    from toolkit.runs.outputs.fetch import fetch_missing
+    from toolkit.runs.watch.wait import refresh_and_push, wait_for
+
+    runs = wait_for(project, competition, on_update) if wait else refresh_and_push(project, competition)
+    return [fetch_missing(project, r, read) for r in runs if r.kind == "train"]
+
+
 def _tables(project: Project, comps: list[str], runs: list[Run], read) -> tuple[list, dict]:
     """Per competition: its result rows, curves and report, written; each run's per-class errors (json)."""
     from toolkit.reports import build, page
-    from toolkit.runs.results import result_rows
+    from toolkit.runs.outputs.results import result_rows
 
     tables, per_class = [], {}
     outputs_dir = project.config.outputs_dir
@@ -69,7 +78,7 @@ def _tables(project: Project, comps: list[str], runs: list[Run], read) -> tuple[
 def report(project: Project, competition: str, read, emit: Emit = ignore) -> None:
     """The competition's report written again from what is recorded (after a submission)."""
     from toolkit.reports import build, page
-    from toolkit.runs.results import result_rows
+    from toolkit.runs.outputs.results import result_rows
 
     runs = project.store.runs(backend=project.config.backend, competition=competition, kind="train")
     rows = result_rows(runs, read, project.backend_type.solution(project.config, competition))

@@ -7,22 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.flows.events import (
-    Checked,
-    Checking,
-    Durations,
-    Emit,
-    Note,
-    Packed,
-    Quota,
-    QuotaPlanned,
-    Rendered,
-    Retrying,
-    Skipped,
-    SweepPlan,
-    Waiting,
-    ignore,
-)
+from toolkit.flows.events import (Checked, Checking, Durations, Emit, Note, Packed, Quota, QuotaPlanned, Rendered,
+                                  Retrying, Skipped, SweepPlan, Waiting, ignore)
 from toolkit.project import Project
 from toolkit.registry.records import Run
 
@@ -136,7 +122,7 @@ def _check(project: Project, planned: list, emit: Emit) -> None:
 def _too_long(project: Project, quota_plan, dry_run: bool, emit: Emit) -> None:
     """Runs too long for a session on their own: a dry run says so, a push is refused before anything is
     recorded (their sessions may be stopped with no outputs)."""
-    from toolkit.runs.quota import too_long
+    from toolkit.runs.costs.quota import too_long
 
     error = too_long(project, quota_plan)
     if error is not None and dry_run:
@@ -155,8 +141,8 @@ def _sessions(project: Project, planned: list, push: Push, hold: bool):
     """What recording does with each planned run, and the sessions and weeks of those it pushes (`hold`: fit
     them to this week's quota)."""
     from toolkit.runs import schedule
-    from toolkit.runs.estimate import estimate
-    from toolkit.runs.quota import plan
+    from toolkit.runs.costs.estimate import estimate
+    from toolkit.runs.costs.quota import plan
 
     actions = schedule.actions(project, planned, push.force)  # what record() does with each
     pushing = [a is schedule.Action.PUSH for a in actions]
@@ -166,12 +152,12 @@ def _sessions(project: Project, planned: list, push: Push, hold: bool):
 
 def _record_and_push(project: Project, planned: list, push: Push, title: str, quota_plan, emit: Emit) -> Pushed:
     """Record the runs, pack them as the plan paired them, hold what waits for a later week, push the rest."""
-    from toolkit.runs.quota import hold_later
+    from toolkit.runs.costs.quota import hold_later
     from toolkit.runs.schedule import record
 
     recorded = record(project, planned, push.force)
     if project.backend_type.runs_here:  # kernels run on this machine: how long, before they start
-        from toolkit.runs.local_duration import LONG_MIN, durations
+        from toolkit.runs.costs.local_duration import LONG_MIN, durations
         emit(Durations(durations(project, recorded, planned, lambda line: emit(Note(line))), LONG_MIN))
     if push.pack != 1:
         from toolkit.runs.pack import pack_runs
@@ -184,8 +170,7 @@ def _record_and_push(project: Project, planned: list, push: Push, title: str, qu
 
 def push_and_wait(project: Project, recorded: list, wait: bool, title: str, emit: Emit) -> Pushed:
     """Say which runs were skipped, push what slots allow, wait when asked; the runs as they end up."""
-    from toolkit.runs.schedule import refresh_and_push
-    from toolkit.runs.wait import wait_for
+    from toolkit.runs.watch.wait import refresh_and_push, wait_for
 
     for run, action in recorded:
         if action != "new":

@@ -21,10 +21,10 @@ def status(project: Project, competition: str | None, refresh: bool = True, watc
     """kstatus: the runs (with those set aside when `every`) and the submissions; refreshed from the backend
     first, or watched until every run has settled."""
     if watch:
-        from toolkit.runs.wait import wait_for
+        from toolkit.runs.watch.wait import wait_for
         wait_for(project, competition, lambda polled, progress: emit(Waiting("Watching runs", polled, progress)))
     elif refresh:
-        from toolkit.runs.schedule import refresh_and_push
+        from toolkit.runs.watch.wait import refresh_and_push
         refresh_and_push(project)
     store, config = project.store, project.config
     runs = store.runs(competition=competition, aside=every)
@@ -42,13 +42,13 @@ def status(project: Project, competition: str | None, refresh: bool = True, watc
     if subs:
         emit(Submissions(subs))
     if refresh or watch:
-        from toolkit.runs.quota import current
+        from toolkit.runs.costs.quota import current
         emit(Quota(current(project)))
     return Shown(runs, watch)
 
 
 def _timeouts(runs: list[Run], emit: Emit) -> None:
-    from toolkit.runs.timeouts import timeout_note
+    from toolkit.runs.watch.timeouts import timeout_note
 
     if timeout_note(runs):
         emit(Note(timeout_note(runs)))

@@ -145,7 +145,7 @@ def _v6(db: sqlite3.Connection) -> None:
 
 def _v7(db: sqlite3.Connection) -> None:
     # The session limit (seconds) a run's version was pushed with: a version Kaggle ends CANCEL_ACKNOWLEDGED after
-    # running that long ran past it (runs/timeouts.py). NULL: not known (pushed before this, or rebuilt).
+    # running that long ran past it (runs/watch/timeouts.py). NULL: not known (pushed before this, or rebuilt).
     db.execute("ALTER TABLE runs ADD COLUMN session_limit_s REAL")
 
 

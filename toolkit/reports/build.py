@@ -5,6 +5,7 @@ and the submissions with the best single run's score on the same test set."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 from toolkit.kernel.contract import metric
 from toolkit.reports import figures
 

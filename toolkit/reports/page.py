@@ -54,7 +54,7 @@ def render(report: Report, curves: bytes | None = None) -> str:
 
 
 def _results(report: Report) -> str:
-    from toolkit.runs.results import HEADERS, NUMERIC, fmt_value, shown_columns
+    from toolkit.runs.outputs.results import HEADERS, NUMERIC, fmt_value, shown_columns
 
     columns = shown_columns(report.rows)
     head = "".join(f"<th class='sortable' data-column='{c}'>{_e(HEADERS.get(c, c))}</th>" for c in columns)

@@ -1,5 +1,5 @@
-"""What happens to runs, between the command line and the backends: rendering them into kernel folders (plan),
-recording and pushing them once, as slots allow (schedule), reading their states (refresh, pack_results),
-waiting (wait), bringing outputs home (outputs), packing several into one kernel (pack), stopping (stop),
-estimating what they cost (estimate, quota, local_duration), their results (results), finding them by name
-(lookup), and rebuilding a lost registry from the backend (rebuild)."""
+"""What happens to runs, between the flows and the backends: rendering them into kernel folders (plan),
+recording and pushing them once, as slots allow (schedule), packing several into one kernel (pack), checking
+them on a miniature first (check), stopping them (stop), setting them aside (aside), finding them by name
+(lookup), rebuilding a lost registry from the backend (rebuild); and in subpackages, what they cost in time and
+quota (costs), how they stand and waiting for them (watch), and their outputs (outputs)."""

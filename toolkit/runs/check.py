@@ -30,7 +30,7 @@ from toolkit.kernel.folders import write_kernel_folder
 from toolkit.kernel.render import KernelOptions, kernel_metadata, render_train_notebook
 from toolkit.kernel.runtime.failures import ANSI, cause, cell_label
 from toolkit.project import Project
-from toolkit.runs.failures import advice
+from toolkit.runs.watch.failures import advice
 from toolkit.specs.spec import build_spec
 
 PER_CLASS, TEST_IMAGES, BATCH = 4, 4, 4  # the miniature: images per class, test images, batch size

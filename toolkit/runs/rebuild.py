@@ -70,7 +70,7 @@ def rebuild(project, folders: list[Path]) -> list:
 def _with_outputs(project, run):
     """Outputs already downloaded count again (their metrics feed estimates and the results table)."""
     from toolkit.core.errors import ToolkitError
-    from toolkit.runs.outputs import adopt
+    from toolkit.runs.outputs.fetch import adopt
 
     if run.status.value != "COMPLETE":
         return run
@@ -81,7 +81,7 @@ def _with_outputs(project, run):
 
 
 def _restore_pack(project, slug: str, members: dict) -> list:
-    from toolkit.runs.pack_results import member_states
+    from toolkit.runs.watch.pack_results import member_states
 
     found = project.backend.find_pushed(slug, None)
     if found is None:

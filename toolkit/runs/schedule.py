@@ -11,8 +11,6 @@ from toolkit.core.errors import BackendError, NotebookNotFound, SlotsFull
 from toolkit.core.status import Status
 from toolkit.project import Project
 from toolkit.registry.records import Run
-from toolkit.runs.pack_timeouts import retry_members
-from toolkit.runs.refresh import refresh
 from toolkit.specs.spec import renamed_slug
 
 if TYPE_CHECKING:  # rendering (jinja2, nbformat) stays out of commands that only read the registry
@@ -66,15 +64,6 @@ def record(project: Project, planned: list[Planned], force: bool = False) -> lis
 def retry(project: Project, runs: list[Run]) -> list[Run]:
     """Put failed runs back in the queue (a new version is pushed when a slot is free)."""
     return [project.store.requeue(run.id) for run in runs]
-
-
-def refresh_and_push(project: Project, competition: str | None = None) -> list[Run]:
-    """One poll of a command that waits: refresh the runs' states, requeue the members of a pack that ran past
-    its session limit (pack_timeouts.py), then push waiting runs into freed slots."""
-    refresh(project, competition)
-    retry_members(project)
-    push_waiting(project, competition)
-    return project.store.runs(backend=project.config.backend, competition=competition)
 
 
 def push_waiting(project: Project, competition: str | None = None) -> None:

@@ -7,8 +7,8 @@ import contextlib
 import io
 from typing import Any, Iterator
 
-from toolkit.core.errors import (BackendError, DownloadFailed, HttpError, KernelNotFound, LogStreamFailed, NotConfigured,
-                                 UnsafeOutput)
+from toolkit.core.errors import (BackendError, DownloadFailed, HttpError, KernelNotFound, LogStreamFailed,
+                                 NotConfigured, UnsafeOutput)
 
 # As kaggle 2.2.5's own help (print_auth_help) puts it: a token from the settings page, or `kaggle auth login`.
 TOKEN_HINT = ("on kaggle.com -> Settings -> API click Generate New Token, then export KAGGLE_API_TOKEN=<token> or save "

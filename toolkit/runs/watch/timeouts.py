@@ -5,7 +5,7 @@ files, its log ending with nbclient's CellTimeoutError (backends/local/limits.py
 it reports a version stopped in its web UI, but for the log. Such a version is put down to the limit when the last
 lines of its log say CellTimeoutError, or, where the log says nothing, when it ended at least as long after its
 push as the session limit it was pushed with (a session cannot run longer than it has existed, so a stop before
-that is the user's). Its runs then carry a one-line cause (`cause`); runs/pack_timeouts.py decides what becomes
+that is the user's). Its runs then carry a one-line cause (`cause`); runs/watch/pack_timeouts.py decides what becomes
 of a pack's members.
 """
 

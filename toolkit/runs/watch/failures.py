@@ -7,7 +7,7 @@ import re
 
 from toolkit.core.status import Status
 from toolkit.registry.records import Run
-from toolkit.runs.timeouts import ADVICE, TIMED_OUT, timed_out
+from toolkit.runs.watch.timeouts import ADVICE, TIMED_OUT, timed_out
 
 # The names a notebook's injected cell defines (kernel/notebooks.py): used before it, they do not exist yet.
 HELPERS = ("find_input", "input_file", "save_learner", "setup_comp", "use_pretrained", "tta_predictions",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from toolkit.runs.estimate import SESSION_OVERHEAD_MIN, Estimate
+from toolkit.runs.costs.estimate import SESSION_OVERHEAD_MIN, Estimate
 
 # GPUs a session gets per machine_shape. kaggle 2.2.5's help and kaggle-cli PR #1198 document NvidiaTeslaT4 as
 # "T4 x2"; retired P100 runs on it (reference/kaggle-api-2.2.5.md). Other shapes are counted as one GPU: no

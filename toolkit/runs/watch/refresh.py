@@ -7,7 +7,7 @@ from toolkit.backends.base import KernelState
 from toolkit.core.status import Status
 from toolkit.project import Project
 from toolkit.registry.records import Run
-from toolkit.runs.timeouts import explain
+from toolkit.runs.watch.timeouts import explain
 
 
 def refresh(project: Project, competition: str | None = None) -> list[Run]:
@@ -40,7 +40,7 @@ def _run_state(project: Project, run: Run, cache: dict) -> KernelState:
         state = project.backend.status(run.kernel, run.version)
         members = {}
         if run.host and state.moved_to is None:
-            from toolkit.runs.pack_results import member_states
+            from toolkit.runs.watch.pack_results import member_states
             members = member_states(project, run.kernel, run.version, state)
         cache[key] = (state, members)
     state, members = cache[key]

@@ -1,5 +1,5 @@
 """The members of a pack that ran past its session limit: Kaggle kept none of their outputs, finished or not
-(runs/timeouts.py), so none is lost. Each is requeued to run in a kernel of its own, automatically and once (it is
+(runs/watch/timeouts.py), so none is lost. Each is requeued to run in a kernel of its own, automatically and once (it is
 then no longer packed, and a run of its own that runs past the limit is told, not requeued), where it fits a
 session alone: alone it shares the session with nobody, which is what changed. One too long even alone is told
 how long it needs instead, since pushing it again would only spend another session. Its own epoch times in the
@@ -11,11 +11,11 @@ from __future__ import annotations
 from toolkit.core.status import Status
 from toolkit.project import Project
 from toolkit.registry.records import Run
-from toolkit.runs.estimate import SESSION_OVERHEAD_MIN, TTA_EPOCHS, estimate, passes
-from toolkit.runs.logs import own_lines
-from toolkit.runs.progress import epoch_seconds, records
-from toolkit.runs.sessions import plan_limit_min
-from toolkit.runs.timeouts import read_log, span, timed_out
+from toolkit.runs.costs.estimate import SESSION_OVERHEAD_MIN, TTA_EPOCHS, estimate, passes
+from toolkit.runs.costs.sessions import plan_limit_min
+from toolkit.runs.watch.logs import own_lines
+from toolkit.runs.watch.progress import epoch_seconds, records
+from toolkit.runs.watch.timeouts import read_log, span, timed_out
 from toolkit.specs.spec import FIELDS, RunSpec
 
 TOO_LONG = "alone it needs about"

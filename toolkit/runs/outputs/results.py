@@ -10,7 +10,7 @@ from pathlib import Path
 
 from toolkit.kernel.contract import metric
 from toolkit.registry.records import Run
-from toolkit.runs.loaded import Outputs, RunOutputs
+from toolkit.runs.outputs.loaded import Outputs, RunOutputs
 from toolkit.specs.params import describe
 
 COLUMNS = ("slug", "arch", "template", "params", "item_tfms", "batch_tfms", "epochs", "valid_error", "tta_error",

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.runs.estimate import FASTAI_BS, TTA_EPOCHS, passes
-from toolkit.runs.estimate import estimate as recorded
+from toolkit.runs.costs.estimate import FASTAI_BS, TTA_EPOCHS, passes
+from toolkit.runs.costs.estimate import estimate as recorded
 from toolkit.specs.spec import RunSpec
 from toolkit.specs.transforms import image_size
 

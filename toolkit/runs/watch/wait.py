@@ -10,11 +10,13 @@ from toolkit.core.errors import ToolkitError
 from toolkit.core.poll import wait
 from toolkit.project import Project
 from toolkit.registry.records import Run
-from toolkit.runs.failures import failed, retry_helps
 from toolkit.runs.lookup import listed
-from toolkit.runs.progress import Progress, Watch
-from toolkit.runs.schedule import refresh_and_push
-from toolkit.runs.timeouts import ADVICE, timed_out
+from toolkit.runs.schedule import push_waiting
+from toolkit.runs.watch.failures import failed, retry_helps
+from toolkit.runs.watch.pack_timeouts import retry_members
+from toolkit.runs.watch.progress import Progress, Watch
+from toolkit.runs.watch.refresh import refresh
+from toolkit.runs.watch.timeouts import ADVICE, timed_out
 
 RUNS_FAILED_EXIT = 3  # a command that waited for runs, when any of them ended in ERROR
 
@@ -48,6 +50,15 @@ def _hints(failing: list[Run]) -> list[str]:
         hints.append(f"{'their' if alone else listed(fix) + ':'} own code failed: fix it and push again, or set "
                      "them aside (kpush aside RUN) so they no longer count")
     return hints
+
+
+def refresh_and_push(project: Project, competition: str | None = None) -> list[Run]:
+    """One poll of a command that waits: refresh the runs' states, requeue the members of a pack that ran past
+    its session limit (pack_timeouts), then push waiting runs into freed slots."""
+    refresh(project, competition)
+    retry_members(project)
+    push_waiting(project, competition)
+    return project.store.runs(backend=project.config.backend, competition=competition)
 
 
 Update = Callable[[list[Run], dict[str, Progress]], None]  # each poll's runs, and the running ones' progress

@@ -54,7 +54,7 @@ def estimate(project: Project, specs: list[RunSpec]) -> list[Estimate]:
     """Each spec's minutes per epoch: the mean of finished runs on this backend with the same arch, transforms
     and batch size; else cost_model's figure for Paddy's images times this competition's image count (when its
     folder is here to count; else Paddy's); else the guess."""
-    from toolkit.runs import cost_model, priors  # timm's tables are read only where a run is estimated
+    from toolkit.runs.costs import cost_model, priors  # timm's tables are read only where a run is estimated
 
     done = [r for r in project.store.runs(backend=project.config.backend, kind="train")
             if metric(r.metrics, "minutes_per_epoch") is not None]

@@ -17,7 +17,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 TABLES = ("timm_benchmark_rtx3090.csv", "timm_benchmark_pro6000.csv")  # the scale first, then the fill
 ALIASES = DATA / "timm_aliases.txt"
 REFERENCE_PX = 224 * 224  # the parameter fit's size, and a run's when its transforms do not say

@@ -16,8 +16,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from toolkit.runs import benchmarks, priors
-from toolkit.runs.priors import Prior
+from toolkit.runs.costs import benchmarks, priors
+from toolkit.runs.costs.priors import Prior
 from toolkit.specs.transforms import image_size
 
 

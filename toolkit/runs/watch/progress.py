@@ -14,8 +14,8 @@ from toolkit.core.status import Status
 from toolkit.kernel.contract import parse_progress
 from toolkit.project import Project
 from toolkit.registry.records import Run
-from toolkit.runs.estimate import DEFAULT_MIN_PER_EPOCH, SESSION_OVERHEAD_MIN, TTA_EPOCHS, estimate
-from toolkit.runs.logs import own_lines
+from toolkit.runs.costs.estimate import DEFAULT_MIN_PER_EPOCH, SESSION_OVERHEAD_MIN, TTA_EPOCHS, estimate
+from toolkit.runs.watch.logs import own_lines
 from toolkit.specs.spec import RunSpec
 
 EPOCH_PHASES = ("frozen", "training")

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from toolkit.backends.base import Quota
 from toolkit.core.errors import RunTooLong
 from toolkit.project import Project
-from toolkit.runs.estimate import Estimate
+from toolkit.runs.costs.estimate import Estimate
+from toolkit.runs.costs.sessions import (PLAN_SHARE, Session, fit_weeks, gpus_for, over_limit, plan_limit_min,
+                                         plan_sessions, week_start)
 from toolkit.runs.lookup import listed
-from toolkit.runs.sessions import (PLAN_SHARE, Session, fit_weeks, gpus_for, over_limit, plan_limit_min, plan_sessions,
-                                   week_start)
 
 
 def current(project: Project) -> Quota | None:

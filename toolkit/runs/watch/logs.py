@@ -11,7 +11,7 @@ from toolkit.core.status import Status
 from toolkit.project import Project
 from toolkit.registry.records import Run
 from toolkit.runs.lookup import listed, match_runs
-from toolkit.runs.refresh import refresh
+from toolkit.runs.watch.refresh import refresh
 
 
 def pick(project: Project, name: str) -> Run:

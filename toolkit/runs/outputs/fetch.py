@@ -15,10 +15,8 @@ from toolkit.core.status import Status
 from toolkit.kernel import contract
 from toolkit.project import Project
 from toolkit.registry.records import Run
-from toolkit.runs.loaded import Outputs, RunOutputs, read, read_json, refusal
-from toolkit.runs.logs import own_lines
-from toolkit.runs.schedule import refresh_and_push
-from toolkit.runs.wait import wait_for
+from toolkit.runs.outputs.loaded import Outputs, RunOutputs, read, read_json, refusal
+from toolkit.runs.watch.logs import own_lines
 
 TRAIN_OUTPUTS = contract.TRAIN_OUTPUTS
 ENSEMBLE_OUTPUTS = ("submission.csv", "ensemble.json")
@@ -127,14 +125,6 @@ def _record(project: Project, run: Run, folder: Path, checked: RunOutputs | dict
             outputs.keep(run, checked)
     return project.store.set_outputs(run.id, project.kept(folder),
                                      checked.metrics if isinstance(checked, RunOutputs) else {})
-
-
-def pull_outputs(project: Project, competition: str | None, outputs: Outputs, on_update=None,
-                 do_wait: bool = True) -> list[Run]:
-    """Wait for the training runs of `competition` (None: every competition), if asked; download finished
-    ones whose outputs are not on disk (never downloaded, or deleted since); return them all."""
-    runs = wait_for(project, competition, on_update) if do_wait else refresh_and_push(project, competition)
-    return [fetch_missing(project, r, outputs) for r in runs if r.kind == "train"]
 
 
 def adopt(project: Project, run: Run, outputs: Outputs | None = None,
