@@ -17,7 +17,7 @@ from toolkit.core.errors import UnsafeOutput
 from toolkit.core.status import Status
 from toolkit.kernel import contract
 from toolkit.project import Project
-from toolkit.runs.outputs.fetch import fetch as collect
+from toolkit.runs.outputs import fetch as collect
 from toolkit.runs.outputs.loaded import Outputs
 from toolkit.runs.outputs.results import result_rows
 from toolkit.runs.watch.pack_results import member_states

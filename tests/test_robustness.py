@@ -24,7 +24,7 @@ from toolkit.core.status import Status
 from toolkit.kernel.runtime.ensemble import load_tta
 from toolkit.project import Project
 from toolkit.registry.store import Store, owner_id
-from toolkit.runs.outputs.fetch import fetch as collect
+from toolkit.runs.outputs import fetch as collect
 from toolkit.runs.schedule import push_run
 
 SPEC = {"arch": "resnet18", "competition": "digits-demo"}
