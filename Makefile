@@ -41,16 +41,17 @@ demo-code: $(STAMP)
 	$(BIN)/ksubmit ensemble $(CODE) --code-competition --run tf_efficientnet_lite0 --message "member alone"
 	$(BIN)/ksubmit ensemble $(CODE) --code-competition --run resnet18 --message "member alone"
 
-# The everyday suite: unit tests plus one real end-to-end loop of each kind (local, Kaggle over the emulator,
-# code competition). test-all adds every other end-to-end variant, the ray backend's on a Ray cluster the tests
-# start on this machine and stop (`ray stop --force`) whatever happens; CI runs test-all.
-test: $(STAMP) lint browser
+# The everyday suite (a few minutes): unit tests, the flows run in-process on two tiny real runs, one real
+# end-to-end loop over the Kaggle emulator, each console script once. test-all adds every other end-to-end
+# variant, the wheel, the browser tests, and the ray backend's on a Ray cluster the tests start on this machine
+# and stop (`ray stop --force`) whatever happens; CI runs test-all.
+test: $(STAMP) lint
 	$(PY) -m pytest -q -m "not slow"
 
 test-all: $(STAMP) lint browser
 	$(PY) -m pytest -q
 
-# The report's browser test opens pages in Debian's headless chromium: installed here when missing.
+# The browser tests (test-all) open pages in Debian's headless chromium: installed here when missing.
 browser:
 	@command -v chromium >/dev/null 2>&1 || apt-get install -y -q chromium >/dev/null \
 	  || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null) \

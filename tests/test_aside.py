@@ -22,6 +22,7 @@ def project(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow  # the advice and setting aside are also tested without a kernel (test_failures.py, test_flows.py)
 def test_a_failed_runs_own_code_is_not_advised_a_retry_and_set_aside_it_stops_counting(project):
     pushed = console(project, "kpush", "train", "--arch", "resnet18", "--template", "broken", "--wait")
     line = error_line(pushed)

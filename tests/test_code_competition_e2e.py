@@ -19,6 +19,7 @@ TINY = ["--batch", "aug_transforms(size=32, min_scale=0.75, do_flip=False)", "--
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # the everyday suite reruns predicting kernels at the backend (test_code_competition*.py)
 def test_a_predicting_ensemble_is_scored_on_the_hidden_test_set(start_emulator, tmp_path):
     build_competition(tmp_path / "competitions", limit=200, code=True)
     emu = start_emulator(run_kernels=True, env=dict(TOOLKIT_POLL_INITIAL_S="0.3", TOOLKIT_POLL_MAX_S="1"))

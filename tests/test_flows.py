@@ -147,3 +147,18 @@ def test_set_aside_runs_leave_the_pull(project):
     [aside] = pushing.aside(project, [slug], failed=False, undo=False)
     assert aside.aside and [r.slug for r in pull.outputs(project, wait=False).runs] != [] and \
         slug not in {r.slug for r in pull.outputs(project, wait=False).runs}
+
+
+def test_each_console_script_once_on_the_trained_project(project):
+    """The console scripts over these flows, each once, as a user runs them (the flows' behaviour is tested
+    above; here: flags parsed, events shown, exit codes)."""
+    from console import console
+
+    folder = project.config.project_dir
+    slug = project.store.runs(kind="train")[0].slug
+    for args in (("kstatus", "--no-refresh"), ("kpull", "outputs", "--no-wait"), ("klogs", slug),
+                 ("kstop", "--all"), ("kpush", "train", "--arch", "resnet18", "--item", "Resize(16)", "--dry-run"),
+                 ("ksubmit", "ensemble", "--top", "1")):
+        done = console(folder, *args, TOOLKIT_POLL_INITIAL_S="0.3", TOOLKIT_POLL_MAX_S="1")
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (args, done.stderr)
+    assert "ensemble score:" in done.stdout

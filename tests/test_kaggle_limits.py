@@ -190,14 +190,14 @@ def test_a_pack_past_its_limit_requeues_the_members_that_fit_alone_and_tells_the
         "".join(f'\n[[run]]\nname = "tiny-{i}"\nseed = {i}\n' for i in range(2, 4)), ""))
     emu.fail("SaveKernel", "timeout_session")
     assert console(project, "kpush", "sweep", str(tmp_path / "sweep.toml"), "--pack", "2").returncode == 0
-    quick, slow = sorted(runs(project), key=lambda r: r.spec["seed"])
+    quick, slow = sorted(runs(project), key=lambda r: r.spec.seed)
     assert quick.host == slow.host and quick.host
     emu.version(quick.host).times_out = "".join(
         f"[{run.slug}] {progress_line(progress_record('training', epoch=0, epochs=1, error_rate=0.5, seconds=s))}\n"
         for run, s in ((quick, 30), (slow, 20000)))
     pulled = console(project, "kpull", "outputs", "--format", "json")
     assert pulled.returncode == 3, pulled.stderr
-    quick, slow = sorted(runs(project), key=lambda r: r.spec["seed"])
+    quick, slow = sorted(runs(project), key=lambda r: r.spec.seed)
     assert (quick.status, quick.kernel, quick.version, quick.host) == (Status.COMPLETE, quick.slug, 1, "")
     assert slow.status == Status.CANCEL_ACKNOWLEDGED and slow.host and "alone it needs about 11.2 h" in slow.failure_message
     assert slow.failure_message.startswith(f"ran past the session limit (8.9 h) in pack {slow.host}")

@@ -34,6 +34,7 @@ def project(tmp_path_factory):
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # the everyday suite runs this loop in-process (test_flows.py) and each command once
 def test_push_pull_ensemble_submit(project):
     env = {**os.environ, "TOOLKIT_POLL_INITIAL_S": "0.5", "TOOLKIT_POLL_MAX_S": "1", "COLUMNS": "200",
            "KAGGLE_KEY": "local-e2e-fake-key-5d4c3b2a"}

@@ -198,6 +198,7 @@ def test_local_klogs_follows_a_running_run_and_the_live_table_shows_its_epochs_a
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # the log stream's failures are tested over the emulator without a kernel (test_kaggle_limits.py)
 def test_klogs_follows_a_kaggle_run_through_its_log_stream_and_exits_3_when_it_fails(start_emulator, tmp_path):
     from toolkit.competitions.demo import build_competition
 

@@ -36,6 +36,7 @@ def local_project(tmp_path, limit: int = 60):
 
 
 @pytest.mark.e2e
+@pytest.mark.slow
 def test_a_block_override_and_a_users_notebook_train_and_are_ensembled_with_the_shipped_recipe(tmp_path):
     project = local_project(tmp_path)
     notebook_template(project / "templates" / "mine.ipynb")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from toolkit.reports import build, page
@@ -40,6 +41,7 @@ def test_a_run_without_validation_predictions_says_what_is_missing(tmp_path):
     assert set(build.per_class_errors(report)) == {runs[1].slug}
 
 
+@pytest.mark.slow  # a real browser: the slow tier installs and runs chromium
 def test_a_wide_results_table_scrolls_in_its_box_and_the_page_keeps_its_width(tmp_path):
     """Long parameters make the results table wider than the page: it scrolls inside its own box."""
     import json

@@ -97,6 +97,7 @@ def build_wheel(tmp_path: Path) -> Path:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # builds the wheel and a virtualenv: the packaging tier
 def test_the_wheel_renders_pushes_and_shows_status_without_torch(tmp_path, start_emulator):
     wheel = build_wheel(tmp_path)
     assert set(DATA) <= set(zipfile.ZipFile(wheel).namelist())

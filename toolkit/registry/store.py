@@ -1,5 +1,6 @@
 """SQLite registry of runs, push claims and submissions (WAL; every state change is one short transaction).
-The tables and their migrations are in schema.py, the records it returns in model.py."""
+The tables and their migrations are in schema.py, the records it returns in records.py, read from rows by
+rows.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import socket
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,15 +18,11 @@ from toolkit.core.procs import pid_alive
 from toolkit.core.status import Status, SubmissionStatus
 from toolkit.registry import schema
 from toolkit.registry.damage import Damaged, drop_orphan_journals, file_lock, is_damage, set_aside
-from toolkit.registry.records import ALLOWED, Claim, Run, Submission, spec_of
+from toolkit.registry.records import ALLOWED, Claim, Run, Submission
+from toolkit.registry.rows import RUN_ROWS, run_in, run_of, submission_of
 
 # A claim whose owner cannot be checked (another host) is taken over after this long.
 CLAIM_STALE_S = 15 * 60.0
-# A run as the toolkit sees it: its row and the push claim on it, if any.
-RUN_ROWS = ("SELECT runs.*, COALESCE(claims.owner, '') AS claim_owner, claims.claimed_at AS claimed_at,"
-            " claims.push_since AS push_since FROM runs LEFT JOIN claims ON claims.run_id = runs.id")
-
-
 def owner_id() -> str:
     """Who holds a claim: this host and process."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -37,27 +33,6 @@ def _owner_alive(owner: str) -> bool:
     if host != socket.gethostname() or not pid.isdigit():
         return True  # cannot tell from here: the stale timeout decides
     return pid_alive(int(pid))
-
-
-def _record(kind: type, status: type, row: sqlite3.Row) -> Any:
-    """A row as its record: the `*_json` columns decoded (`spec_json` becomes `spec`), status as its enum."""
-    data = {key.removesuffix("_json"): json.loads(value) if key.endswith("_json") else value
-            for key, value in dict(row).items()}
-    data["status"] = status(data["status"])
-    return kind(**data)
-
-
-def _run(row: sqlite3.Row) -> Run:
-    run = _record(Run, Status, row)
-    return replace(run, spec=spec_of(run.kind, run.spec))
-
-
-def _submission(row: sqlite3.Row) -> Submission:
-    return _record(Submission, SubmissionStatus, row)
-
-
-def _run_in(db: sqlite3.Connection, run_id: int) -> Run:
-    return _run(db.execute(f"{RUN_ROWS} WHERE runs.id = ?", (run_id,)).fetchone())
 
 
 def _move(db: sqlite3.Connection, run_id: int, status: Status, failure_message: str | None,
@@ -164,7 +139,7 @@ class Store:
                              (slug, backend)).fetchone()
             if row is not None and not Status(row["status"]).terminal:
                 run_id = row["id"]
-                return _run_in(db, run_id)
+                return run_in(db, run_id)
             cursor = db.execute(
                 "INSERT INTO runs (slug, kind, backend, competition, spec_hash, spec_json, status, created_at,"
                 " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -177,7 +152,7 @@ class Store:
         rows = self._query(f"{RUN_ROWS} WHERE runs.id = ?", (run_id,))
         if not rows:
             raise RunNotFound(f"no run with id {run_id}", "kstatus lists the runs")
-        return _run(rows[0])
+        return run_of(rows[0])
 
     def runs(self, *, backend: str | None = None, competition: str | None = None, kind: str | None = None,
              slug: str | None = None, aside: bool = False) -> list[Run]:
@@ -188,7 +163,7 @@ class Store:
                 clauses.append(f"runs.{column} = ?")
                 params.append(value)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        return [_run(r) for r in self._query(f"{RUN_ROWS} {where} ORDER BY runs.id", tuple(params))]
+        return [run_of(r) for r in self._query(f"{RUN_ROWS} {where} ORDER BY runs.id", tuple(params))]
 
     def has_runs(self) -> bool:
         return bool(self._query("SELECT 1 FROM runs LIMIT 1"))
@@ -214,7 +189,7 @@ class Store:
                        " pushed_at = NULL, finished_at = NULL, output_dir = '', metrics_json = '{}', updated_at = ?"
                        " WHERE id = ?", (status.value, version, url, message, host, kernel_slug, now, row["id"]))
             _remember_version(db, row["id"], version)
-            return _run_in(db, row["id"])
+            return run_in(db, row["id"])
 
     def known_version(self, kernel: str, backend: str) -> int | None:
         """The newest version of kernel `kernel` this registry ever recorded; None when it recorded none."""
@@ -293,7 +268,7 @@ class Store:
         """A run whose version the backend lost and resubmitted itself (Ray) goes on as version `moved_to`: QUEUED,
         `note` saying why (the one move back from RUNNING); a run that ended, or moved on already, is left."""
         with self._transaction() as db:
-            run = _run_in(db, run_id)
+            run = run_in(db, run_id)
             if run.status.terminal or run.status == Status.NEW or (run.version or 0) >= moved_to:
                 return run
             now = time.time()
@@ -312,7 +287,7 @@ class Store:
                 raise RunNotFound(f"no run with id {run_id}")
             current = Status(row["status"])
             if current == Status.NEW:  # already waiting (another command requeued it): nothing to do
-                return _run_in(db, run_id)
+                return run_in(db, run_id)
             if not current.terminal:
                 raise StoreError(f"run {run_id} is still {current.value}", "wait for it to finish first")
             # A retry runs in a kernel of its own: a pack's slug (or the one it was pushed under) is left behind.
@@ -346,7 +321,7 @@ class Store:
             db.execute("INSERT INTO claims (run_id, owner, claimed_at, push_since) VALUES (?, ?, ?, ?)"
                        " ON CONFLICT (run_id) DO UPDATE SET owner = excluded.owner, claimed_at = excluded.claimed_at",
                        (run_id, owner, now, now))
-            return Claim(_run_in(db, run_id), owner, now, held["push_since"] if held else None)
+            return Claim(run_in(db, run_id), owner, now, held["push_since"] if held else None)
 
     def release(self, run_id: int, owner: str | None = None) -> None:
         """Give a claim back (the push did not happen: no slot, or it failed before reaching the backend)."""
@@ -396,11 +371,11 @@ class Store:
         rows = self._query("SELECT * FROM submissions WHERE id = ?", (sub_id,))
         if not rows:
             raise RunNotFound(f"no submission with id {sub_id}")
-        return _submission(rows[0])
+        return submission_of(rows[0])
 
     def submissions(self, competition: str | None = None) -> list[Submission]:
         if competition is None:
             rows = self._query("SELECT * FROM submissions ORDER BY id")
         else:
             rows = self._query("SELECT * FROM submissions WHERE competition = ? ORDER BY id", (competition,))
-        return [_submission(r) for r in rows]
+        return [submission_of(r) for r in rows]

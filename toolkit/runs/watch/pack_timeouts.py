@@ -16,7 +16,6 @@ from toolkit.runs.costs.sessions import plan_limit_min
 from toolkit.runs.watch.logs import own_lines
 from toolkit.runs.watch.progress import epoch_seconds, records
 from toolkit.runs.watch.timeouts import read_log, span, timed_out
-from toolkit.specs.spec import FIELDS, RunSpec
 
 TOO_LONG = "alone it needs about"
 REQUEUED = "requeued to run alone"  # the note a requeued member carries until its new version ends
@@ -45,10 +44,7 @@ def _decide(project: Project, run: Run, minutes: float | None) -> Run:
 def alone_minutes(project: Project, run: Run, log: str) -> float | None:
     """How long the member takes in a session of its own: from its own epoch times in the pack's log, else its
     estimate where that prices this backend's sessions (not this machine's: None, unknown, there)."""
-    try:
-        spec = RunSpec(**{k: v for k, v in run.spec.items() if k in FIELDS})
-    except (TypeError, ValueError):  # a spec recorded by another version of the toolkit
-        return None
+    spec = run.spec
     own = epoch_seconds(records(own_lines(log, run)))
     if own is not None:
         return (passes(spec) + TTA_EPOCHS) * own / 60 + SESSION_OVERHEAD_MIN
