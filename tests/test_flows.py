@@ -23,7 +23,7 @@ from toolkit.project import Project
 
 pytestmark = pytest.mark.e2e
 TINY = dict(item="Resize(16)", batch="aug_transforms(size=16, do_flip=False)", epochs=1, bs=16)
-POLL = {"poll_initial_s": 0.3, "poll_max_s": 1.0}
+POLL = {"poll_initial_s": 0.3, "poll_max_s": 1.0, "concurrency": 2}  # two kernels at once: one a core
 
 
 def project_at(folder: Path, **settings) -> Project:

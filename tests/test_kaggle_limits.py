@@ -150,6 +150,7 @@ def test_kpush_wait_on_a_run_past_its_session_limit_names_it_and_what_to_change(
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # the requeue itself is tested over the emulator without training (the test above)
 def test_a_local_pack_past_its_limit_runs_each_member_alone_once(tmp_path):
     """Its members run again in kernels of their own, once: past the limit alone too, each is then told."""
     from toolkit.competitions.demo import build_competition

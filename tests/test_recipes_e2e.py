@@ -79,6 +79,7 @@ def test_a_block_override_trains_over_the_kaggle_emulator(start_emulator, tmp_pa
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # a failing check is tested in the everyday suite by test_notebooks.py
 def test_check_catches_a_broken_template_in_under_a_minute_and_leaves_nothing_recorded(start_emulator, tmp_path):
     local_project(tmp_path)
     emu = start_emulator(competitions=tmp_path / "competitions",

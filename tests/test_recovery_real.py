@@ -1,11 +1,12 @@
 """Results are never lost or paid for twice, a failure says why, a command that waited says when a run
 failed: one real project on the local backend, through the real console scripts.
 
-It trains once (shared by every test here): a pack of two runs on the demo competition where resnet18
+It trains once for the module: a pack of two runs on the demo competition where resnet18
 finishes and vit_tiny fails (its patch embedding needs 224 px, it gets 32), and a run on a second
 competition whose training images are cut short after the push checked them, as a file truncated on
 disk would be. Then: deleted outputs, a deleted, emptied or damaged registry, commands without
---competition, retry, kstop, and the estimate before a long local run.
+--competition, retry, kstop, and the estimate before a long local run. Each test works on its own copy of that
+project (a project is its folder), so none depends on another's changes or order.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def versions(project: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained_once(tmp_path_factory):
     from toolkit.competitions.demo import build_competition
 
     project = tmp_path_factory.mktemp("recovery")
@@ -89,7 +90,18 @@ def trained(tmp_path_factory):
     return trained
 
 
-def test_a_pack_keeps_its_finished_run_when_the_other_fails(trained):
+@pytest.fixture
+def trained(trained_once, tmp_path):
+    """This test's own copy of the trained project."""
+    import shutil
+
+    project = tmp_path / "project"
+    shutil.copytree(trained_once.project, project, symlinks=True)
+    return SimpleNamespace(**{**vars(trained_once), "project": project,
+                              "env": {**trained_once.env, "TOOLKIT_PROJECT": str(project)}})
+
+
+def test_pack_keeps_its_finished_run_when_the_other_fails(trained):
     assert trained.pulled.returncode == 3, trained.pulled.stderr
     rows = {r["slug"]: r for r in json.loads(trained.pulled.stdout)}
     assert rows[trained.resnet]["status"] == "COMPLETE" and rows[trained.resnet]["tta_error"] is not None
@@ -102,7 +114,7 @@ def test_a_pack_keeps_its_finished_run_when_the_other_fails(trained):
     assert again.returncode == 2 and f"no failed run matches '{trained.resnet}'" in again.stderr
 
 
-def test_b_a_failure_shows_its_cause_and_waiting_commands_exit_3(trained):
+def test_a_failure_shows_its_cause_and_waiting_commands_exit_3(trained):
     lines = trained.pulled.stderr.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"{trained.broken} failed:"))
     assert re.fullmatch(rf"{trained.broken} failed: In \[\d+\]: {TRUNCATED} \(\d+ bytes not processed\)", lines[start])
@@ -127,7 +139,7 @@ def test_b_a_failure_shows_its_cause_and_waiting_commands_exit_3(trained):
     assert watched.returncode == 3 and "runs failed" in watched.stderr
 
 
-def test_c_without_competition_commands_use_the_recorded_ones(trained):
+def test_without_competition_commands_use_the_recorded_ones(trained):
     pulled = cli(trained, "kpull", "outputs", "--no-wait")
     assert pulled.returncode == 3
     assert "digits-demo: results" in pulled.stdout and "broken-digits: results" in pulled.stdout
@@ -139,7 +151,7 @@ def test_c_without_competition_commands_use_the_recorded_ones(trained):
     assert "runs of 2 competitions are recorded: digits-demo, broken-digits" in line and "--competition" in line
 
 
-def test_d_deleted_outputs_are_fetched_again(trained):
+def test_deleted_outputs_are_fetched_again(trained):
     import shutil
 
     outputs = trained.project / "outputs"
@@ -158,7 +170,7 @@ def test_d_deleted_outputs_are_fetched_again(trained):
     assert (outputs / trained.resnet / "v1" / "tta.pkl").is_file()
 
 
-def test_e_a_lost_registry_is_rebuilt_from_the_backend(trained):
+def test_a_lost_registry_is_rebuilt_from_the_backend(trained):
     store = trained.project / ".toolkit" / "runs.sqlite"
     before = versions(trained.project)
     store.unlink()  # as a user would: the file, not its write-ahead log
@@ -186,7 +198,7 @@ def test_e_a_lost_registry_is_rebuilt_from_the_backend(trained):
     assert versions(trained.project) == before
 
 
-def test_f_retry_says_what_it_retries_first(trained):
+def test_retry_says_what_it_retries_first(trained):
     retried = cli(trained, "kpush", "retry")
     assert retried.returncode == 0, retried.stderr
     assert retried.stdout.splitlines()[0].startswith("no runs named: retrying every failed run (2)")
@@ -211,7 +223,7 @@ def running(project: Path, slug: str, timeout: float = 120) -> Path:
     raise AssertionError(f"{slug} did not start")
 
 
-def test_g_a_local_run_is_estimated_before_it_starts_and_kstop_stops_it(trained):
+def test_a_local_run_is_estimated_before_it_starts_and_kstop_stops_it(trained):
     from toolkit.core.procs import pid_alive
 
     # The finished resnet18's timings apply (same arch, transforms, bs); 40 epochs keep it running a while.
