@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # Digits must not be flipped; the pretrained model gets larger images than the one trained from scratch.
 DEMO_BATCH = aug_transforms(size=$(1), min_scale=0.75, do_flip=False, max_rotate=10.0)
 
-.PHONY: venv demo demo-code demo-data test test-all test-fast lint browser bench lock archs clean
+.PHONY: venv demo demo-code demo-data test test-all test-fast lint docs docs-serve browser bench lock archs clean
 
 venv: $(STAMP)
 
@@ -45,11 +45,21 @@ demo-code: $(STAMP)
 # end-to-end loop over the Kaggle emulator, each console script once. test-all adds every other end-to-end
 # variant, the wheel, the browser tests, and the ray backend's on a Ray cluster the tests start on this machine
 # and stop (`ray stop --force`) whatever happens; CI runs test-all.
-test: $(STAMP) lint
+test: $(STAMP) lint docs
 	$(PY) -m pytest -q -m "not slow"
 
-test-all: $(STAMP) lint browser
+test-all: $(STAMP) lint docs browser
 	$(PY) -m pytest -q
+
+# The docs site (mkdocs-material, mkdocs.yml): built strictly into site/ (ignored by git), so a broken link, a
+# missing page or a bad anchor fails `make test`; the command reference and the error catalogue are generated from
+# the code as it builds (docs/hooks/). docs-serve serves it at http://127.0.0.1:8000 while you write.
+MKDOCS = NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+docs: $(STAMP)
+	$(MKDOCS) build --strict --quiet --site-dir site
+
+docs-serve: $(STAMP)
+	$(MKDOCS) serve --strict
 
 # The browser tests (test-all) open pages in Debian's headless chromium: installed here when missing.
 browser:
@@ -82,4 +92,4 @@ archs: $(STAMP)
 	open('toolkit/data/timm_aliases.txt', 'w').write(f'# timm {timm.__version__} deprecated model names and the current name.tag each stands for (timm.models._registry._deprecated_models).\n# Regenerate with: make archs (a test checks it matches the installed timm)\n' + ''.join(f'{k} {d[k]}\n' for k in sorted(d)))"
 
 clean:
-	rm -rf .toolkit kernels outputs competitions datasets
+	rm -rf .toolkit kernels outputs competitions datasets site

@@ -117,13 +117,13 @@ def test_large_sweep_is_part_3():
 
 def test_readme_weights_reproduce_part_3s_average():
     """Part 3 averaged its 8 runs' predictions plus the two vit_large ones again (`tta_prs += tta_prs[2:4]`):
-    the README's `ksubmit ensemble --weights` line must give each vit_large member weight 2, the rest 1."""
+    the docs' `ksubmit ensemble --weights` line (docs/sweeps.md) must give each vit_large member weight 2, the rest 1."""
     import shlex
     from types import SimpleNamespace
 
     from toolkit.runs.lookup import match_runs
 
-    line = next(line for line in (ROOT / "README.md").read_text().splitlines()
+    line = next(line for line in (ROOT / "docs" / "sweeps.md").read_text().splitlines()
                 if "ksubmit ensemble --run" in line and "--weights" in line)
     args = shlex.split(line[line.index("ksubmit"):].strip("`"))
     names = [args[i + 1] for i, a in enumerate(args) if a == "--run"]

@@ -71,9 +71,12 @@ def _unexpected(exc: Exception) -> tuple[str, int]:
     return f"[red]unexpected error:[/] {type(exc).__name__}: {escape(str(exc))} (rerun with --debug for details)", 1
 
 
-kpush = _main(push_app)
-kpull = _main(pull_app)
-ksubmit = _main(submit_app)
-kstatus = _main(status_app)
-kstop = _main(stop_app)
-klogs = _main(logs_app)
+# Each console script's typer app, by the name pyproject.toml installs it under (the command reference reads it).
+APPS = {"kpush": push_app, "kpull": pull_app, "ksubmit": submit_app, "kstatus": status_app, "kstop": stop_app,
+        "klogs": logs_app}
+kpush = _main(APPS["kpush"])
+kpull = _main(APPS["kpull"])
+ksubmit = _main(APPS["ksubmit"])
+kstatus = _main(APPS["kstatus"])
+kstop = _main(APPS["kstop"])
+klogs = _main(APPS["klogs"])

@@ -76,7 +76,7 @@ def check_scorable(project: Project, competition: str, recipe: Recipe | None = N
                             "not by the submission.csv the ensemble kernel writes",
                             "its notebook must call inference_server.serve() when KAGGLE_IS_COMPETITION_RERUN is "
                             "set: copy the example --template inference_server into templates/ and fill it in "
-                            "(the README's Code competitions section)")
+                            "(docs/ensembles.md, Code competitions)")
 
 
 def ensemble_slug(competition: str, members: list[Run], weights: list[float] | None, predict: bool = False,

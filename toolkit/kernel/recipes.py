@@ -48,8 +48,8 @@ def find(templates_dir: Path, name: str) -> Recipe:
     theirs, examples = available(templates_dir), available(EXAMPLES_DIR)
     found = (f"found {', '.join(theirs)} in {templates_dir.name}/" if theirs else f"{templates_dir.name}/ has none")
     raise SpecError(f"no template '{name}': {found}; examples: {', '.join(examples)}",
-                    f"add {templates_dir.name}/{name}.py.j2 or {templates_dir.name}/{name}.ipynb (the README's "
-                    "'Your own recipe' shows how)")
+                    f"add {templates_dir.name}/{name}.py.j2 or {templates_dir.name}/{name}.ipynb (docs/recipes.md "
+                    "shows how)")
 
 
 def available(folder: Path) -> list[str]:

@@ -160,4 +160,4 @@ def need_competitions(project) -> None:
     root = project.backend_type.competitions_root(project.config)
     if root is not None and not (root.is_dir() and any(p.is_dir() for p in root.iterdir())):
         raise CompetitionError(f"no competitions in {root}", "`python -m toolkit.demo` builds the demo competition "
-                           "there; or put a competition folder in it, as the README's Competitions section shows")
+                           "there; or put a competition folder in it, as docs/competitions.md shows")
