@@ -9,9 +9,7 @@ from typing import Callable
 
 from rich.markup import escape
 
-from toolkit.cli import messages, tables
 from toolkit.cli.console import console, errors, note
-from toolkit.cli.plan_table import plan_table
 from toolkit.flows import events as ev
 
 
@@ -47,7 +45,7 @@ class Show:
 
             self._live = Live(console=console, refresh_per_second=2, transient=False)
             self._live.start()
-        self._live.update(tables.status_table(event.runs, title=event.title, progress=event.progress))
+        self._live.update(_tables().status_table(event.runs, title=event.title, progress=event.progress))
 
     def _spin(self, text: str, title: str) -> None:
         if self._spinner is None:
@@ -67,6 +65,24 @@ class Show:
             self._spinner = None
 
 
+def _messages():
+    from toolkit.cli import messages  # imported when first shown: a dry run never shows most of them
+
+    return messages
+
+
+def _tables():
+    from toolkit.cli import tables
+
+    return tables
+
+
+def _plan_table(event: ev.SweepPlan):
+    from toolkit.cli.plan_table import plan_table
+
+    return plan_table(event.loaded, event.planned, event.actions, event.quota_plan)
+
+
 def _log_text(text: str) -> None:
     """Log text as it is (no markup, no wrapping), flushed so that a pipe sees each line as it comes."""
     sys.stdout.write(text)
@@ -82,22 +98,22 @@ SHOWN: dict[type, Callable[[Show, object], None]] = {
     ev.Said: lambda show, e: _plain(e.text),
     ev.Rendered: lambda show, e: _plain(f"rendered {e.folder}"),
     ev.Checking: lambda show, e: show._spin(e.text, "Checking kernels on a miniature of the competition"),
-    ev.Checked: lambda show, e: messages.checked(e.kernels, e.seconds),
-    ev.Durations: lambda show, e: messages.durations(e.items, e.long_min),
+    ev.Checked: lambda show, e: _messages().checked(e.kernels, e.seconds),
+    ev.Durations: lambda show, e: _messages().durations(e.items, e.long_min),
     ev.Packed: lambda show, e: _plain(f"packed into {e.host}: {', '.join(e.members)}"),
     ev.Skipped: lambda show, e: console.print(f"[dim]skipped {escape(e.slug)}: {escape(e.reason)}[/]"),
-    ev.SweepPlan: lambda show, e: console.print(plan_table(e.loaded, e.planned, e.actions, e.quota_plan)),
-    ev.QuotaPlanned: lambda show, e: messages.quota_plan(e.quota_plan),
-    ev.Quota: lambda show, e: messages.quota(e.quota),
+    ev.SweepPlan: lambda show, e: console.print(_plan_table(e)),
+    ev.QuotaPlanned: lambda show, e: _messages().quota_plan(e.quota_plan),
+    ev.Quota: lambda show, e: _messages().quota(e.quota),
     ev.Waiting: lambda show, e: show._waiting(e),
-    ev.RunsShown: lambda show, e: console.print(tables.status_table(e.runs, title=e.title)),
-    ev.Failed: lambda show, e: messages.failure(e.run, e.log_tail),
-    ev.Retrying: lambda show, e: messages.retrying(e.runs, e.named),
-    ev.Results: lambda show, e: messages.results(e.tables, e.fmt, e.project_dir, e.extra),
-    ev.Submissions: lambda show, e: console.print(tables.submission_table(e.submissions)),
-    ev.Members: lambda show, e: messages.members(e.members, e.weights, e.steps),
-    ev.RerunEstimate: lambda show, e: messages.rerun_estimate(e.estimate, e.members, e.limit_h),
-    ev.Ensembled: lambda show, e: messages.ensembled(e.rows, e.result, e.rerun),
+    ev.RunsShown: lambda show, e: console.print(_tables().status_table(e.runs, title=e.title)),
+    ev.Failed: lambda show, e: _messages().failure(e.run, e.log_tail),
+    ev.Retrying: lambda show, e: _messages().retrying(e.runs, e.named),
+    ev.Results: lambda show, e: _messages().results(e.tables, e.fmt, e.project_dir, e.extra),
+    ev.Submissions: lambda show, e: console.print(_tables().submission_table(e.submissions)),
+    ev.Members: lambda show, e: _messages().members(e.members, e.weights, e.steps),
+    ev.RerunEstimate: lambda show, e: _messages().rerun_estimate(e.estimate, e.members, e.limit_h),
+    ev.Ensembled: lambda show, e: _messages().ensembled(e.rows, e.result, e.rerun),
     ev.Written: lambda show, e: errors.print(f"report: {escape(str(e.path))}"),
     ev.LogText: lambda show, e: _log_text(e.text),
     ev.Fetching: lambda show, e: show._spin(e.text, "Downloading the competition"),
