@@ -120,7 +120,7 @@ def test_a_failure_shows_its_cause_and_waiting_commands_exit_3(trained):
     assert re.fullmatch(rf"{trained.broken} failed: In \[\d+\]: {TRUNCATED} \(\d+ bytes not processed\)", lines[start])
     tail = []
     for line in lines[start + 1:]:
-        if " failed: " in line or line.startswith(("validation error per epoch", "error:")):
+        if " failed: " in line or line.startswith(("learning curves", "report:", "error:")):
             break
         tail.append(line)
     assert tail and tail[-1].strip().endswith(lines[start].split("failed: ", 1)[1])  # the log ends at the cause

@@ -75,7 +75,7 @@ def test_local_sweep_end_to_end(tmp_path, monkeypatch):
     assert len(project.store.runs(kind="train")) == 3 and len(intervals(project_dir)) == 3
 
     pulled = invoke(cli.pull_app, "outputs", "--format", "json")  # stderr (the plot's path) is mixed in here
-    assert "validation error per epoch: outputs/results-digits-demo.png" in pulled  # one plot per competition
+    assert "learning curves: outputs/results-digits-demo.png" in pulled  # one picture per competition
     rows = json.loads(pulled[pulled.index("["):])
     assert len(rows) == 3 and all(r["status"] == "COMPLETE" and r["gpu_minutes"] > 0 for r in rows)
     errors = [r["tta_error"] for r in rows]

@@ -51,7 +51,7 @@ def results(tables: list[tuple[str, list, Optional[Path], Path]], fmt: str, proj
         if fmt == "table":
             console.print(results_table(rows, title=f"{comp}: results, best TTA error first"))
         if plot:
-            errors.print(f"validation error per epoch: {plot.relative_to(project_dir)}")
+            errors.print(f"learning curves: {plot.relative_to(project_dir)}")
         errors.print(f"report: {report.relative_to(project_dir)} (curves, confusion matrices, per-class error, "
                      "what the ensemble gained; opens from disk)")
     if fmt != "table":

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolkit.core.errors import EnsembleError, OutputsBroken, ToolkitError, UnsafeOutput
+from toolkit.core.errors import OutputsBroken, ToolkitError, UnsafeOutput
 from toolkit.core.status import Status
 from toolkit.kernel import contract
 from toolkit.project import Project
@@ -121,7 +121,7 @@ class Outputs:
             return None
         try:
             return read(folder, f"{run.slug} v{run.version}", run.slug, self.project.config.max_output_mb * 2**20)
-        except (UnsafeOutput, EnsembleError, ToolkitError) as exc:
+        except ToolkitError as exc:  # refused (UnsafeOutput), broken (OutputsBroken), unreadable
             self.refused[run.slug] = self.project.store.refuse_outputs(run.id, refusal(exc))
             return None
 
