@@ -23,7 +23,8 @@ def outputs(project: Project, wait: bool = True, fmt: str = "table", emit: Emit 
     """kpull outputs: every training run of the competitions in question, waited for (unless not `wait`), their
     outputs downloaded and read once each; one table and one report per competition."""
     from toolkit.runs.lookup import competitions
-    from toolkit.runs.outputs.fetch import loaded, log_tail
+    from toolkit.runs.outputs import loaded
+    from toolkit.runs.outputs.fetch import log_tail
     from toolkit.runs.watch.failures import failed
 
     if fmt not in FORMATS:
