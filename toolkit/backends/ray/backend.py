@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator
 
-from toolkit.backends.base import KernelState, PushResult, Quota, SubmissionResult
+from toolkit.backends.base import Allowance, KernelState, PushResult, Quota, SubmissionResult
 from toolkit.backends.local import leaderboard, sandbox
 from toolkit.backends.local import paths as local_paths
 from toolkit.backends.local.inputs import resolve_sources
@@ -251,6 +251,10 @@ class RayBackend:
             return self._kaggle().find_submission(competition, message, since)
         ref = leaderboard.find_ref(local_paths.root(self._board()), competition, message, since)
         return self.submission(competition, ref) if ref is not None else None
+
+    def allowance(self, competition: str) -> Allowance | None:
+        """Kaggle's daily limit where its submissions go to Kaggle; none on the local leaderboard."""
+        return None if self._scored_here(competition) else self._kaggle().allowance(competition)
 
     def quota(self) -> Quota | None:
         return None  # the cluster's GPUs are yours: no quota, and no cost control either
