@@ -68,7 +68,7 @@ def test_runs_trained_locally_become_a_code_competition_submission_scored_on_its
     assert len([r for r in emu.requests if r.rpc in UPLOADS]) == uploads  # the same members: nothing uploaded
     assert f"dataset {USER}/{slug} v1: unchanged, nothing uploaded" in second
     assert len(emu.calls("CreateCodeSubmission")) == 2 and "ensemble score: " in second
-    (stored,) = Project(load_config(backend="kaggle")).store.latest_dataset("kaggle", f"{USER}/{slug}"),
+    stored = Project(load_config(backend="kaggle")).store.latest_dataset("kaggle", f"{USER}/{slug}")
     assert stored.version == 1 and stored.files == 8  # tta.pkl, metrics.json, model.pth, model.json each
 
 

@@ -54,7 +54,8 @@ def test_a_dataset_is_uploaded_private_once_and_a_change_as_a_new_version(kaggle
     assert zipfile.ZipFile(io.BytesIO(uploaded["member.zip"])).read("a.txt") == b"member"
     assert (emu.datasets_root / SLUG / "member" / "a.txt").read_text() == "member"
     for request in emu.requests:  # the key travels only in the Authorization header, never in a file or a body
-        assert KEY.encode() not in (request.body if isinstance(request.body, bytes) else json.dumps(request.body).encode())
+        sent = request.body if isinstance(request.body, bytes) else json.dumps(request.body).encode()
+        assert KEY.encode() not in sent
 
     before = len(_uploads(emu))
     again = publish(project, folder, lambda text: None)
@@ -84,6 +85,21 @@ def test_kaggles_size_limit_is_one_line_in_its_words(kaggle, tmp_path):
     assert "\n" not in str(refused.value) and project.store.latest_dataset("kaggle", f"{USER}/{SLUG}") is None
 
 
+def test_a_slug_taken_is_kaggles_refusal_in_one_line(kaggle, tmp_path):
+    """A dataset Kaggle does not show yet (kaggle-cli#890) but holds already, and a kernel of that slug (#361)."""
+    emu, project = kaggle
+    emu.dataset_hidden_polls = 99
+    project.backend.upload_dataset(_lay_out(project, tmp_path, b"w"), new=True, notes="")  # another command's
+    with pytest.raises(DatasetRefused) as refused:
+        publish(project, _lay_out(project, tmp_path, b"v"), lambda text: None)
+    assert str(refused.value) == (f'Kaggle refused dataset {USER}/{SLUG}: The requested title "{SLUG}" is already in '
+                                  "use by a dataset. Please choose another title. (delete or rename your dataset of "
+                                  "that slug or title on kaggle.com, then run the command again)")
+    emu.kernels["timm-weights-resnet34"] = {"id": 1, "title": "timm weights resnet34", "versions": {}}
+    with pytest.raises(DatasetRefused, match=r"\(HTTP 400\) \(a kernel of yours with the same slug"):
+        publish(project, _lay_out(project, tmp_path, b"v", slug="timm-weights-resnet34"), lambda text: None)
+
+
 def test_a_dataset_past_the_private_quota_never_appears_and_is_said(kaggle, tmp_path, monkeypatch):
     emu, project = kaggle
     emu.private_quota_bytes = 100
@@ -97,6 +113,8 @@ def test_a_new_version_waits_for_the_first_to_be_processed(kaggle, tmp_path):
     waits for it instead."""
     emu, project = kaggle
     project.backend.upload_dataset(_lay_out(project, tmp_path, b"w"), new=True, notes="")  # another command's
+    with pytest.raises(DatasetRefused, match=r"\(HTTP 403\) \(Kaggle takes no new version while"):
+        project.backend.upload_dataset(_lay_out(project, tmp_path, b"u"), new=False, notes="")
     emu.dataset_polls_to_ready = 3
     assert publish(project, _lay_out(project, tmp_path, b"v"), lambda text: None).upload.version == 2
 

@@ -33,6 +33,13 @@ HINTS = (("already in use", "delete or rename your dataset of that slug or title
                             "again"),
          ("exceeds the maximum", "fewer or smaller files: ensemble fewer members, or members with smaller models"),
          ("not allowed to create", "datasets are made under the account of these credentials: check `username`"))
+# Refusals that come as a bare HTTP error once the files are up: "400 - Bad Request" when a kernel of the owner's
+# has that slug (Kaggle/kaggle-cli#361); 403 for a new version while the dataset's first is still being processed
+# ("you get a 403 if you try uploading a new version while the FIRST version is still being processed",
+# Kaggle/kagglehub#182).
+HTTP_REFUSALS = {400: "a kernel of yours with the same slug makes Kaggle answer so: rename or delete it on kaggle.com",
+                 403: "Kaggle takes no new version while the dataset's first is being processed: run the command "
+                      "again in a few minutes"}
 
 
 def state(backend: Any, slug: str) -> DatasetState | None:
@@ -68,13 +75,23 @@ def upload(backend: Any, folder: Path, new: bool, notes: str) -> None:
     size = sum(p.stat().st_size for p in dataset_files(folder))
     limit = backend.config.api_timeout_s + UPLOAD_S_PER_MB * size / 2**20
     what = f"uploading dataset {ref}"
+
+    def create() -> Any:
+        import requests
+
+        try:
+            if new:
+                return backend.api.dataset_create_new(str(folder), public=not backend.config.private, quiet=True,
+                                                      dir_mode="zip")
+            return backend.api.dataset_create_version(str(folder), notes, quiet=True, dir_mode="zip")
+        except requests.HTTPError as exc:
+            if http_code(exc) in HTTP_REFUSALS:
+                raise DatasetRefused(f"Kaggle refused dataset {ref} (HTTP {http_code(exc)})",
+                                     HTTP_REFUSALS[http_code(exc)]) from None
+            raise
+
     with calling(what), contextlib.redirect_stdout(io.StringIO()):
-        if new:
-            reply = within(limit, what, backend.api.dataset_create_new, str(folder),
-                           public=not backend.config.private, quiet=True, dir_mode="zip")
-        else:
-            reply = within(limit, what, backend.api.dataset_create_version, str(folder), notes, quiet=True,
-                           dir_mode="zip")
+        reply = within(limit, what, create)
     error = _refusal(reply)
     if error:
         hint = next((h for words, h in HINTS if words in error), "nothing was attached: run the command again")
