@@ -94,6 +94,7 @@ def test_every_backend_has_every_member_of_the_protocol(kind):
             assert list(inspect.signature(getattr(cls, name)).parameters) == \
                 list(inspect.signature(declared).parameters), f"{cls.__name__}.{name} takes other parameters"
     assert isinstance(cls.queues, bool) and isinstance(cls.can_stop, bool) and isinstance(cls.runs_here, bool)
+    assert isinstance(cls.uploads_datasets, bool)
     assert cls.poll_s is None or 0 < cls.poll_s[0] <= cls.poll_s[1]
 
 
@@ -163,6 +164,10 @@ def test_stop_on_a_finished_version_leaves_it_or_says_how(pushed):
     else:
         with pytest.raises(BackendError, match="web UI"):
             backend.stop(SLUG, pushed.version)
+
+
+def test_a_dataset_never_made_is_none(pushed):
+    assert pushed.backend.dataset("never-made-dataset") is None
 
 
 # -- submissions and quota ------------------------------------------------------------------------------------

@@ -208,3 +208,22 @@ def test_absolute_paths_become_relative_to_the_project(tmp_path):
     store = Store(path)
     assert store.runs()[0].output_dir == "outputs/resnet18-aaaaaaaa/v2"
     assert store.submissions()[0].file == "outputs/ens-dddddddd/v1/submission.csv"
+
+
+def test_a_registry_from_before_datasets_gains_their_table(tmp_path):
+    """Migration 8: a registry at 7 keeps its runs and records datasets uploaded for kernels from then on."""
+    path = tmp_path / "runs.sqlite"
+    _write_unnumbered(path)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("BEGIN")
+    schema._apply(db, 0, str(path))
+    db.execute("DROP TABLE datasets")
+    db.execute("PRAGMA user_version = 7")
+    db.execute("COMMIT")
+    db.close()
+    store = Store(path)
+    assert _pragma(path, "PRAGMA user_version") == [(8,)] == [(schema.LATEST,)] and len(store.runs()) == 3
+    assert store.latest_dataset("kaggle", "me/x-members") is None
+    upload = store.add_dataset("kaggle", "me/x-members", "ab" * 32, 2, 10)
+    assert store.latest_dataset("kaggle", "me/x-members") == upload and upload.version is None
+    assert store.dataset_ready(upload.id, 3).version == 3

@@ -16,7 +16,11 @@ a Kaggle-shaped sandbox) or follow a script (QUEUED -> RUNNING -> COMPLETE over 
 polls, with outputs the test provides). Faults are injected on demand with `fail()`, and every
 request is recorded in `requests` for assertions.
 
-Modules: model (records, limits, wire formats), kernels and submissions (the RPCs), state (the emulator's
+Datasets (datasets.py) are uploaded as Kaggle takes them (StartBlobUpload, a PUT of each file to its signed URL,
+CreateDataset or CreateDatasetVersion), processed over a few status polls, and mounted where the local runner finds
+them, so a kernel that attaches one sees it where Kaggle mounts it.
+
+Modules: model (records, limits, wire formats), kernels, submissions and datasets (the RPCs), state (the emulator's
 fields, lifecycle and routing), wire (HTTP), client (the client's set-up and helpers tests share).
 """
 

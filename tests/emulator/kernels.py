@@ -76,7 +76,8 @@ class Kernels:
         return count
 
     def _invalid_sources(self, body: dict) -> dict[str, list[str]]:
-        invalid = {"datasetDataSources": list(body.get("datasetDataSources", [])),  # no datasets here
+        invalid = {"datasetDataSources": [ref for ref in body.get("datasetDataSources", [])
+                                          if self.ready_version(ref) is None],
                    "modelDataSources": list(body.get("modelDataSources", [])),
                    "competitionDataSources": [c for c in body.get("competitionDataSources", [])
                                               if not (self.competitions_root / c / "sample_submission.csv").is_file()],
@@ -111,6 +112,10 @@ class Kernels:
         meta = {"id": f"{self.username}/{slug}", "code_file": f"{slug}.ipynb",
                 "enable_internet": bool(body.get("enableInternet", True)),  # off: the runner runs it offline
                 "competition_sources": body.get("competitionDataSources", []),
+                # A dataset is attached at its newest READY version (the link datasets.py keeps): a dataset still
+                # being processed is not (what Kaggle does then is not documented; unconfirmed).
+                "dataset_sources": ["/".join(ref.split("/")[:2]) for ref in body.get("datasetDataSources", [])
+                                    if self.ready_version(ref) is not None],
                 "kernel_sources": [self._local_ref(ref) for ref in body.get("kernelDataSources", [])]}
         (folder / "kernel-metadata.json").write_text(json.dumps(meta))
         try:

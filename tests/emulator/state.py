@@ -4,18 +4,20 @@ its lifecycle and test helpers, and the routing of each RPC to the method that a
 from __future__ import annotations
 
 import base64
+import itertools
 import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from .datasets import Datasets
 from .kernels import Kernels
 from .model import Fault, Recorded, Version
 from .submissions import Submissions
 from .wire import handler
 
 
-class KaggleEmulator(Kernels, Submissions):
+class KaggleEmulator(Kernels, Submissions, Datasets):
     """Kaggle's API on 127.0.0.1 for the real client: see the package docstring."""
 
     def __init__(self, workdir: Path, competitions_root: Path, username: str = "testuser", key: str = "",
@@ -49,6 +51,15 @@ class KaggleEmulator(Kernels, Submissions):
         self.quota_refresh_at = 1893888000.0  # 2030-01-06T00:00:00Z
         self.cpu_slots = 5  # CPU kernels' own batch session limit (5 in public push logs)
         self.rules_unaccepted: set[str] = set()  # competitions whose data download answers 403 (rules not accepted)
+        self.datasets: dict[tuple[str, str], object] = {}  # (owner, slug) -> datasets.Dataset
+        self.dataset_ids = itertools.count()
+        self.datasets_root = self.workdir / "datasets" / "mounted"  # the runner's datasets_root: newest READY versions
+        self.dataset_polls_to_ready = 1  # status polls a version reads as processing before it is READY
+        self.dataset_hidden_polls = 0  # status polls a new dataset answers 404 first (Kaggle/kaggle-cli#890)
+        # Kaggle's limits on one dataset and on all of a user's private ones (the figures are the emulator's; tests
+        # lower them): past the first, a refusal; past the second, a dataset accepted and never made (#284).
+        self.dataset_max_bytes = 100 * 2**30
+        self.private_quota_bytes = 200 * 2**30
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self.lock = threading.RLock()
@@ -97,7 +108,8 @@ class KaggleEmulator(Kernels, Submissions):
             project.mkdir(parents=True, exist_ok=True)
             (project / "toolkit.toml").write_text(
                 f'competitions_root = "{self.competitions_root.resolve()}"\nconcurrency = 2\n'
-                f'username = "{self.username}"\ninput_layout = "{self.input_layout}"\n')
+                f'username = "{self.username}"\ninput_layout = "{self.input_layout}"\n'
+                f'datasets_root = "{self.datasets_root.resolve()}"\n')
             self._runner = LocalBackend(load_config(project, backend="local", concurrency=2))
         return self._runner
 
@@ -139,7 +151,9 @@ class KaggleEmulator(Kernels, Submissions):
                   "StartSubmissionUpload": self.start_upload, "CreateSubmission": self.create_submission,
                   "CreateCodeSubmission": self.create_code_submission, "GetSubmission": self.get_submission,
                   "ListSubmissions": self.list_submissions, "DownloadDataFiles": self.download_data_files,
-                  "GetSubmissionLimits": self.submission_limits}
+                  "GetSubmissionLimits": self.submission_limits, "StartBlobUpload": self.start_blob_upload,
+                  "CreateDataset": self.create_dataset, "CreateDatasetVersion": self.create_dataset_version,
+                  "GetDatasetStatus": self.dataset_status, "GetDataset": self.get_dataset}
         if method == "SaveKernel":
             return 200, self.save_kernel(body, fault)
         if method in simple:

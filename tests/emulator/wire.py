@@ -109,6 +109,10 @@ def handler(emulator: KaggleEmulator) -> type[BaseHTTPRequestHandler]:
             upload = emulator.uploads.get(path.rsplit("/", 1)[-1]) if path.startswith("/upload/") else None
             if upload is None:
                 return self._reply(404, {"code": 404, "message": "upload not found"})
+            if re.fullmatch(r"bytes \*/\d+", self.headers.get("Content-Range", "")):
+                # A resumable upload's status query (kaggle 2.2.5 _resume_upload, as Cloud Storage answers it):
+                # 200 when every byte arrived, else 308 Resume Incomplete (nothing kept: no Range header).
+                return self._reply(200, {}) if upload["data"] is not None else self._reply(308, {})
             upload["data"] = data
             self._reply(200, {})
 

@@ -66,6 +66,19 @@ class Allowance:
 
 
 @dataclass(frozen=True)
+class DatasetState:
+    """A dataset's newest version as the backend sees it: READY once kernels can attach it, PENDING while it is
+    being processed, FAILED when processing failed; `version` its number (None where the backend has none)."""
+
+    status: str
+    version: int | None = None
+
+    READY: ClassVar[str] = "READY"
+    PENDING: ClassVar[str] = "PENDING"
+    FAILED: ClassVar[str] = "FAILED"
+
+
+@dataclass(frozen=True)
 class Quota:
     used_hours: float
     allowed_hours: float
@@ -95,6 +108,9 @@ class Backend(Protocol):
     can_stop: ClassVar[bool]  # has a call that stops a running kernel (Kaggle has none)
     runs_here: ClassVar[bool]  # kernels run on this machine, so their duration here is worth a word
     poll_s: ClassVar[tuple[float, float] | None]  # its (first, longest) poll interval when the user set none
+    # Its kernels attach datasets uploaded from this machine (Kaggle); else a dataset source is a folder of
+    # datasets_root here, which its kernels mount as it is (nothing to upload).
+    uploads_datasets: ClassVar[bool]
     username: str
 
     @classmethod
@@ -166,3 +182,11 @@ class Backend(Protocol):
 
     def quota(self) -> Quota | None:
         """GPU hours used, reserved and allowed, where the backend has a quota."""
+
+    def dataset(self, slug: str) -> DatasetState | None:
+        """This account's dataset `slug` as its kernels would attach it now; None where there is none."""
+
+    def upload_dataset(self, folder: Path, new: bool, notes: str) -> None:
+        """Upload a laid-out dataset folder (kernel.datasets) as a new dataset, or as a new version of the existing
+        one; private unless the configuration says otherwise. Returns once the backend has taken it (it may still
+        be processing it: `dataset` says when it is READY)."""

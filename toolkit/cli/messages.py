@@ -126,10 +126,22 @@ def retrying(failed, named: bool) -> None:
                       f"{escape(cause(run.failure_message) or 'no message')})")
 
 
-def members(members, weights: Optional[list[float]], steps: list[dict]) -> None:
-    """The ensemble's members with their weights, after greedy selection's steps (if it ran)."""
+def members(members, weights: Optional[list[float]], steps: list[dict], backend: str = "") -> None:
+    """The ensemble's members with their weights (and the backend that trained each one not trained on the
+    ensemble's), after greedy selection's steps (if it ran)."""
     for number, step in enumerate(steps, 1):
         console.print(f"greedy step {number}: + {step['added']}  valid error {step['valid_error']:.4f}  "
                       f"log loss {step['valid_nll']:.4f}")
-    console.print("members: " + ", ".join(f"{m.slug} (weight {w:g})" for m, w in
-                                          zip(members, weights or [1.0] * len(members))))
+    console.print("members: " + ", ".join(
+        f"{m.slug} ({f'trained on {m.backend}, ' if backend and m.backend != backend else ''}weight {w:g})"
+        for m, w in zip(members, weights or [1.0] * len(members))), highlight=False)
+
+
+def dataset_ready(ref: str, version: Optional[int], uploaded: bool, files: int, size: int) -> None:
+    """A dataset the kernels attach: uploaded now, or unchanged and not uploaded again."""
+    shown = f"{ref}" + (f" v{version}" if version else "")
+    if uploaded:
+        console.print(f"dataset {shown}: uploaded {files} file{'s' if files != 1 else ''} ({size / 2**20:.1f} MB)",
+                      highlight=False)
+    else:
+        console.print(f"dataset {shown}: unchanged, nothing uploaded", highlight=False)

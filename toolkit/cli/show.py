@@ -23,7 +23,7 @@ class Show:
     def __call__(self, event: object) -> None:
         if not isinstance(event, ev.Waiting):
             self._end_live()
-        if not isinstance(event, (ev.Checking, ev.Fetching)):
+        if not isinstance(event, (ev.Checking, ev.Fetching, ev.Uploading)):
             self._end_spinner()
         SHOWN[type(event)](self, event)
 
@@ -111,10 +111,12 @@ SHOWN: dict[type, Callable[[Show, object], None]] = {
     ev.Retrying: lambda show, e: _messages().retrying(e.runs, e.named),
     ev.Results: lambda show, e: _messages().results(e.tables, e.fmt, e.project_dir, e.extra),
     ev.Submissions: lambda show, e: console.print(_tables().submission_table(e.submissions)),
-    ev.Members: lambda show, e: _messages().members(e.members, e.weights, e.steps),
+    ev.Members: lambda show, e: _messages().members(e.members, e.weights, e.steps, e.backend),
     ev.RerunEstimate: lambda show, e: _messages().rerun_estimate(e.estimate, e.members, e.limit_h),
     ev.Ensembled: lambda show, e: _messages().ensembled(e.rows, e.result, e.rerun),
     ev.Written: lambda show, e: errors.print(f"report: {escape(str(e.path))}"),
     ev.LogText: lambda show, e: _log_text(e.text),
     ev.Fetching: lambda show, e: show._spin(e.text, "Downloading the competition"),
+    ev.Uploading: lambda show, e: show._spin(e.text, "Uploading a dataset"),
+    ev.DatasetReady: lambda show, e: messages.dataset_ready(e.ref, e.version, e.uploaded, e.files, e.bytes),
 }

@@ -27,10 +27,15 @@ def submit_ensemble(
     predict: bool = typer.Option(False, "--predict", help="The ensemble kernel predicts with the members' models instead of averaging stored predictions (always on for code competitions)."),
     template: Optional[str] = typer.Option(None, "--template", "-t", help="Your ensemble template: templates/NAME.py.j2, which may extend ensemble.py.j2 (default: the shipped one)."),
     force: bool = typer.Option(False, "--force", help="Submit again even if this ensemble was already submitted."),
+    sources: Optional[list[str]] = typer.Option(None, "--from", help="Members only from runs trained on this backend (repeatable; default on Kaggle: every backend's finished runs whose outputs are here)."),
+    public: Optional[bool] = typer.Option(None, "--public/--private", help="The ensemble kernel's and members' dataset's visibility (default private)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Render the ensemble kernel and lay out the members' dataset only; upload, push and submit nothing."),
 ):
     """Push the ensemble kernel over finished runs, wait, submit its submission.csv and print the score."""
     from toolkit.flows.ensemble import Choice, ensemble
 
-    project = open_project(backend=backend, competition=competition, code_competition=code_competition)
+    project = open_project(backend=backend, competition=competition, code_competition=code_competition,
+                           public=public, ready=not dry_run, offline=dry_run)
     with Show() as show:
-        ensemble(project, Choice(runs, weights, top, select, message, predict, template, force), show)
+        ensemble(project, Choice(runs, weights, top, select, message, predict, template, force, sources, dry_run),
+                 show)

@@ -100,3 +100,7 @@ class LogStreamFailed(HttpError):
 
 class DownloadFailed(BackendError):
     """A file of a kernel's outputs could not be downloaded (its signed link refused or expired)."""
+
+
+class DatasetRefused(BackendError):
+    """The backend did not take a dataset (its refusal in its own words), or never made it ready to attach."""

@@ -1,26 +1,24 @@
-"""ksubmit: render and run the ensemble kernel over chosen runs, submit its file, wait for the score."""
+"""ksubmit: run the ensemble kernel over chosen runs (rendered by kernel.py; its members' dataset uploaded first),
+submit its file (or, in a code competition, the kernel), wait for the score."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 
-from toolkit.core.errors import BackendError, EnsembleError, RunNotFound
+from toolkit.core.errors import BackendError, EnsembleError
 from toolkit.core.poll import wait
 from toolkit.core.status import Status, SubmissionStatus
-from toolkit.kernel.contract import TTA_FILE, metric
-from toolkit.kernel.folders import write_kernel_folder
+from toolkit.ensembles.kernel import ensemble_slug, render_ensemble
+from toolkit.kernel.contract import metric
 from toolkit.kernel.recipes import Recipe
-from toolkit.kernel.render import KernelOptions, kernel_metadata, render_ensemble_notebook, run_identity
 from toolkit.project import Project
 from toolkit.registry.records import Run, Submission
-from toolkit.runs.lookup import competitions, match_runs
+from toolkit.runs.datasets import publish_all
+from toolkit.runs.lookup import competitions
 from toolkit.runs.outputs.fetch import ENSEMBLE_OUTPUTS, fetch_missing
-from toolkit.runs.outputs.loaded import Outputs, RunOutputs
+from toolkit.runs.outputs.loaded import Outputs
 from toolkit.runs.schedule import push_run
 from toolkit.runs.watch.wait import wait_for
-from toolkit.specs.spec import make_slug
 
 
 @dataclass(frozen=True)
@@ -41,29 +39,6 @@ def choose_competition(project: Project) -> str:
     return found[0]
 
 
-def choose_members(project: Project, competition: str, outputs: Outputs, names: list[str] | None = None) -> list[Run]:
-    """Completed training runs, their outputs on disk (fetched again from the backend when missing);
-    `names` picks by slug, spec name or arch."""
-    runs = project.store.runs(backend=project.config.backend, competition=competition, kind="train")
-    done = [r for r in runs if r.status == Status.COMPLETE]
-    if not names and not done:
-        unfinished = sum(not r.status.terminal for r in runs)
-        if unfinished:
-            raise EnsembleError(f"no finished runs for {competition} yet ({unfinished} still to finish)",
-                                "kpull outputs waits for them")
-        raise EnsembleError(f"no finished runs for {competition}",
-                            "kpush train --arch NAME trains one" if not runs else "kstatus shows why they failed")
-    chosen = done if not names else match_runs(
-        done, names, lambda name: RunNotFound(f"no finished run matches '{name}'",
-                                              "kpull outputs lists the runs that can be ensembled"))
-    fetched = [fetch_missing(project, r, outputs) for r in chosen]
-    refused = [r for r in fetched if outputs.of(r) is None]
-    if refused:  # a member whose outputs were refused cannot be ensembled: said before anything is pushed
-        raise EnsembleError(f"{refused[0].slug} cannot be a member: {outputs.current(refused[0]).failure_message}",
-                            "leave it out with --run, or set it aside (kpush aside RUN)")
-    return fetched
-
-
 def check_scorable(project: Project, competition: str, recipe: Recipe | None = None) -> None:
     """A code competition whose data ships `kaggle_evaluation/` scores its rerun through an inference server
     that the notebook must start (`inference_server.serve()` when KAGGLE_IS_COMPETITION_RERUN is set, as the
@@ -79,25 +54,21 @@ def check_scorable(project: Project, competition: str, recipe: Recipe | None = N
                             "(docs/ensembles.md, Code competitions)")
 
 
-def ensemble_slug(competition: str, members: list[Run], weights: list[float] | None, predict: bool = False,
-                  recipe: Recipe | None = None) -> str:
-    key = json.dumps([competition, [(m.slug, m.version) for m in members], weights, *(["predict"] if predict else []),
-                      *([recipe.name, recipe.digest] if recipe else [])])
-    return make_slug(f"ensemble {competition}", hashlib.sha256(key.encode()).hexdigest()[:8])
-
-
 def run_ensemble(project: Project, competition: str, members: list[Run], weights: list[float] | None,
                  message: str, outputs: Outputs, on_update=None, force: bool = False, predict: bool = False,
-                 recipe: Recipe | None = None) -> EnsembleResult:
+                 recipe: Recipe | None = None, on_upload=None, on_published=None) -> EnsembleResult:
     """`predict` (always on for code competitions): the ensemble kernel predicts with the members' models on
     the test images it finds, instead of averaging their stored predictions. `recipe`: the user's ensemble
-    template (which may extend ensemble.py.j2)."""
+    template (which may extend ensemble.py.j2). `on_upload(text)` hears how the upload of the members' dataset
+    goes (when members trained elsewhere), `on_published(published)` that it is ready."""
     if weights is not None and len(weights) != len(members):
         raise EnsembleError(f"{len(weights)} weights for {len(members)} members", "give one weight per member")
     run = _ensemble_run(project, competition, members, weights, predict or project.config.code_competition, recipe,
                         outputs)
     if run.status == Status.NEW:  # a new ensemble will be submitted: not when the competition takes none today
         check_allowance(project, competition)
+        for published in publish_all(project, [project.config.kernels_dir / run.slug], on_upload or _ignore):
+            (on_published or _ignore)(published)
         push_run(project, run)
     run = next(r for r in wait_for(project, competition, on_update, slugs={run.slug}) if r.id == run.id)
     if run.status != Status.COMPLETE:
@@ -107,24 +78,18 @@ def run_ensemble(project: Project, competition: str, members: list[Run], weights
     return EnsembleResult(run, members, weights or [1.0] * len(members), submission, sent)
 
 
+def _ignore(_: object) -> None:
+    pass
+
+
 def _ensemble_run(project: Project, competition: str, members: list[Run], weights: list[float] | None,
                   predict: bool, recipe: Recipe | None, outputs: Outputs) -> Run:
     """Reuse the stored ensemble run for the same members, or render and record a new one."""
-    slug = ensemble_slug(competition, members, weights, predict, recipe)
+    slug = ensemble_slug(competition, members, weights, predict, recipe, project.config.backend)
     existing = project.store.latest(slug, project.config.backend)
     if existing and existing.status not in (Status.ERROR, Status.CANCEL_ACKNOWLEDGED):  # else rendered and run again
         return existing
-    user = project.username
-    # The documented kernel source form is owner/slug (Kaggle attaches its latest version), so the kernel
-    # checks that what it finds is the version chosen here. A pack kernel is attached once for its runs.
-    sources = tuple(dict.fromkeys(f"{user}/{m.kernel}" for m in members))
-    # Predicting needs a GPU when the members trained on one (a CPU works, slowly); averaging never does.
-    gpu = predict and any(metric(m.metrics, "gpu_name") for m in members)
-    options = KernelOptions(username=user, gpu=gpu, accelerator=project.config.accelerator, internet=False,
-                            private=project.config.private, kernel_sources=sources)
-    notebook = render_ensemble_notebook(slug, competition, [ensemble_member(user, m, outputs.of(m)) for m in members],
-                                        weights, predict, recipe)
-    write_kernel_folder(project.config.kernels_dir / slug, notebook, kernel_metadata(slug, competition, options))
+    render_ensemble(project, competition, members, weights, predict, recipe, outputs)
     if existing:
         return project.store.requeue(existing.id)
     spec = {"competition": competition, "members": [f"{m.slug}/{m.version}" for m in members], "weights": weights,

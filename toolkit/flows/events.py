@@ -129,6 +129,7 @@ class Members:
     members: list
     weights: list | None
     steps: list
+    backend: str = ""  # the ensemble's: a member trained on another one is shown with its own
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,29 @@ class Fetching:
     """kpull data is downloading: what it is doing now."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class Uploading:
+    """A dataset is being uploaded, or processed by the backend: what is happening now."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class DatasetReady:
+    """A dataset the kernels attach is ready: uploaded now (files, bytes) or, unchanged, not uploaded again."""
+
+    ref: str
+    version: int | None
+    uploaded: bool
+    files: int
+    bytes: int
+
+    @classmethod
+    def of(cls, published: Any) -> DatasetReady:
+        upload = published.upload  # runs.datasets.Published
+        return cls(published.ref, upload.version, published.uploaded, upload.files, upload.bytes)
 
 
 Emit = Callable[[object], None]  # what a flow reports each event to

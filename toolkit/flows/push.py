@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.flows.events import (Checked, Checking, Durations, Emit, Note, Packed, Quota, QuotaPlanned, Rendered,
-                                  Retrying, Skipped, SweepPlan, Waiting, ignore)
+from toolkit.flows.events import (Checked, Checking, DatasetReady, Durations, Emit, Note, Packed, Quota, QuotaPlanned,
+                                  Rendered, Retrying, Skipped, SweepPlan, Uploading, Waiting, ignore)
 from toolkit.project import Project
 from toolkit.registry.records import Run
 
@@ -82,6 +82,7 @@ def retry(project: Project, names: list[str] | None, wait: bool, emit: Emit = ig
     if not failed:
         return None
     emit(Retrying(failed, named=bool(names)))
+    _publish(project, [project.config.kernels_dir / run.kernel for run in failed], emit)
     return push_and_wait(project, [(run, "new") for run in schedule.retry(project, failed)], wait, "Retried", emit)
 
 
@@ -155,6 +156,7 @@ def _record_and_push(project: Project, planned: list, push: Push, title: str, qu
     from toolkit.runs.costs.quota import hold_later
     from toolkit.runs.schedule import record
 
+    _publish(project, [item.folder for item in planned], emit)
     recorded = record(project, planned, push.force)
     if project.backend_type.runs_here:  # kernels run on this machine: how long, before they start
         from toolkit.runs.costs.local_duration import LONG_MIN, durations
@@ -166,6 +168,15 @@ def _record_and_push(project: Project, planned: list, push: Push, title: str, qu
             emit(Packed(host, members))
     hold_later(project, quota_plan, {i: run.id for i, (run, action) in enumerate(recorded) if action == "new"})
     return push_and_wait(project, recorded, push.wait, title, emit)
+
+
+def _publish(project: Project, folders: list[Path], emit: Emit) -> None:
+    """The datasets the kernels in `folders` attach (an offline kernel's pretrained weights, on Kaggle) uploaded once
+    and ready, before any run is recorded or pushed."""
+    from toolkit.runs.datasets import publish_all
+
+    for published in publish_all(project, [f for f in folders if f.is_dir()], lambda text: emit(Uploading(text))):
+        emit(DatasetReady.of(published))
 
 
 def push_and_wait(project: Project, recorded: list, wait: bool, title: str, emit: Emit) -> Pushed:

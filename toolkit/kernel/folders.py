@@ -14,7 +14,7 @@ from toolkit.kernel.ipynb import notebook_text
 from toolkit.specs.spec import check_slug, title_for
 
 
-def _swap_in(staging: Path, folder: Path, attempts: int = 5) -> None:
+def swap_in(staging: Path, folder: Path, attempts: int = 5) -> None:
     """Put `staging` in place of `folder`. Two commands rendering the same run at once write the same
     files; whichever rename comes second moves the first one's folder aside and retries."""
     for attempt in range(attempts):
@@ -52,7 +52,7 @@ def write_kernel_folder(folder: Path, notebook: dict, metadata: dict) -> Path:
     try:
         (staging / metadata["code_file"]).write_text(text, encoding="utf-8")
         (staging / "kernel-metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
-        _swap_in(staging, folder)
+        swap_in(staging, folder)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

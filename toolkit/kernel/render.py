@@ -256,10 +256,11 @@ def notebook_code(notebook: Node) -> str:
 
 def render_ensemble_notebook(slug: str, competition: str, members: list[dict], weights: list[float] | None,
                              predict: bool = False, recipe: Recipe | None = None) -> Node:
-    """`members`: one dict per run (see submit.ensemble_member): where its outputs are, which run they must be
-    and its transforms. `predict`: rebuild each member's model and predict on the test images present when
-    the kernel runs (code competitions), instead of averaging the stored test probabilities. `recipe`: the
-    user's template, which may `{% extends "ensemble.py.j2" %}` and override its blocks."""
+    """`members`: one dict per run (see ensembles.kernel.ensemble_member): where its outputs are (a kernel source,
+    or the members' dataset), which run they must be and its transforms. `predict`: rebuild each member's model
+    and predict on the test images present when the kernel runs (code competitions), instead of averaging the
+    stored test probabilities. `recipe`: the user's template, which may `{% extends "ensemble.py.j2" %}` and
+    override its blocks."""
     from toolkit.competitions.files import IMAGE_EXTENSIONS
 
     env = _environment(recipe.path.parent if recipe else None)

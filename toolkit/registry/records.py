@@ -1,5 +1,5 @@
-"""The registry's records: a run, a submission, a push claim, and which status may follow which. Plain values:
-storing them is store.py's job, producing them the backends'."""
+"""The registry's records: a run, a submission, an uploaded dataset, a push claim, and which status may follow
+which. Plain values: storing them is store.py's job, producing them the backends'."""
 
 from __future__ import annotations
 
@@ -88,6 +88,21 @@ class Submission:
     error: str
     created_at: float
     updated_at: float
+
+
+@dataclass(frozen=True)
+class DatasetUpload:
+    """Content uploaded to a backend's dataset `ref` (owner/slug); `version` once the backend has processed it."""
+
+    id: int
+    backend: str
+    ref: str
+    content_hash: str
+    files: int
+    bytes: int
+    version: int | None
+    uploaded_at: float
+    ready_at: float | None
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,30 @@ def _v7(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN session_limit_s REAL")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
+# -- 8: datasets uploaded for kernels ------------------------------------------------------------------
+# One row per content uploaded to a backend's dataset (`ref`: owner/slug): what it held (`content_hash`, over every
+# file's name and bytes) and, once the backend has processed it, its version number. The same content is never
+# uploaded twice: the next command finds it here and only checks that the backend still has that version.
+
+DATASETS = """CREATE TABLE datasets (
+    id INTEGER PRIMARY KEY,
+    backend TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    files INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    version INTEGER,
+    uploaded_at REAL NOT NULL,
+    ready_at REAL
+)"""
+
+
+def _v8(db: sqlite3.Connection) -> None:
+    db.execute(DATASETS)
+    db.execute("CREATE INDEX datasets_ref ON datasets (backend, ref)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8)
 LATEST = len(MIGRATIONS)
 
 

@@ -1,6 +1,6 @@
-"""SQLite registry of runs, push claims and submissions (WAL; every state change is one short transaction).
-The tables and their migrations are in schema.py, the records it returns in records.py, read from rows by
-rows.py."""
+"""SQLite registry of runs, push claims, submissions and uploaded datasets (WAL; every state change is one short
+transaction). The tables and their migrations are in schema.py, the records it returns in records.py, read from
+rows by rows.py; the datasets table's part of it in uploads.py."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from toolkit.registry import schema
 from toolkit.registry.damage import Damaged, drop_orphan_journals, file_lock, is_damage, set_aside
 from toolkit.registry.records import ALLOWED, Claim, Run, Submission
 from toolkit.registry.rows import RUN_ROWS, run_in, run_of, submission_of
+from toolkit.registry.uploads import Uploads
 
 # A claim whose owner cannot be checked (another host) is taken over after this long.
 CLAIM_STALE_S = 15 * 60.0
@@ -66,7 +67,7 @@ def _remember_version(db: sqlite3.Connection, run_id: int, version: int) -> None
                " FROM runs WHERE id = ?", (version, run_id))
 
 
-class Store:
+class Store(Uploads):
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -138,14 +139,12 @@ class Store:
             row = db.execute("SELECT id, status FROM runs WHERE slug = ? AND backend = ? ORDER BY id DESC LIMIT 1",
                              (slug, backend)).fetchone()
             if row is not None and not Status(row["status"]).terminal:
-                run_id = row["id"]
-                return run_in(db, run_id)
-            cursor = db.execute(
+                return run_in(db, row["id"])
+            run_id = db.execute(
                 "INSERT INTO runs (slug, kind, backend, competition, spec_hash, spec_json, status, created_at,"
                 " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (slug, kind, backend, competition, spec_hash, json.dumps(spec, sort_keys=True), Status.NEW.value,
-                 now, now))
-            run_id = cursor.lastrowid
+                 now, now)).lastrowid
         return self.get(run_id)
 
     def get(self, run_id: int) -> Run:
@@ -205,8 +204,7 @@ class Store:
                            (kernel_slug, time.time(), run_id, Status.NEW.value))
 
     def latest(self, slug: str, backend: str) -> Run | None:
-        found = self.runs(slug=slug, backend=backend)
-        return found[-1] if found else None
+        return ([None] + self.runs(slug=slug, backend=backend))[-1]
 
     def set_status(self, run_id: int, status: Status, failure_message: str | None = None,
                    version: int | None = None, url: str | None = None) -> Run:
@@ -330,9 +328,7 @@ class Store:
 
     def check(self) -> list[str]:
         """Problems with the file itself (SQLite's integrity check); an empty list when it is sound."""
-        rows = self._query("PRAGMA integrity_check")
-        problems = [r[0] for r in rows if r[0] != "ok"]
-        return problems
+        return [r[0] for r in self._query("PRAGMA integrity_check") if r[0] != "ok"]
 
     def set_outputs(self, run_id: int, output_dir: str, metrics: dict[str, Any]) -> Run:
         """Record where a run's checked outputs are (relative to the project) and its metrics."""
@@ -369,13 +365,10 @@ class Store:
 
     def submission(self, sub_id: int) -> Submission:
         rows = self._query("SELECT * FROM submissions WHERE id = ?", (sub_id,))
-        if not rows:
-            raise RunNotFound(f"no submission with id {sub_id}")
-        return submission_of(rows[0])
+        if rows:
+            return submission_of(rows[0])
+        raise RunNotFound(f"no submission with id {sub_id}")
 
     def submissions(self, competition: str | None = None) -> list[Submission]:
-        if competition is None:
-            rows = self._query("SELECT * FROM submissions ORDER BY id")
-        else:
-            rows = self._query("SELECT * FROM submissions WHERE competition = ? ORDER BY id", (competition,))
-        return [submission_of(r) for r in rows]
+        where, params = ("", ()) if competition is None else (" WHERE competition = ?", (competition,))
+        return [submission_of(r) for r in self._query(f"SELECT * FROM submissions{where} ORDER BY id", params)]

@@ -11,6 +11,7 @@ from toolkit.competitions.labels import kernel_labelling
 from toolkit.competitions.layout import find_competition
 from toolkit.core.errors import CompetitionError, SpecError
 from toolkit.kernel import recipes
+from toolkit.kernel.datasets import WEIGHTS_LICENSE, dataset_metadata, weights_slug, write_dataset
 from toolkit.kernel.folders import write_kernel_folder
 from toolkit.kernel.notebooks import declared
 from toolkit.kernel.parameters import TRANSFORM_FIELDS, Declared, Expression
@@ -73,6 +74,7 @@ def plan_runs(project: Project, rows: list[tuple[dict[str, Any], str]],
     planned = [_prepare(project, spec, pretrained, labels[spec.competition]) for spec in specs]
     for item in planned:  # written only once every run is known to be valid
         write_kernel_folder(item.folder, item.notebook, item.metadata)
+    write_weights_datasets(project, planned)
     return planned
 
 
@@ -125,19 +127,41 @@ def _prepare(project: Project, spec: RunSpec, pretrained: bool | None, labels: d
 
 def _weights(project: Project, spec: RunSpec, pretrained: bool | None) -> tuple[tuple[str, str] | None, str]:
     """(dataset ref, file) of the pretrained weights a run attaches, or None where the kernel downloads them;
-    and a notice when there are none, so the run trains from scratch. `pretrained`: the user insisted."""
+    and a notice when there are none, so the run trains from scratch. `pretrained`: the user insisted. A backend
+    that uploads datasets (Kaggle, for a kernel without internet) attaches this machine's file as a dataset of
+    the arch's own (kernel.datasets.weights_slug); there, no file is an error: such a kernel has no other way."""
     local = project.backend_type.weights_file(project.config, spec.arch)
+    uploads = project.backend_type.uploads_datasets
     if local is None:  # timm downloads them in the kernel
         if not project.config.internet:
             raise SpecError(f"{spec.arch}: pretrained weights need internet in the kernel",
                             "drop --no-internet, or train from scratch with --scratch")
         return None, ""
     if local.is_file():
-        return (f"{project.username}/{local.parent.name}", local.name), ""
+        dataset = weights_slug(spec.arch) if uploads else local.parent.name
+        return (f"{project.username}/{dataset}", local.name), ""
+    if uploads:
+        raise SpecError(f"no pretrained weights for {spec.arch} on this machine (looked for {local}); a kernel "
+                        "without internet gets them only from there, uploaded as a private dataset",
+                        "put timm's state dict there (README: Pretrained weights for offline kernels), train from "
+                        "scratch with --scratch, or drop --no-internet")
     if pretrained:
         raise SpecError(f"no pretrained weights for {spec.arch} on this machine (looked for {local})",
                         "drop --pretrained to train from scratch, or put a timm state dict there")
     return None, f"{spec.arch}: no local pretrained weights, training from scratch"
+
+
+def write_weights_datasets(project: Project, planned: list[Planned]) -> None:
+    """Where the backend uploads datasets, each arch's weights laid out as the dataset its runs attach (a link to
+    this machine's file and dataset-metadata.json), uploaded before they are pushed (runs.datasets)."""
+    if not project.backend_type.uploads_datasets:
+        return
+    root = project.config.resolve(project.config.datasets_root)
+    for ref, name in dict.fromkeys(item.weights for item in planned if item.weights):
+        arch, slug = Path(name).stem, ref.split("/")[1]
+        local = project.backend_type.weights_file(project.config, arch)
+        about = f"timm's pretrained weights for {arch} ({name}: a state dict), uploaded by kaggle-kernel-toolkit."
+        write_dataset(root / slug, dataset_metadata(project.username, slug, WEIGHTS_LICENSE, about), {name: local})
 
 
 def train_options(project: Project, dataset_sources: tuple[str, ...] = ()) -> KernelOptions:

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from toolkit.backends.base import Allowance, KernelState, PushResult, Quota, SubmissionResult
+from toolkit.backends.base import Allowance, DatasetState, KernelState, PushResult, Quota, SubmissionResult
+from toolkit.backends.kaggle import datasets
 from toolkit.backends.kaggle.credentials import authenticate, offline_username
 from toolkit.backends.kaggle.errors import calling, http_code, passing, translate
 from toolkit.backends.kaggle.replies import epoch_seconds, hours, log_text, names_pattern, submission_result, within
@@ -42,6 +43,7 @@ READ_ATTEMPTS = 3  # idempotent reads also survive a 5xx (the client only retrie
 CLIENT_RETRIES = 5
 FOLLOW_RECONNECTS = 5  # connections to the log stream that bring nothing new before a follow gives up
 MAX_PAGES = 50  # pages of a competition's root listing read at most (200 entries each)
+WEIGHTS_DATASET = "timm-weights"  # this machine's weights: datasets/<this>/<arch>.pth, as the local backend keeps them
 
 
 class KaggleBackend:
@@ -50,15 +52,18 @@ class KaggleBackend:
     can_stop = False  # no cancel call: its web UI stops kernels
     runs_here = False
     poll_s = None  # the configured intervals: Kaggle's API asks for 30 s or more between polls
+    uploads_datasets = True  # members trained elsewhere and offline kernels' weights: private datasets of the user's
 
-    # Competitions, pretrained weights (timm downloads them in the kernel) and hidden labels live on Kaggle.
+    # Competitions and hidden labels live on Kaggle.
     @classmethod
     def competitions_root(cls, config: Config) -> Path | None:
         return None
 
     @classmethod
     def weights_file(cls, config: Config, arch: str) -> Path | None:
-        return None
+        """With internet, timm downloads the weights in the kernel (None); without, only this machine's file can
+        reach it, uploaded as a dataset of the user's (runs.plan, runs.datasets)."""
+        return None if config.internet else config.resolve(config.datasets_root) / WEIGHTS_DATASET / f"{arch}.pth"
 
     @classmethod
     def solution(cls, config: Config, competition: str) -> Path | None:
@@ -376,6 +381,12 @@ class KaggleBackend:
             if sub and sub.description == message and sub.date and epoch_seconds(sub.date) >= int(since):
                 return submission_result(sub, str(sub.ref))
         return None
+
+    def dataset(self, slug: str) -> DatasetState | None:
+        return datasets.state(self, slug)
+
+    def upload_dataset(self, folder: Path, new: bool, notes: str) -> None:
+        datasets.upload(self, folder, new, notes)
 
     def quota(self) -> Quota | None:
         resp = self._read("GPU quota", self.api.quota_view)

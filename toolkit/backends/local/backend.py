@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from toolkit.backends.base import Allowance, KernelState, PushResult, Quota, SubmissionResult
+from toolkit.backends.base import Allowance, DatasetState, KernelState, PushResult, Quota, SubmissionResult
 from toolkit.backends.local import leaderboard, paths, queue, sandbox
-from toolkit.backends.local.inputs import resolve_sources
+from toolkit.backends.local.inputs import check_in_place, folder_dataset, resolve_sources
 from toolkit.backends.local.queue import CREDENTIAL_VARS, finish
 from toolkit.backends.local.sandbox import KAGGLE_IMAGE, KAGGLE_SITE
 from toolkit.core.config import Config
@@ -39,6 +39,7 @@ class LocalBackend:
     queues = True  # accepts every push and starts queued kernels itself as slots free
     can_stop = True
     runs_here = True
+    uploads_datasets = False  # kernels mount the folders of datasets_root as they are
     poll_s = (1.0, 5.0)  # its state is a file away: check often
 
     # Competitions, pretrained weights and hidden labels are folders on this machine.
@@ -165,6 +166,14 @@ class LocalBackend:
 
     def quota(self) -> Quota | None:
         return None
+
+    # -- datasets: the folders of datasets_root, mounted as they are ---------------------------------------------
+
+    def dataset(self, slug: str) -> DatasetState | None:
+        return folder_dataset(self.config, slug)
+
+    def upload_dataset(self, folder: Path, new: bool, notes: str) -> None:
+        check_in_place(self.config, folder)
 
 
 def _read_from(log: Path, offset: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from toolkit.backends.base import DatasetState
 from toolkit.backends.local import paths
 from toolkit.backends.local.queue import read_state
 from toolkit.competitions.files import HIDDEN_TEST, public_entries
@@ -94,3 +95,16 @@ def competition_entries(target: Path, rerun: bool) -> dict[str, Path]:
     if hidden is not None:
         entries.update({name: (hidden / name).resolve() for name in SWAPPED})
     return entries
+
+
+def folder_dataset(config: Config, slug: str) -> DatasetState | None:
+    """A dataset of a backend that runs kernels over this machine's files: the folder datasets_root/<slug>, which its
+    kernels mount as it is (READY when it is there; no versions)."""
+    return DatasetState(DatasetState.READY) if (config.resolve(config.datasets_root) / slug).is_dir() else None
+
+
+def check_in_place(config: Config, folder: Path) -> None:
+    """Nothing to upload where kernels mount datasets_root's folders: only one laid out elsewhere is refused."""
+    root = config.resolve(config.datasets_root).resolve()
+    if Path(folder).resolve().parent != root:
+        raise BackendError(f"dataset folder {folder} is not in datasets_root ({root}), where kernels here find it")

@@ -22,10 +22,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator
 
-from toolkit.backends.base import Allowance, KernelState, PushResult, Quota, SubmissionResult
+from toolkit.backends.base import Allowance, DatasetState, KernelState, PushResult, Quota, SubmissionResult
 from toolkit.backends.local import leaderboard, sandbox
 from toolkit.backends.local import paths as local_paths
-from toolkit.backends.local.inputs import resolve_sources
+from toolkit.backends.local.inputs import check_in_place, folder_dataset, resolve_sources
 from toolkit.backends.local.queue import locked, read_state, write_state
 from toolkit.backends.ray import jobs, paths
 from toolkit.backends.ray.cluster import Cluster, Job
@@ -46,6 +46,7 @@ class RayBackend:
     queues = True  # Ray queues every job until a node has what it asks for
     can_stop = True
     runs_here = False  # on the cluster's nodes, with their own GPUs
+    uploads_datasets = False  # datasets_root (on the shared path) is mounted as it is
     poll_s = (2.0, 10.0)  # one HTTP call to the job server per version
 
     @classmethod
@@ -258,6 +259,14 @@ class RayBackend:
 
     def quota(self) -> Quota | None:
         return None  # the cluster's GPUs are yours: no quota, and no cost control either
+
+    # -- datasets: the folders of datasets_root, mounted as they are ---------------------------------------------
+
+    def dataset(self, slug: str) -> DatasetState | None:
+        return folder_dataset(self.config, slug)
+
+    def upload_dataset(self, folder: Path, new: bool, notes: str) -> None:
+        check_in_place(self.config, folder)
 
     def _scored_here(self, competition: str) -> bool:
         return (paths.data_root(self.config) / competition / "solution.csv").is_file()

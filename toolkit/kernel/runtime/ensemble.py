@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..contract import check_tta
-from .inputs import find_input
+from .inputs import dataset_file, find_input
 
 try:
     from toolkit.core.errors import EnsembleError, UnsafeOutput
@@ -61,16 +61,35 @@ def check_output(data: object, name: str) -> dict:
 
 
 def member_outputs(member: dict) -> tuple[Path, dict]:
-    """Where an ensemble member's outputs are (found among the kernel's inputs) and its tta.pkl, refused unless
-    they are the very run (and version) the ensemble was made for."""
-    path = find_input("notebooks", member["source"], member["tta"]) / member["tta"]
+    """Where an ensemble member's outputs are (found among the kernel's inputs: its training kernel's outputs, or
+    its folder in the members' dataset) and its tta.pkl, refused unless they are the very run (and version) the
+    ensemble was made for."""
+    path = member_tta(member)
     data = load_tta(path)
     if data.get("identity") != member["identity"]:
         raise EnsembleError(f"{path} belongs to run {data.get('identity')}, not {member['identity']}")
     if hashlib.sha256(path.read_bytes()).hexdigest() != member["sha256"]:
-        raise EnsembleError(f"{path} is not version {member['version']} of {member['source']}: Kaggle attached "
-                            "another version (it attaches a kernel's latest); ensemble again once it is pulled")
+        source = member.get("source")
+        raise EnsembleError(f"{path} is not version {member['version']} of {source or member['name']}: Kaggle "
+                            f"attached another version (it attaches a {'kernel' if source else 'dataset'}'s latest); "
+                            "ensemble again once it is pulled")
     return path.parent, data
+
+
+def member_tta(member: dict) -> Path:
+    """A member's tta.pkl in whichever mount holds it: its kernel's outputs (`source`), or the members' dataset
+    (`dataset`); the first that has it."""
+    places = [(kind, member.get(key)) for kind, key in (("notebooks", "source"), ("datasets", "dataset"))]
+    places = [(kind, ref) for kind, ref in places if ref]
+    for number, (kind, ref) in enumerate(places, 1):
+        try:
+            if kind == "datasets":
+                return dataset_file(ref, member["tta"])
+            return find_input(kind, ref, member["tta"]) / member["tta"]
+        except FileNotFoundError:
+            if number == len(places):
+                raise
+    raise EnsembleError(f"member {member['name']} names neither a kernel source nor a dataset")
 
 
 def align(outputs: list[dict], names: list[str]) -> tuple[list[str], list[str], list[torch.Tensor]]:

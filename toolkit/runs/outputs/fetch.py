@@ -91,10 +91,11 @@ def download(project: Project, run: Run, outputs: Outputs | None = None,
     return _record(project, run, dest, checked, outputs)
 
 
-def _fetch(project: Project, run: Run, folder: Path, names: tuple[str, ...]) -> None:
-    """The run's files from its kernel; a packed run's live in `<run-slug>/` there and are moved up."""
+def _fetch(project: Project, run: Run, folder: Path, names: tuple[str, ...], backend=None) -> None:
+    """The run's files from its kernel (on `backend`, default the project's); a packed run's live in `<run-slug>/`
+    there and are moved up."""
     prefix = f"{run.slug}/" if run.host else ""
-    project.backend.output(run.kernel, run.version, folder, tuple(prefix + n for n in names))
+    (backend or project.backend).output(run.kernel, run.version, folder, tuple(prefix + n for n in names))
     folder.mkdir(parents=True, exist_ok=True)
     if run.host:
         for name in names:
@@ -134,6 +135,33 @@ def adopt(project: Project, run: Run, outputs: Outputs | None = None,
     if run.version is None or not complete(dest, names):
         return None
     return _record(project, run, dest, _check(project, run, dest, names), outputs)
+
+
+def fetch_model(project: Project, run: Run) -> Path:
+    """The run's outputs folder with its model files (model.pth, model.json) beside tta.pkl: what a predicting
+    ensemble needs of a member it carries in a dataset. They come from the backend that trained the run (for the
+    local and ray backends, a copy from its sandbox on this machine), staged, model.json checked against the output
+    contract, then moved in."""
+    folder = project.run_folder(run)
+    if complete(folder, contract.MODEL_OUTPUTS):
+        return folder
+    from toolkit.backends import backend_class
+
+    own = backend_class(run.backend)(replace(project.config, backend=run.backend))
+    staging = folder.with_name(f".{folder.name}.model-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        _fetch(project, run, staging, contract.MODEL_OUTPUTS, own)
+        if not complete(staging, contract.MODEL_OUTPUTS):
+            raise OutputsBroken(f"{run.slug} v{run.version} has no model files on the {run.backend} backend",
+                                "a predicting ensemble rebuilds each member's model: train the run again")
+        info = read_json(staging / contract.MODEL_INFO_FILE, f"{run.slug} v{run.version}")
+        contract.check_model_info(info, f"{run.slug} v{run.version} {contract.MODEL_INFO_FILE}", OutputsBroken)
+        for name in contract.MODEL_OUTPUTS:
+            os.replace(staging / name, folder / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
 
 
 def log_tail(project: Project, run: Run, lines: int = 15) -> str:
