@@ -143,8 +143,8 @@ def _weights(project: Project, spec: RunSpec, pretrained: bool | None) -> tuple[
     if uploads:
         raise SpecError(f"no pretrained weights for {spec.arch} on this machine (looked for {local}); a kernel "
                         "without internet gets them only from there, uploaded as a private dataset",
-                        "put timm's state dict there (README: Pretrained weights for offline kernels), train from "
-                        "scratch with --scratch, or drop --no-internet")
+                        "put timm's state dict there (docs/kaggle.md, Pretrained weights for offline kernels), "
+                        "train from scratch with --scratch, or drop --no-internet")
     if pretrained:
         raise SpecError(f"no pretrained weights for {spec.arch} on this machine (looked for {local})",
                         "drop --pretrained to train from scratch, or put a timm state dict there")
