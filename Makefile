@@ -45,11 +45,15 @@ demo-code: $(STAMP)
 # end-to-end loop over the Kaggle emulator, each console script once. test-all adds every other end-to-end
 # variant, the wheel, the browser tests, and the ray backend's on a Ray cluster the tests start on this machine
 # and stop (`ray stop --force`) whatever happens; CI runs test-all.
+# The everyday tier runs on two processes, a test file each; the slow tier on one (its Ray cluster is the machine's).
+FAST = $(PY) -m pytest -q -m "not slow" -n 2 --dist loadfile
+
 test: $(STAMP) lint docs
-	$(PY) -m pytest -q -m "not slow"
+	$(FAST)
 
 test-all: $(STAMP) lint docs browser
-	$(PY) -m pytest -q
+	$(FAST)
+	$(PY) -m pytest -q -m slow
 
 # The docs site (mkdocs-material, mkdocs.yml): built strictly into site/ (ignored by git), so a broken link, a
 # missing page or a bad anchor fails `make test`; the command reference and the error catalogue are generated from

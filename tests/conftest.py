@@ -3,10 +3,15 @@ cluster on this machine for the ray backend."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
 from emulator import KEY, USER, KaggleEmulator, prepare_client, use_emulator
+
+# The consoles' width is fixed when the toolkit is first imported: the width a pipe gets (cli/console.py), however
+# the tests are run (pytest-xdist's workers see a terminal's COLUMNS otherwise).
+os.environ["COLUMNS"] = "220"
 
 # The client fixes its API environment and config directory when first imported: before any test module
 # imports it (directly or through toolkit.backends.kaggle.backend).
