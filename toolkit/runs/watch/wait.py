@@ -47,8 +47,8 @@ def _hints(failing: list[Run]) -> list[str]:
     if slow:
         hints.append(f"{'they' if alone else listed(slow)} ran past the session limit: {ADVICE}")
     if fix:
-        hints.append(f"{'their' if alone else listed(fix) + ':'} own code failed: fix it and push again, or set "
-                     "them aside (kpush aside RUN) so they no longer count")
+        hints.append(f"{'their' if alone else listed(fix) + ':'} own code failed, or wrote outputs the toolkit refuses: "
+                     "fix it and push again, or set them aside (kpush aside RUN) so they no longer count")
     return hints
 
 
