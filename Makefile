@@ -71,9 +71,11 @@ browser:
 	  || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null) \
 	  || echo "no chromium and it could not be installed: run 'apt-get install chromium' (as root)"
 
-# Import layers and no cycles between modules (pyproject.toml [tool.importlinter]).
+# Import layers and no cycles between modules (pyproject.toml [tool.importlinter]); no name used but undefined,
+# no import unused (ruff's pyflakes rules).
 lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff check --quiet --select F --extend-exclude "*.ipynb" toolkit tests bench docs
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not e2e"

@@ -248,7 +248,6 @@ def model_only(arch: str, cfg: dict) -> float:
         step()
     sync()
     rate = cfg["steps"] * cfg["bs"] / (time.perf_counter() - start)
-    del model, opt
     return rate
 
 

@@ -173,5 +173,5 @@ def test_a_dry_run_for_a_kaggle_code_competition_needs_only_a_username(tmp_path,
         [METADATA_FILE] + [f"{r.slug}/{n}" for r in runs for n in (*contract.TRAIN_OUTPUTS, *contract.MODEL_OUTPUTS)])
     assert f"{runs[0].slug} (trained on local, weight 1)" in result.output
     assert f"{on_kaggle.slug} (weight 1)" in result.output and f"rendered {kernel.relative_to(tmp_path)}" in result.output
-    assert f"rendered datasets/code-comp-members" in result.output
+    assert "rendered datasets/code-comp-members" in result.output
     assert Project(load_config(tmp_path)).store.runs(kind="ensemble") == []  # nothing recorded

@@ -113,12 +113,12 @@ def test_a_killed_job_is_resubmitted_once_and_says_so(project, ray_cluster):
     pushed = console(project, "kpush", "train", *TICKS, "--param", "lead=3", "--param", "nap=1", "--param", "once=1",
                      **env)
     assert pushed.returncode == 0, pushed.stderr
-    run = next(r for r in Project(load_config(project)).store.runs() if r.spec.get("params") == {"lead": 3, "nap": 1,
+    run = next(r for r in Project(load_config(project)).store.runs() if r.spec.params == {"lead": 3, "nap": 1,
                                                                                                   "once": 1})
     os.kill(_running_pid(project, run.slug, 1), signal.SIGKILL)  # the job's driver, as a dying node would end it
     said = _status_saying(project, env, "resubmitted as version 2")
-    assert f"version 1 was lost to the cluster (Job entrypoint command failed with exit code 137): resubmitted as " \
-           f"version 2" in said
+    assert "version 1 was lost to the cluster (Job entrypoint command failed with exit code 137): resubmitted as " \
+           "version 2" in said
     watched = console(project, "kstatus", "--watch", timeout=300, **env)
     assert watched.returncode == 0, watched.stderr
     after = Project(load_config(project)).store.get(run.id)
@@ -131,7 +131,7 @@ def test_a_job_lost_twice_is_not_resubmitted_again(project, ray_cluster):
     env = run_env(ray_cluster)
     pushed = console(project, "kpush", "train", *TICKS, "--param", "lead=3", "--param", "twice=1", **env)
     assert pushed.returncode == 0, pushed.stderr
-    slug = next(r.slug for r in Project(load_config(project)).store.runs() if "twice" in r.spec.get("params", {}))
+    slug = next(r.slug for r in Project(load_config(project)).store.runs() if "twice" in (r.spec.params or {}))
     os.kill(_running_pid(project, slug, 1), signal.SIGKILL)
     assert console(project, "kstatus", **env).returncode == 0  # notices the loss: version 2 is submitted
     os.kill(_running_pid(project, slug, 2), signal.SIGKILL)
@@ -147,7 +147,7 @@ def test_klogs_follows_a_run_and_kstop_stops_one(project, ray_cluster):
     pushed = console(project, "kpush", "train", *TICKS, "--param", "lead=3", "--param", "nap=2", "--param", "hang=2",
                      **env)
     assert pushed.returncode == 0, pushed.stderr
-    slug = next(r.slug for r in Project(load_config(project)).store.runs() if "hang" in r.spec.get("params", {}))
+    slug = next(r.slug for r in Project(load_config(project)).store.runs() if "hang" in (r.spec.params or {}))
     lines, ended = followed(started(project, "klogs", slug, "--follow", **env))
     epochs = [t for t, text in lines if (r := records(text)) and r[0]["epoch"] is not None]
     assert len(epochs) == 3 and epochs[2] - epochs[0] >= 3  # each epoch's line as the kernel printed it (2 s apart)
@@ -155,7 +155,7 @@ def test_klogs_follows_a_run_and_kstop_stops_one(project, ray_cluster):
 
     pushed = console(project, "kpush", "train", *TICKS, "--param", "lead=60", **env)
     assert pushed.returncode == 0, pushed.stderr
-    slug = next(r.slug for r in Project(load_config(project)).store.runs() if r.spec.get("params") == {"lead": 60})
+    slug = next(r.slug for r in Project(load_config(project)).store.runs() if r.spec.params == {"lead": 60})
     _running_pid(project, slug, 1)
     kernel = _kernel_pid(project, slug, 1)
     stopped = console(project, "kstop", slug, **env)

@@ -118,5 +118,5 @@ SHOWN: dict[type, Callable[[Show, object], None]] = {
     ev.LogText: lambda show, e: _log_text(e.text),
     ev.Fetching: lambda show, e: show._spin(e.text, "Downloading the competition"),
     ev.Uploading: lambda show, e: show._spin(e.text, "Uploading a dataset"),
-    ev.DatasetReady: lambda show, e: messages.dataset_ready(e.ref, e.version, e.uploaded, e.files, e.bytes),
+    ev.DatasetReady: lambda show, e: _messages().dataset_ready(e.ref, e.version, e.uploaded, e.files, e.bytes),
 }

@@ -105,15 +105,6 @@ def check_allowance(project: Project, competition: str) -> None:
         raise allowance.refusal(competition)
 
 
-def ensemble_member(user: str, run: Run, outputs: RunOutputs) -> dict:
-    """What the ensemble kernel needs to find a member's outputs and make sure they are this run's."""
-    return {"name": run.slug, "source": f"{user}/{run.kernel}", "version": run.version,
-            "tta": f"{run.slug}/{TTA_FILE}" if run.host else TTA_FILE,  # a pack writes each run into <run-slug>/
-            "identity": run_identity(run.slug, run.spec_hash),  # what its training kernel wrote
-            "sha256": outputs.sha256,
-            "item": run.spec.item, "batch": run.spec.batch}  # a predicting kernel rebuilds them
-
-
 def rerun_estimate(members: list[Run]) -> tuple[float, int] | None:
     """(seconds, test images) a predicting ensemble needs for the public test set, from each member's recorded
     TTA time per image; None when a member has no such record (trained before it was measured)."""
