@@ -60,6 +60,11 @@ def sandboxes(project: Path, slug: str = "*") -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(project.glob(f".toolkit/ray/kernels/{slug}/v*/state.json"))]
 
 
+def _params(run) -> dict:
+    """A training run's --param values; none for an ensemble."""
+    return run.spec.params if run.kind == "train" else {}
+
+
 def most_at_once(states: list[dict]) -> int:
     """The most runners that ran at the same time, from when each started and ended."""
     events = sorted([(s["started_at"], 1) for s in states] + [(s["finished_at"], -1) for s in states])
@@ -113,7 +118,7 @@ def test_a_killed_job_is_resubmitted_once_and_says_so(project, ray_cluster):
     pushed = console(project, "kpush", "train", *TICKS, "--param", "lead=3", "--param", "nap=1", "--param", "once=1",
                      **env)
     assert pushed.returncode == 0, pushed.stderr
-    run = next(r for r in Project(load_config(project)).store.runs() if r.spec.params == {"lead": 3, "nap": 1,
+    run = next(r for r in Project(load_config(project)).store.runs() if _params(r) == {"lead": 3, "nap": 1,
                                                                                                   "once": 1})
     os.kill(_running_pid(project, run.slug, 1), signal.SIGKILL)  # the job's driver, as a dying node would end it
     said = _status_saying(project, env, "resubmitted as version 2")
@@ -131,7 +136,7 @@ def test_a_job_lost_twice_is_not_resubmitted_again(project, ray_cluster):
     env = run_env(ray_cluster)
     pushed = console(project, "kpush", "train", *TICKS, "--param", "lead=3", "--param", "twice=1", **env)
     assert pushed.returncode == 0, pushed.stderr
-    slug = next(r.slug for r in Project(load_config(project)).store.runs() if "twice" in (r.spec.params or {}))
+    slug = next(r.slug for r in Project(load_config(project)).store.runs() if "twice" in _params(r))
     os.kill(_running_pid(project, slug, 1), signal.SIGKILL)
     assert console(project, "kstatus", **env).returncode == 0  # notices the loss: version 2 is submitted
     os.kill(_running_pid(project, slug, 2), signal.SIGKILL)
@@ -147,7 +152,7 @@ def test_klogs_follows_a_run_and_kstop_stops_one(project, ray_cluster):
     pushed = console(project, "kpush", "train", *TICKS, "--param", "lead=3", "--param", "nap=2", "--param", "hang=2",
                      **env)
     assert pushed.returncode == 0, pushed.stderr
-    slug = next(r.slug for r in Project(load_config(project)).store.runs() if "hang" in (r.spec.params or {}))
+    slug = next(r.slug for r in Project(load_config(project)).store.runs() if "hang" in _params(r))
     lines, ended = followed(started(project, "klogs", slug, "--follow", **env))
     epochs = [t for t, text in lines if (r := records(text)) and r[0]["epoch"] is not None]
     assert len(epochs) == 3 and epochs[2] - epochs[0] >= 3  # each epoch's line as the kernel printed it (2 s apart)
@@ -155,7 +160,7 @@ def test_klogs_follows_a_run_and_kstop_stops_one(project, ray_cluster):
 
     pushed = console(project, "kpush", "train", *TICKS, "--param", "lead=60", **env)
     assert pushed.returncode == 0, pushed.stderr
-    slug = next(r.slug for r in Project(load_config(project)).store.runs() if r.spec.params == {"lead": 60})
+    slug = next(r.slug for r in Project(load_config(project)).store.runs() if _params(r) == {"lead": 60})
     _running_pid(project, slug, 1)
     kernel = _kernel_pid(project, slug, 1)
     stopped = console(project, "kstop", slug, **env)
