@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.core.config import load_config
+from toolkit.core.errors import RunNotFound
 from toolkit.core.status import Status
 from toolkit.flows import ensemble as ensembling
 from toolkit.flows import events as ev
@@ -140,6 +141,16 @@ def test_status_shows_the_runs_and_stop_has_nothing_to_stop(project):
     shown = status.status(project, None, refresh=False, emit=events.append)
     assert len(shown.runs) == 2 and isinstance(events[0], ev.RunsShown)
     assert status.stop(project, None, every=True) == []
+
+
+def test_stop_ends_a_running_kernel_named_by_one_of_its_fields(project):
+    pushed = pushing.train(project, ["resnet18"], {**TINY, "epochs": 30}, None, pushing.Push(), lambda e: None)
+    [run] = pushed.runs
+    [stopped] = status.stop(project, ["epochs=30"], every=False)
+    assert stopped.slug == run.slug and stopped.status == Status.CANCEL_ACKNOWLEDGED
+    assert project.store.get(run.id).status == Status.CANCEL_ACKNOWLEDGED
+    with pytest.raises(RunNotFound, match="no queued or running run matches 'epochs=30'"):
+        status.stop(project, ["epochs=30"], every=False)  # it has ended: nothing of that name is left to stop
 
 
 def test_set_aside_runs_leave_the_pull(project):
