@@ -31,7 +31,7 @@ RESULTS = ROOT / "bench" / "results" / "fresh_clone.json"
 README = ROOT / "README.md"
 START, END = "<!-- fresh-clone: start -->", "<!-- fresh-clone: end -->"
 SCORE = re.compile(r"ensemble score: ([0-9.]+) \(best single run on the same test set: ([0-9.]+)\)")
-PYTEST = re.compile(r"=+ (.*\d+ passed.*) in ([0-9.]+)s")
+PYTEST = re.compile(r"^=* ?(\d+ (?:passed|failed)[^\n]*?) in ([0-9.]+)s", re.MULTILINE)  # -q prints it bare, -v in ='s
 
 
 def minutes(seconds: float) -> str:
