@@ -1,7 +1,7 @@
-"""The commands' flows, run in-process with their events collected in a list: a push that trains and waits, the
-pull that reads each run's outputs once, one bad run's outputs refused without hiding the others, a copied
-project that reads only its own files, an ensemble, status and stop. Two tiny runs are trained once for the
-module; every test works on its own copy of that project (a project is its folder)."""
+"""The commands' flows, run in-process with their events collected in a list: a push that trains and waits, the pull
+that reads each run's outputs once, one bad run's outputs refused without hiding the others, a copied project that
+reads only its own files, an ensemble, status and stop; push, watch and pull over the Kaggle emulator. Two tiny runs
+are trained once for the module; every test works on its own copy of that project (a project is its folder)."""
 
 from __future__ import annotations
 
@@ -151,6 +151,27 @@ def test_stop_ends_a_running_kernel_named_by_one_of_its_fields(project):
     assert project.store.get(run.id).status == Status.CANCEL_ACKNOWLEDGED
     with pytest.raises(RunNotFound, match="no queued or running run matches 'epochs=30'"):
         status.stop(project, ["epochs=30"], every=False)  # it has ended: nothing of that name is left to stop
+
+
+def test_the_flows_over_the_kaggle_emulator_push_watch_and_pull_a_version_without_outputs(start_emulator, tmp_path):
+    """The same flows through the real kaggle client: a push, a watch until the version settles, then a pull
+    that names the version which finished without its outputs (the emulator scripts none) as that run's ERROR."""
+    from emulator import build_tiny_competition
+
+    build_tiny_competition(tmp_path / "competitions", "tiny-comp")
+    start_emulator(env={"TOOLKIT_POLL_INITIAL_S": "0.1", "TOOLKIT_POLL_MAX_S": "0.2"})
+    project = Project(load_config(backend="kaggle", competition="tiny-comp"))
+    events: list = []
+    [pushed] = pushing.train(project, ["resnet18"], {"epochs": 1}, False, pushing.Push(), events.append).runs
+    assert (pushed.status, pushed.version) == (Status.QUEUED, 1)
+    [watched] = status.status(project, None, watch=True, emit=events.append).runs
+    assert watched.status == Status.COMPLETE
+    [pulled] = pull.outputs(project, wait=False, emit=events.append).runs
+    assert pulled.status == Status.ERROR and pulled.failure_message.endswith("finished without tta.pkl, metrics.json")
+    [failed] = [e for e in events if isinstance(e, ev.Failed)]
+    assert failed.run.slug == pushed.slug and "scripted session, nothing ran" in failed.log_tail
+    assert [type(e) for e in events if isinstance(e, (ev.Rendered, ev.RunsShown, ev.Results))] == \
+        [ev.Rendered, ev.RunsShown, ev.Results]
 
 
 def test_set_aside_runs_leave_the_pull(project):
