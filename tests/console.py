@@ -17,14 +17,21 @@ def console(project: Path, *args: str, timeout: float = 300, **env: str) -> subp
                           capture_output=True, text=True, timeout=timeout)
 
 
+def outside(project: Path, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+    """`console`, as a user whose shell sets no TOOLKIT_ or KAGGLE_ variable (this process's are left out)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("TOOLKIT_", "KAGGLE_"))}
+    return subprocess.run([str(BIN / args[0]), *args[1:]], cwd=project, env=_environ(project, env, inherited),
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def started(project: Path, *args: str, stdout=subprocess.PIPE, **env: str) -> subprocess.Popen:
     """The same, left running (its output read while it runs); stderr is captured."""
     return subprocess.Popen([str(BIN / args[0]), *args[1:]], cwd=project, env=_environ(project, env), stdout=stdout,
                             stderr=subprocess.PIPE, text=True, bufsize=1)
 
 
-def _environ(project: Path, env: dict[str, str]) -> dict[str, str]:
-    return {**os.environ, "TOOLKIT_PROJECT": str(project), "COLUMNS": "200", **env}
+def _environ(project: Path, env: dict[str, str], inherited=os.environ) -> dict[str, str]:
+    return {**inherited, "TOOLKIT_PROJECT": str(project), "COLUMNS": "200", **env}
 
 
 def one_line(result: subprocess.CompletedProcess) -> str:
