@@ -5,6 +5,7 @@ here for the local backend)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from toolkit.core.errors import ToolkitError
 from toolkit.flows.events import Emit, Failed, Fetching, Note, Results, Said, Waiting, Written, ignore
@@ -59,34 +60,37 @@ def _pulled(project: Project, competition: str | None, read, wait: bool, on_upda
 def _tables(project: Project, comps: list[str], runs: list[Run], read) -> tuple[list, dict]:
     """Per competition: its result rows, curves and report, written; each run's per-class errors (json)."""
     from toolkit.reports import build, page
-    from toolkit.runs.outputs.results import result_rows
 
     tables, per_class = [], {}
-    outputs_dir = project.config.outputs_dir
     for comp in comps:
         mine = [r for r in runs if r.competition == comp]
         if mine:
-            rows = result_rows(mine, read, project.backend_type.solution(project.config, comp))
-            report = build.for_project(project, comp, mine, rows, read)
-            curves = page.curves_path(outputs_dir, comp) if report.curves else None
-            written = page.write(report, page.report_path(outputs_dir, comp), curves)
+            rows, built, written = _write_report(project, comp, mine, read)
+            curves = page.curves_path(project.config.outputs_dir, comp) if built.curves else None
             per_class.update({slug: {"per_class_error": errors}
-                              for slug, errors in build.per_class_errors(report).items()})
+                              for slug, errors in build.per_class_errors(built).items()})
             tables.append((comp, rows, curves, written))
     return tables, per_class
 
 
 def report(project: Project, competition: str, read, emit: Emit = ignore) -> None:
     """The competition's report written again from what is recorded (after a submission)."""
+    runs = project.store.runs(backend=project.config.backend, competition=competition, kind="train")
+    *_, path = _write_report(project, competition, runs, read)
+    emit(Written(path.relative_to(project.config.project_dir)))
+
+
+def _write_report(project: Project, competition: str, runs: list[Run], read) -> tuple[list, object, Path]:
+    """The competition's result rows, its report built from them, and where that was written (its learning
+    curves beside it, when it has any)."""
     from toolkit.reports import build, page
     from toolkit.runs.outputs.results import result_rows
 
-    runs = project.store.runs(backend=project.config.backend, competition=competition, kind="train")
     rows = result_rows(runs, read, project.backend_type.solution(project.config, competition))
+    built = build.for_project(project, competition, runs, rows, read)
     outputs_dir = project.config.outputs_dir
-    path = page.write(build.for_project(project, competition, runs, rows, read),
-                      page.report_path(outputs_dir, competition), page.curves_path(outputs_dir, competition))
-    emit(Written(path.relative_to(project.config.project_dir)))
+    written = page.write(built, page.report_path(outputs_dir, competition), page.curves_path(outputs_dir, competition))
+    return rows, built, written
 
 
 def data(config, force: bool, emit: Emit = ignore):

@@ -50,8 +50,9 @@ def status(project: Project, competition: str | None, refresh: bool = True, watc
 def _timeouts(runs: list[Run], emit: Emit) -> None:
     from toolkit.runs.watch.timeouts import timeout_note
 
-    if timeout_note(runs):
-        emit(Note(timeout_note(runs)))
+    line = timeout_note(runs)
+    if line:
+        emit(Note(line))
 
 
 def stop(project: Project, names: list[str] | None, every: bool, emit: Emit = ignore) -> list[Run]:

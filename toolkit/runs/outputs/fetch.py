@@ -145,9 +145,9 @@ def fetch_model(project: Project, run: Run) -> Path:
     folder = project.run_folder(run)
     if complete(folder, contract.MODEL_OUTPUTS):
         return folder
-    from toolkit.backends import backend_class
+    from toolkit.backends import get_backend
 
-    own = backend_class(run.backend)(replace(project.config, backend=run.backend))
+    own = get_backend(replace(project.config, backend=run.backend))
     staging = folder.with_name(f".{folder.name}.model-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:

@@ -18,8 +18,6 @@ from toolkit.kernel import contract
 from toolkit.project import Project
 from toolkit.registry.records import Run
 
-MODEL_FILES = contract.MODEL_OUTPUTS
-
 
 @dataclass(frozen=True)
 class Validation:
@@ -44,14 +42,8 @@ class RunOutputs:
     identity: dict | None
     sha256: str  # of tta.pkl: the ensemble kernel checks that it finds this very file
 
-    def test_on(self, files: list[str], vocab: list[str]):
-        """Test probabilities with rows in `files` order and columns in `vocab` order."""
-        from toolkit.kernel.runtime.ensemble import reorder
-
-        return reorder(self.probs, self.files, self.vocab, files, vocab)
-
     def validation_on(self, files: list[str], vocab: list[str]) -> tuple[Any, list[int]]:
-        """Validation probabilities and targets, aligned as test_on aligns test probabilities."""
+        """Validation probabilities and targets, rows in `files` order and columns in `vocab` order."""
         from toolkit.kernel.runtime.ensemble import reorder
 
         own = self.validation

@@ -15,21 +15,19 @@ from toolkit.runs.costs.estimate import SESSION_OVERHEAD_MIN, TTA_EPOCHS, estima
 from toolkit.runs.costs.sessions import plan_limit_min
 from toolkit.runs.watch.logs import own_lines
 from toolkit.runs.watch.progress import epoch_seconds, records
-from toolkit.runs.watch.timeouts import read_log, span, timed_out
+from toolkit.runs.watch.timeouts import log_of, span, timed_out
 
 TOO_LONG = "alone it needs about"
 REQUEUED = "requeued to run alone"  # the note a requeued member carries until its new version ends
 
 
-def retry_members(project: Project) -> list[Run]:
-    """Requeue, or tell, each member of a pack that ran past its limit and was not yet seen to; returns them."""
-    logs, decided = {}, []  # each pack's log read once
+def retry_members(project: Project, logs: dict | None = None) -> list[Run]:
+    """Requeue, or tell, each member of a pack that ran past its limit and was not yet seen to; returns them.
+    `logs`: the versions' logs this poll has read already (timeouts.log_of), each pack's read once."""
+    logs, decided = {} if logs is None else logs, []
     for run in project.store.runs(backend=project.config.backend, kind="train"):
         if timed_out(run) and run.host and TOO_LONG not in run.failure_message:
-            key = (run.kernel, run.version)
-            if key not in logs:
-                logs[key] = read_log(project, run)
-            decided.append(_decide(project, run, alone_minutes(project, run, logs[key])))
+            decided.append(_decide(project, run, alone_minutes(project, run, log_of(project, run, logs))))
     return decided
 
 

@@ -10,12 +10,13 @@ from toolkit.registry.records import Run
 from toolkit.runs.watch.timeouts import explain
 
 
-def refresh(project: Project, competition: str | None = None) -> list[Run]:
+def refresh(project: Project, competition: str | None = None, logs: dict | None = None) -> list[Run]:
     """Record the backend's state of every pushed, unfinished run (of `competition`, or all), a version that ran
-    past its session limit with its cause (timeouts.py); returns them all."""
+    past its session limit with its cause (timeouts.py); returns them all. `logs` keeps the logs read to explain a
+    cancel (one read per kernel version), for the rest of the poll."""
     store = project.store
     states: dict = {}  # one status call per kernel version, however many runs it trains
-    logs: dict = {}  # and one log read, where a cancel needs explaining
+    logs = {} if logs is None else logs
     for run in store.runs(backend=project.config.backend, competition=competition):
         if run.version is not None and not run.status.terminal and run.status != Status.NEW:
             state = explain(project, run, _run_state(project, run, states), logs)

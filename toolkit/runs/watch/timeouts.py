@@ -38,10 +38,7 @@ def explain(project: Project, run: Run, state: KernelState, logs: dict) -> Kerne
     past the session limit. `logs` keeps each kernel version's log, read once however many runs it trains."""
     if state.status != Status.CANCEL_ACKNOWLEDGED or state.failure_message:
         return state
-    key = (run.kernel, run.version)
-    if key not in logs:
-        logs[key] = read_log(project, run)
-    limit = ran_past(run, logs[key], time.time())
+    limit = ran_past(run, log_of(project, run, logs), time.time())
     return state if limit is None else KernelState(state.status, cause(run, limit))
 
 
@@ -68,6 +65,14 @@ def span(seconds: float) -> str:
     if seconds >= 5400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def log_of(project: Project, run: Run, logs: dict) -> str:
+    """The run's version's log, read once into `logs` (keyed by kernel version) however many runs it trains."""
+    key = (run.kernel, run.version)
+    if key not in logs:
+        logs[key] = read_log(project, run)
+    return logs[key]
 
 
 def read_log(project: Project, run: Run) -> str:

@@ -47,16 +47,17 @@ def _hints(failing: list[Run]) -> list[str]:
     if slow:
         hints.append(f"{'they' if alone else listed(slow)} ran past the session limit: {ADVICE}")
     if fix:
-        hints.append(f"{'their' if alone else listed(fix) + ':'} own code failed, or wrote outputs the toolkit refuses: "
-                     "fix it and push again, or set them aside (kpush aside RUN) so they no longer count")
+        hints.append(f"{'their' if alone else listed(fix) + ':'} own code failed, or wrote outputs the toolkit "
+                     "refuses: fix it and push again, or set them aside (kpush aside RUN) so they no longer count")
     return hints
 
 
 def refresh_and_push(project: Project, competition: str | None = None) -> list[Run]:
     """One poll of a command that waits: refresh the runs' states, requeue the members of a pack that ran past
     its session limit (pack_timeouts), then push waiting runs into freed slots."""
-    refresh(project, competition)
-    retry_members(project)
+    logs: dict = {}  # a timed-out pack's log: read to explain it, then to requeue its members
+    refresh(project, competition, logs)
+    retry_members(project, logs)
     push_waiting(project, competition)
     return project.store.runs(backend=project.config.backend, competition=competition)
 
