@@ -65,6 +65,14 @@ class Allowance:
                                       "then (an ensemble kernel that already ran is not run again)")
 
 
+def check_allowance(backend: "Backend", competition: str) -> None:
+    """Refuse, in one line, a submission the competition would not take today (its daily limit or its cap on all
+    submissions: one call); where the allowance cannot be read, the submission goes ahead."""
+    allowance = backend.allowance(competition)
+    if allowance is not None and allowance.left == 0:
+        raise allowance.refusal(competition) from None
+
+
 @dataclass(frozen=True)
 class DatasetState:
     """A dataset's newest version as the backend sees it: READY once kernels can attach it, PENDING while it is

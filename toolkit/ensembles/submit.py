@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from toolkit.backends.base import check_allowance
 from toolkit.core.errors import BackendError, EnsembleError
 from toolkit.core.poll import wait
 from toolkit.core.status import Status, SubmissionStatus
@@ -19,6 +20,7 @@ from toolkit.runs.outputs.fetch import ENSEMBLE_OUTPUTS, fetch_missing
 from toolkit.runs.outputs.loaded import Outputs
 from toolkit.runs.schedule import push_run
 from toolkit.runs.watch.wait import wait_for
+from toolkit.specs.ensemble import EnsembleSpec
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def run_ensemble(project: Project, competition: str, members: list[Run], weights
     run = _ensemble_run(project, competition, members, weights, predict or project.config.code_competition, recipe,
                         outputs)
     if run.status == Status.NEW:  # a new ensemble will be submitted: not when the competition takes none today
-        check_allowance(project, competition)
+        check_allowance(project.backend, competition)
         for published in publish_all(project, [project.config.kernels_dir / run.slug], on_upload or _ignore):
             (on_published or _ignore)(published)
         push_run(project, run)
@@ -92,17 +94,10 @@ def _ensemble_run(project: Project, competition: str, members: list[Run], weight
     render_ensemble(project, competition, members, weights, predict, recipe, outputs)
     if existing:
         return project.store.requeue(existing.id)
-    spec = {"competition": competition, "members": [f"{m.slug}/{m.version}" for m in members], "weights": weights,
-            "predict": predict, "template": recipe.name if recipe else ""}
-    return project.store.add_run(slug, "ensemble", project.config.backend, competition, slug.rsplit("-", 1)[1], spec)
-
-
-def check_allowance(project: Project, competition: str) -> None:
-    """Refuse, in one line, a submission the competition would not take today (its daily limit, read before
-    anything is pushed or sent: one call)."""
-    allowance = project.backend.allowance(competition)
-    if allowance is not None and allowance.left == 0:
-        raise allowance.refusal(competition)
+    spec = EnsembleSpec(competition, [f"{m.slug}/{m.version}" for m in members], weights, predict,
+                        recipe.name if recipe else "")
+    return project.store.add_run(slug, "ensemble", project.config.backend, competition, slug.rsplit("-", 1)[1],
+                                 spec.to_dict())
 
 
 def rerun_estimate(members: list[Run]) -> tuple[float, int] | None:
@@ -130,7 +125,7 @@ def _submit(project: Project, competition: str, run: Run, members: list[Run], we
     if sub is not None:  # an earlier submit was cut off: it may have reached the backend
         found = backend.find_submission(competition, description, sub.created_at)
     if found is None:
-        check_allowance(project, competition)
+        check_allowance(project.backend, competition)
     if sub is None:
         sub = store.add_submission(project.config.backend, competition, run.id, [m.slug for m in members], weights)
     file = project.run_folder(run) / "submission.csv"

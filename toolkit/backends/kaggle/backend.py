@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from toolkit.backends.base import Allowance, DatasetState, KernelState, PushResult, Quota, SubmissionResult
+from toolkit.backends.base import (Allowance, DatasetState, KernelState, PushResult, Quota, SubmissionResult,
+                                   check_allowance)
 from toolkit.backends.kaggle import datasets
 from toolkit.backends.kaggle.credentials import authenticate, offline_username
 from toolkit.backends.kaggle.errors import calling, http_code, passing, translate
@@ -333,10 +334,10 @@ class KaggleBackend:
                     resp = within(limit, what, self.api.competition_submit, str(file), message, competition,
                                   quiet=True)
         except HttpError:
-            self._check_allowance(competition)
+            check_allowance(self, competition)
             raise
         if not resp.ref:
-            self._check_allowance(competition)
+            check_allowance(self, competition)
             raise BackendError(f"Kaggle did not accept the submission to {competition}: "
                                f"{resp.message or 'no reason given'}", "run ksubmit ensemble again")
         return SubmissionResult(ref=str(resp.ref), status=SubmissionStatus.PENDING)
@@ -353,11 +354,6 @@ class KaggleBackend:
         if not (got.num_allowed_now or got.num_today or got.num_total or got.limited_by_total):
             return None
         return Allowance(got.num_allowed_now, got.num_today, got.num_total, bool(got.limited_by_total))
-
-    def _check_allowance(self, competition: str) -> None:
-        allowance = self.allowance(competition)
-        if allowance is not None and allowance.left == 0:
-            raise allowance.refusal(competition) from None
 
     def submission(self, competition: str, ref: str) -> SubmissionResult:
         try:

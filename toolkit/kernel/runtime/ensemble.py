@@ -64,11 +64,12 @@ def member_outputs(member: dict) -> tuple[Path, dict]:
     """Where an ensemble member's outputs are (found among the kernel's inputs: its training kernel's outputs, or
     its folder in the members' dataset) and its tta.pkl, refused unless they are the very run (and version) the
     ensemble was made for."""
-    path = member_tta(member)
-    data = load_tta(path)
+    path = member_tta(member)  # found among the inputs: it exists
+    raw = path.read_bytes()  # read once: loaded as data, and its checksum
+    data = tta_from_bytes(raw, str(path))
     if data.get("identity") != member["identity"]:
         raise EnsembleError(f"{path} belongs to run {data.get('identity')}, not {member['identity']}")
-    if hashlib.sha256(path.read_bytes()).hexdigest() != member["sha256"]:
+    if hashlib.sha256(raw).hexdigest() != member["sha256"]:
         source = member.get("source")
         raise EnsembleError(f"{path} is not version {member['version']} of {source or member['name']}: Kaggle "
                             f"attached another version (it attaches a {'kernel' if source else 'dataset'}'s latest); "
